@@ -1,0 +1,37 @@
+# s3deep — `make` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CODE := lib stages tests bench demo
+
+.DEFAULT_GOAL := help
+.PHONY: help install test lint demo bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## Create .venv and install s3deep (editable) with the dev tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install ## Run the test suite (unit, CLI and end-to-end against a local moto server)
+	$(BIN)/pytest -q
+
+lint: install ## ruff check, ruff format --check, mypy on lib and stages
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy lib stages
+
+demo: install ## Start a local S3 server, seed sample data, run the pipeline, show the result
+	$(BIN)/python demo/demo.py
+
+bench: install ## Benchmark against rclone serve s3 next to s5cmd, rclone and the AWS CLI
+	$(BIN)/python -m bench.run
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo/out bench/work

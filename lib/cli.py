@@ -1,0 +1,105 @@
+"""What the four typer apps share: common options and the error boundary.
+
+Every stage's command body runs inside `run_main`, which turns a StageError
+into one `s3-xxx: error: ...` line (plus a hint) and its exit code. Tracebacks
+appear only with --debug; typer's locals display stays off because locals can
+hold credentials.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, NoReturn
+
+import typer
+
+from lib.errors import ExitCode, StageError
+from lib.s3 import S3Config
+
+
+def new_app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        add_completion=False,
+        help=help_text,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_show_locals=False,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
+
+
+Output = Annotated[
+    str,
+    typer.Option("--output", "-o", metavar="FILE", help="Write records to this file (.gz: gzip) or - for stdout."),
+]
+CheckpointPath = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint",
+        metavar="FILE",
+        help="Commit progress to this file; rerunning the same command resumes from it.",
+    ),
+]
+Restart = Annotated[
+    bool, typer.Option("--restart", help="Ignore and replace an existing checkpoint.")
+]
+ShowProgress = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress on stderr: a live line on a terminal, a line every 10 s otherwise.",
+    ),
+]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress and no final summary line.")
+]
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3-compatible server URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS).",
+    ),
+]
+Profile = Annotated[str | None, typer.Option("--profile", metavar="NAME", help="AWS profile to use.")]
+Region = Annotated[str | None, typer.Option("--region", metavar="REGION", help="AWS region of the bucket.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+
+
+def s3_config(
+    endpoint_url: str | None, profile: str | None, region: str | None, connections: int = 16
+) -> S3Config:
+    return S3Config(
+        endpoint_url=endpoint_url, profile=profile, region=region, max_connections=connections
+    )
+
+
+def run_main(stage: str, debug: bool, body: Callable[[], ExitCode]) -> NoReturn:
+    """Runs a stage's body and exits with its code; errors become one clear line."""
+    try:
+        code = body()
+    except StageError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{stage}: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"{stage}: hint: {exc.hint}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{stage}: interrupted", file=sys.stderr)
+        code = ExitCode.SIGINT
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{stage}: error: {exc}", file=sys.stderr)
+        code = ExitCode.FATAL
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{stage}: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        if not debug:
+            print(f"{stage}: hint: rerun with --debug for a traceback", file=sys.stderr)
+        code = ExitCode.FATAL
+    raise typer.Exit(int(code))

@@ -1,0 +1,132 @@
+"""s3-manifest's pipeline: a location listed as object records, resumable by cursor."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib.errors import ExitCode
+from lib.local import list_directory
+from lib.location import Location
+from lib.records import DataRecord, ObjectRecord
+from lib.s3 import ListRequest, PagePrefetcher, parse_page
+
+
+@dataclass
+class ManifestOptions:
+    versions: bool = False
+    include: Sequence[str] = field(default_factory=list)
+    exclude: Sequence[str] = field(default_factory=list)
+    page_size: int = 1000
+    md5: bool = False
+
+
+def key_filter(
+    prefix: str, include: Sequence[str], exclude: Sequence[str]
+) -> Callable[[str], bool] | None:
+    """A predicate on keys from glob patterns matched against the key below the prefix."""
+    if not include and not exclude:
+        return None
+
+    def compile_any(patterns: Sequence[str]) -> re.Pattern[str] | None:
+        if not patterns:
+            return None
+        return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns), re.DOTALL)
+
+    included, excluded = compile_any(include), compile_any(exclude)
+    cut = len(prefix)
+
+    def keep(key: str) -> bool:
+        relative = key[cut:]
+        if included is not None and not included.match(relative):
+            return False
+        return excluded is None or not excluded.match(relative)
+
+    return keep
+
+
+class ManifestPipeline:
+    """Lists a location; `cursor()` is the last listed key (and version) at any yield."""
+
+    def __init__(
+        self,
+        location: Location,
+        options: ManifestOptions,
+        *,
+        client: Any = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> None:
+        self.location = location
+        self.options = options
+        self.client = client
+        self.complete = False
+        self._resume = dict(cursor or {})
+        self._last: ObjectRecord | None = None
+        self._last_path: bytes | None = None
+        self.requests = 0
+
+    def cursor(self) -> dict[str, Any]:
+        if self._last is not None:
+            return {"key": self._last.key, "version_id": self._last.version_id}
+        if self._last_path is not None:
+            return {"after_path": self._last_path.hex()}
+        return dict(self._resume)
+
+    def __iter__(self) -> Iterator[DataRecord | None]:
+        if self.location.is_s3:
+            yield from self._list_s3()
+        else:
+            yield from self._list_local()
+        self.complete = True
+
+    def _list_s3(self) -> Iterator[DataRecord | None]:
+        location, options = self.location, self.options
+        request = ListRequest(
+            location.bucket,
+            location.prefix,
+            versions=options.versions,
+            page_size=options.page_size,
+            start_after=self._resume.get("key"),
+            version_marker=self._resume.get("version_id"),
+        )
+        prefetcher = PagePrefetcher(self.client, request)
+        keep = key_filter(location.prefix, options.include, options.exclude)
+        try:
+            for body in prefetcher.pages():
+                if body is None:
+                    yield None
+                    continue
+                for record in parse_page(body, request):
+                    self._last = record
+                    if keep is None or keep(record.key):
+                        yield record
+        finally:
+            self.requests = prefetcher.requests
+
+    def _list_local(self) -> Iterator[DataRecord | None]:
+        location, options = self.location, self.options
+        after = self._resume.get("after_path")
+        keep = key_filter("", options.include, options.exclude)
+        for path, record in list_directory(
+            location.bucket, location.prefix, bytes.fromhex(after) if after else None,
+            md5=options.md5,
+        ):
+            self._last_path = path
+            if keep is None or not isinstance(record, ObjectRecord) or keep(record.key):
+                yield record
+
+
+def classify(record: DataRecord) -> tuple[str, int]:
+    """Summary counts of s3-manifest: objects, delete markers, errors; bytes listed."""
+    if isinstance(record, ObjectRecord):
+        if record.delete_marker:
+            return "delete_markers", 0
+        return "objects", record.size or 0
+    return "errors", 0
+
+
+def judge(counts: dict[str, int], complete: bool) -> ExitCode:
+    return ExitCode.OK if complete and not counts.get("errors") else ExitCode.NOT_OK

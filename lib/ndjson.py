@@ -1,0 +1,267 @@
+"""Newline-delimited JSON record streams: bounded memory in, buffered and syncable out.
+
+The reader works line by line on a binary stream, so memory is bounded by the
+longest line, and reports bad input as `line N: why`. It keeps the byte offset,
+the line number and a running hash of what it consumed, which is what a
+checkpoint needs to resume the input (seek for files, verified replay for pipes).
+
+The writer encodes into one reused buffer and writes it out in large chunks;
+`sync()` makes everything written so far durable and returns the offset a
+checkpoint may record. Gzip output is written as one gzip member per sync, so
+the file is a valid gzip stream at every committed offset and can be truncated
+back to it on resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+import msgspec
+
+from lib.errors import BadInput, UsageError
+from lib.records import ErrorRecord, Header, Record, Summary
+
+FLUSH_BYTES = 1 << 16
+MAX_LINE_BYTES = 16 << 20
+
+
+class InputPosition(msgspec.Struct):
+    """Where a reader stands: after `lines` lines and `offset` bytes."""
+
+    lines: int = 0
+    offset: int = 0
+    digest: str = ""
+
+
+def _blake() -> Any:
+    return hashlib.blake2b(digest_size=16)
+
+
+class RecordReader:
+    """Decodes records from a binary stream, one line at a time.
+
+    The first line may be a header (kept as `.header`); a summary line is kept
+    as `.summary` and not yielded. Bad lines raise BadInput, or with
+    `skip_bad_lines` become ErrorRecords.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        decoder: msgspec.json.Decoder[Record],
+        *,
+        stage: str = "",
+        skip_bad_lines: bool = False,
+        seekable: bool = False,
+    ) -> None:
+        self._stream = stream
+        self._decoder = decoder
+        self._stage = stage
+        self._skip_bad_lines = skip_bad_lines
+        self._seekable = seekable
+        self._hash = _blake()
+        self.lines = 0
+        self.offset = 0
+        self.header: Header | None = None
+        self.summary: Summary | None = None
+        self.header_line = b""
+        self._pending: bytes | None = None
+
+    def position(self) -> InputPosition:
+        return InputPosition(self.lines, self.offset, self._hash.copy().hexdigest())
+
+    def read_header(self) -> Header | None:
+        """Reads the first line if it is a header; call it once, before iterating."""
+        line = self._readline()
+        if not line:
+            return None
+        record = self._decode(line)
+        if isinstance(record, Header):
+            self.header = record
+            self.header_line = line
+        else:
+            self._pending = line
+        return self.header
+
+    def _readline(self) -> bytes:
+        line = self._stream.readline(MAX_LINE_BYTES + 1)
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise BadInput(self.lines + 1, f"line longer than {MAX_LINE_BYTES} bytes")
+        if line:
+            self.lines += 1
+            self.offset += len(line)
+            self._hash.update(line)
+        return line
+
+    def _decode(self, line: bytes) -> Record | ErrorRecord:
+        try:
+            return self._decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            why = str(exc)
+            if line.startswith(b"\xef\xbb\xbf"):
+                why = "starts with a UTF-8 byte order mark; remove it"
+            if not self._skip_bad_lines:
+                raise BadInput(self.lines, why, line) from None
+            text = line[:200].decode("utf-8", "replace").rstrip("\r\n")
+            return ErrorRecord(stage=self._stage, line=self.lines, message=why, input=text)
+
+    def __iter__(self) -> Iterator[Record]:
+        if self._pending is not None:
+            line, self._pending = self._pending, None
+            yield from self._accept(line)
+        while True:
+            line = self._readline()
+            if not line:
+                return
+            yield from self._accept(line)
+
+    def _accept(self, line: bytes) -> Iterator[Record]:
+        if not line.strip():
+            return
+        record = self._decode(line)
+        match record:
+            case Summary():
+                self.summary = record
+            case Header():
+                if not self._skip_bad_lines:
+                    raise BadInput(self.lines, "a header in the middle of the input")
+            case _:
+                if self.summary is not None and not self._skip_bad_lines:
+                    raise BadInput(self.lines, "a record after the summary line")
+                yield record
+
+    def resume(self, position: InputPosition) -> None:
+        """Positions the reader after `position`, verifying the replayed bytes."""
+        if position.lines == 0:
+            return
+        if self._seekable:
+            self._stream.seek(position.offset)
+            self.lines, self.offset = position.lines, position.offset
+            self._hash = _blake()
+            self._hash.update(b"resumed-by-seek")
+            self._pending = None
+            return
+        while self.lines < position.lines:
+            if not self._readline():
+                break
+        self._pending = None
+        if self.lines != position.lines or self._hash.hexdigest() != position.digest:
+            raise UsageError(
+                "the input differs from the input of the checkpointed run",
+                hint="feed the same input again, or pass --restart to start over",
+            )
+
+
+class RecordWriter:
+    """Buffers encoded records and writes them to a file, a pipe or stdout."""
+
+    def __init__(self, raw: IO[bytes], *, is_file: bool, offset: int = 0, gzip: bool = False):
+        self._raw = raw
+        self.is_file = is_file
+        self._buffer = bytearray()
+        self._encoder = msgspec.json.Encoder()
+        self.offset = offset
+        self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
+        self._gzip_dirty = False
+
+    def write(self, record: Record) -> None:
+        buffer = self._buffer
+        self._encoder.encode_into(record, buffer, len(buffer))
+        buffer.append(10)
+        if len(buffer) >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        if self._gzip is not None:
+            data = self._gzip.compress(data)
+            self._gzip_dirty = True
+        self._write_all(data)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = self._raw.write(view)
+            if written is None:
+                written = 0
+            view = view[written:]
+        self.offset += len(data)
+
+    def sync(self) -> int:
+        """Makes all records written so far durable; returns the committed offset."""
+        self.flush()
+        if self._gzip is not None and self._gzip_dirty:
+            self._write_all(self._gzip.flush(zlib.Z_FINISH))
+            self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31)
+            self._gzip_dirty = False
+        if self.is_file:
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+        return self.offset
+
+    def close(self) -> None:
+        self.sync()
+        if self.is_file:
+            self._raw.close()
+
+
+def open_output(target: str, *, resume_offset: int | None) -> RecordWriter:
+    """Opens `-` (stdout) or a local path; on resume truncates the file to the offset."""
+    gzip = target.endswith(".gz")
+    if target.endswith(".zst"):
+        raise UsageError(".zst output is not supported yet; write .gz or plain NDJSON")
+    if target == "-":
+        stdout = os.fdopen(sys.stdout.fileno(), "wb", buffering=0, closefd=False)
+        return RecordWriter(stdout, is_file=False, gzip=gzip)
+    if "://" in target and not target.startswith("file://"):
+        raise UsageError(f"output must be a local file or -, not {target}")
+    path = target.removeprefix("file://")
+    if resume_offset is None:
+        raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
+        return RecordWriter(raw, is_file=True, gzip=gzip)
+    try:
+        raw = open(path, "r+b", buffering=0)  # noqa: SIM115 - owned by the writer
+    except FileNotFoundError:
+        raise UsageError(
+            f"the checkpoint expects output {path} but it does not exist",
+            hint="pass --restart to start over",
+        ) from None
+    size = raw.seek(0, io.SEEK_END)
+    if size < resume_offset:
+        raw.close()
+        raise UsageError(
+            f"output {path} is shorter ({size} bytes) than the checkpoint says ({resume_offset})",
+            hint="pass --restart to start over",
+        )
+    raw.truncate(resume_offset)
+    raw.seek(resume_offset)
+    return RecordWriter(raw, is_file=True, offset=resume_offset, gzip=gzip)
+
+
+def open_input(source: str) -> tuple[IO[bytes], bool]:
+    """Opens `-`, a local path or a smart_open URL; returns (stream, seekable)."""
+    if source == "-":
+        return sys.stdin.buffer, False
+    plain_local = "://" not in source or source.startswith("file://")
+    path = source.removeprefix("file://") if plain_local else source
+    compressed = path.endswith((".gz", ".zst", ".bz2", ".xz"))
+    if plain_local and not compressed:
+        try:
+            return open(path, "rb"), True  # noqa: SIM115 - closed by the runner
+        except OSError as exc:
+            raise UsageError(f"cannot read input {path}: {exc.strerror}") from None
+    import smart_open
+
+    try:
+        return smart_open.open(path, "rb"), False
+    except OSError as exc:
+        raise UsageError(f"cannot read input {path}: {exc}") from None

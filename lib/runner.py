@@ -1,0 +1,213 @@
+"""The loop every stage shares: header, records, commits, progress, summary, exit code.
+
+A stage supplies a `Pipeline`: an iterator of records (or `None`, meaning "I am
+about to wait for the network: flush what you have") plus a `cursor()` that
+describes, at any point where the iterator is suspended, how to continue right
+after the last record it yielded. The runner writes the records, commits the
+checkpoint at least every 1000 records or 1 s, and turns every ending (normal,
+fatal error, signal, broken pipe) into the right summary and exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lib import interrupts
+from lib.checkpoint import Checkpoint, CheckpointState
+from lib.errors import ExitCode, Interrupted, StageError
+from lib.ndjson import RecordWriter, open_output
+from lib.progress import Progress
+from lib.records import DataRecord, Header, Summary, utc_now
+
+COMMIT_RECORDS = 1000
+COMMIT_SECONDS = 1.0
+
+
+class Pipeline(Protocol):
+    complete: bool
+
+    def __iter__(self) -> Iterator[DataRecord | None]: ...
+
+    def cursor(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class StageRun:
+    """Everything the runner needs to know about one invocation of a stage."""
+
+    stage: str
+    verb: str
+    source: str
+    arguments: dict[str, Any]
+    output: str = "-"
+    checkpoint: str | None = None
+    restart: bool = False
+    progress: bool = True
+    quiet: bool = False
+    upstream: dict[str, Any] | None = None
+    total: int | None = None
+    classify: Callable[[DataRecord], tuple[str, int]] = lambda record: (record.__class__.__name__, 0)
+    judge: Callable[[dict[str, int], bool], ExitCode] = lambda counts, complete: ExitCode.OK
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class _Session:
+    def __init__(self, run: StageRun, state: CheckpointState, writer: RecordWriter) -> None:
+        self.run = run
+        self.state = state
+        self.writer = writer
+        self.checkpoint = (
+            Checkpoint(run.checkpoint, run.stage, run.arguments) if run.checkpoint else None
+        )
+        self.t0 = time.monotonic()
+        self.last_commit = self.t0
+        self.committed_records = state.records_out
+        self.pipeline: Pipeline | None = None
+
+    def elapsed(self) -> float:
+        return self.state.elapsed_s + (time.monotonic() - self.t0)
+
+    def commit(self, now: float) -> None:
+        offset = self.writer.sync()
+        self.last_commit = now
+        self.committed_records = self.state.records_out
+        if self.checkpoint is None:
+            return
+        state = self.state
+        if self.writer.is_file:
+            state.output_offset = offset
+        if self.pipeline is not None:
+            state.cursor = self.pipeline.cursor()
+        saved_elapsed = state.elapsed_s
+        state.elapsed_s = self.elapsed()
+        self.checkpoint.save(state)
+        state.elapsed_s = saved_elapsed
+
+    def summary(self, complete: bool) -> Summary:
+        state = self.state
+        return Summary(
+            stage=self.run.stage,
+            complete=complete,
+            counts=dict(sorted(state.counts.items())),
+            bytes=state.bytes,
+            elapsed_s=round(self.elapsed(), 3),
+            resumed=state.resumed,
+        )
+
+
+def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline]) -> ExitCode:
+    """Runs one stage to its end and returns its exit code; StageError propagates."""
+    interrupts.install()
+    checkpoint = Checkpoint(run.checkpoint, run.stage, run.arguments) if run.checkpoint else None
+    saved = checkpoint.load(restart=run.restart) if checkpoint else None
+    progress = Progress(run.stage, run.verb, enabled=run.progress, quiet=run.quiet, total=run.total)
+    if saved is not None and saved.complete:
+        progress.message(
+            f"checkpoint {run.checkpoint} is complete (exit {saved.exit_code}); nothing to do "
+            "(pass --restart to run again)"
+        )
+        return ExitCode(saved.exit_code or 0)
+    if saved is None:
+        state = CheckpointState(
+            stage=run.stage, fingerprint=checkpoint.fingerprint if checkpoint else "",
+            arguments=run.arguments, started=utc_now(),
+        )
+        writer = open_output(run.output, resume_offset=None)
+    else:
+        state = saved
+        state.resumed += 1
+        resume_offset = state.output_offset if run.output != "-" else None
+        writer = open_output(run.output, resume_offset=resume_offset)
+    session = _Session(run, state, writer)
+    if saved is None or not writer.is_file:
+        writer.write(
+            Header(stage=run.stage, source=run.source, started=state.started, upstream=run.upstream)
+        )
+    try:
+        session.commit(time.monotonic())
+        pipeline = build(state.cursor if saved is not None else None)
+        session.pipeline = pipeline
+        _drive(session, pipeline, progress)
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitCode.SIGPIPE
+    except Interrupted as stop:
+        _finish_incomplete(session)
+        where = f"; checkpoint saved to {run.checkpoint}" if run.checkpoint else ""
+        progress.message(f"interrupted by {stop.signal_name}{where}; rerun the same command "
+                         "to resume" if run.checkpoint else f"interrupted by {stop.signal_name}")
+        return stop.exit_code
+    except StageError:
+        _finish_incomplete(session)
+        raise
+    complete = pipeline.complete
+    code = run.judge(state.counts, complete)
+    try:
+        writer.write(session.summary(complete))
+        writer.close()
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitCode.SIGPIPE
+    elapsed = session.elapsed()
+    if checkpoint is not None:
+        state.output_offset = writer.offset if writer.is_file else 0
+        state.complete = True
+        state.exit_code = int(code)
+        state.elapsed_s = elapsed
+        checkpoint.save(state)
+    progress.finish(state.records_out, dict(sorted(state.counts.items())), state.bytes, elapsed)
+    return code
+
+
+def _drive(session: _Session, pipeline: Pipeline, progress: Progress) -> None:
+    state = session.state
+    counts = state.counts
+    writer = session.writer
+    classify = session.run.classify
+    raise_if_interrupted = interrupts.raise_if_interrupted
+    monotonic = time.monotonic
+    for record in pipeline:
+        raise_if_interrupted()
+        if record is not None:
+            writer.write(record)
+            status, size = classify(record)
+            counts[status] = counts.get(status, 0) + 1
+            state.bytes += size
+            state.records_out += 1
+            if state.records_out - session.committed_records < COMMIT_RECORDS:
+                now = monotonic()
+                if now - session.last_commit < COMMIT_SECONDS:
+                    if progress.due(now):
+                        progress.report(now, state.records_out, counts, state.bytes)
+                    continue
+            else:
+                now = monotonic()
+        else:
+            writer.flush()
+            now = monotonic()
+            if now - session.last_commit < COMMIT_SECONDS:
+                continue
+        session.commit(now)
+        if progress.due(now):
+            progress.report(now, state.records_out, counts, state.bytes)
+
+
+def _finish_incomplete(session: _Session) -> None:
+    """Commits what was written, then tells readers of the output it is incomplete."""
+    try:
+        session.commit(time.monotonic())
+        session.writer.write(session.summary(complete=False))
+        session.writer.flush()
+    except (BrokenPipeError, OSError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so interpreter shutdown stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)

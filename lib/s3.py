@@ -1,0 +1,298 @@
+"""S3 through boto3: clients, error translation, and a fast streaming listing.
+
+boto3 keeps doing what it is good at (credentials, signing, endpoints, retries
+in botocore's standard mode). For the list operations we keep it from parsing:
+botocore turns every 1000-key page into dicts with datetime objects, about
+130 ms of CPU per page. A `before-parse` hook hands us the raw XML instead, from
+which ElementTree extracts the handful of fields a record needs.
+"""
+
+from __future__ import annotations
+
+import html
+import queue
+import re
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from lib import interrupts
+from lib.errors import FatalError, UsageError
+from lib.records import ObjectRecord
+
+RAW_BODY = "S3deepRawBody"
+PREFETCH_PAGES = 4
+
+
+@dataclass(frozen=True)
+class S3Config:
+    endpoint_url: str | None = None
+    profile: str | None = None
+    region: str | None = None
+    max_connections: int = 16
+    max_attempts: int = 10
+
+
+def make_client(config: S3Config) -> Any:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    try:
+        session = boto3.session.Session(profile_name=config.profile, region_name=config.region)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise UsageError(str(exc)) from None
+    client_config = botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        max_pool_connections=config.max_connections,
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra="s3deep/0.1",
+    )
+    client = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
+    events = client.meta.events
+    for operation in ("ListObjectsV2", "ListObjectVersions"):
+        events.register(f"before-parse.s3.{operation}", _keep_raw_body)
+    return client
+
+
+def _keep_raw_body(response_dict: dict[str, Any], customized_response_dict: dict[str, Any],
+                   **_: Any) -> None:
+    """Hands a successful listing's XML to us and gives botocore nothing to parse."""
+    if response_dict.get("status_code") == 200:
+        customized_response_dict[RAW_BODY] = response_dict["body"]
+        response_dict["body"] = b""
+
+
+def translate_error(exc: Exception, operation: str, where: str) -> Exception:
+    """Turns a botocore exception into one clear FatalError line; others pass through."""
+    import botocore.exceptions
+
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or str(exc.response.get("ResponseMetadata", {}).get(
+            "HTTPStatusCode", "?"))
+        message = error.get("Message") or ""
+        hints = {
+            "NoSuchBucket": "check the bucket name and --endpoint-url/--region",
+            "AccessDenied": "check the credentials and the bucket policy",
+            "InvalidAccessKeyId": "check the credentials (AWS_PROFILE, --profile)",
+            "SignatureDoesNotMatch": "check the secret key for these credentials",
+            "ExpiredToken": "refresh the session credentials",
+        }
+        detail = f"{code}: {message}" if message else code
+        return FatalError(f"{operation} {where} failed: {detail}", hint=hints.get(code))
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return FatalError(
+            f"{operation} {where}: no AWS credentials found",
+            hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile",
+        )
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return FatalError(f"{operation} {where} failed: {exc}")
+    return exc
+
+
+# --- listing -------------------------------------------------------------------------
+
+_TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
+_URL_ENCODED = re.compile(rb"<EncodingType>\s*url\s*</EncodingType>")
+_NEXT_TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
+_NEXT_KEY_MARKER = re.compile(rb"<NextKeyMarker>([^<]*)</NextKeyMarker>")
+_NEXT_VERSION_MARKER = re.compile(rb"<NextVersionIdMarker>([^<]*)</NextVersionIdMarker>")
+_LAST_KEY = re.compile(rb"<Key>([^<]*)</Key>(?!.*<Key>)", re.DOTALL)
+
+
+def _text(match: re.Match[bytes] | None, url_encoded: bool = False) -> str | None:
+    if match is None:
+        return None
+    value = html.unescape(match.group(1).decode("utf-8"))
+    return unquote_plus(value) if url_encoded else value
+
+
+@dataclass
+class ListRequest:
+    bucket: str
+    prefix: str
+    versions: bool = False
+    page_size: int = 1000
+    start_after: str | None = None
+    version_marker: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "MaxKeys": self.page_size}
+        if self.prefix:
+            params["Prefix"] = self.prefix
+        if self.versions:
+            if self.start_after is not None:
+                params["KeyMarker"] = self.start_after
+                if self.version_marker is not None:
+                    params["VersionIdMarker"] = self.version_marker
+        elif self.start_after is not None:
+            params["StartAfter"] = self.start_after
+        return params
+
+    @property
+    def operation(self) -> str:
+        return "ListObjectVersions" if self.versions else "ListObjectsV2"
+
+
+def next_params(request: ListRequest, params: dict[str, Any], body: bytes) -> dict[str, Any] | None:
+    """The parameters of the page after `body`, read cheaply with regexes; None at the end."""
+    if not _TRUNCATED.search(body):
+        return None
+    url_encoded = bool(_URL_ENCODED.search(body))
+    following = {k: v for k, v in params.items() if k not in _MARKERS}
+    if request.versions:
+        key_marker = _text(_NEXT_KEY_MARKER.search(body), url_encoded)
+        if key_marker is None:
+            raise FatalError(f"{request.operation}: truncated page without NextKeyMarker")
+        following["KeyMarker"] = key_marker
+        version_marker = _text(_NEXT_VERSION_MARKER.search(body))
+        if version_marker is not None:
+            following["VersionIdMarker"] = version_marker
+        return following
+    token = _text(_NEXT_TOKEN.search(body))
+    if token:
+        following["ContinuationToken"] = token
+        return following
+    last_key = _text(_LAST_KEY.search(body), url_encoded)
+    if last_key is None:
+        raise FatalError(f"{request.operation}: truncated page without a continuation token")
+    following["StartAfter"] = last_key
+    return following
+
+
+_MARKERS = ("ContinuationToken", "StartAfter", "KeyMarker", "VersionIdMarker")
+
+
+class _End:
+    pass
+
+
+class PagePrefetcher:
+    """Fetches list pages in a background thread, a few pages ahead of the reader."""
+
+    def __init__(self, client: Any, request: ListRequest) -> None:
+        self._client = client
+        self._request = request
+        self._call: Callable[..., Any] = getattr(
+            client, "list_object_versions" if request.versions else "list_objects_v2"
+        )
+        self._queue: queue.Queue[bytes | BaseException | _End] = queue.Queue(PREFETCH_PAGES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="s3-list", daemon=True)
+        self.requests = 0
+
+    def fetch(self, params: dict[str, Any]) -> bytes:
+        where = f"s3://{self._request.bucket}/{self._request.prefix}"
+        try:
+            response = self._call(**params)
+        except Exception as exc:
+            raise translate_error(exc, self._request.operation, where) from None
+        finally:
+            self.requests += 1
+        body: bytes = response[RAW_BODY]
+        return body
+
+    def _run(self) -> None:
+        params: dict[str, Any] | None = self._request.params()
+        try:
+            while params is not None and not self._stop.is_set():
+                body = self.fetch(params)
+                params = next_params(self._request, params, body)
+                self._put(body)
+            self._put(_End())
+        except BaseException as exc:
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException | _End) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=interrupts.POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def pages(self) -> Iterator[bytes | None]:
+        """Raw pages in order; None whenever the next page is not there yet."""
+        self._thread.start()
+        try:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    yield None
+                    item = interrupts.wait_get(self._queue)
+                if isinstance(item, _End):
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+
+
+def parse_page(body: bytes, request: ListRequest) -> list[ObjectRecord]:
+    """Extracts object (or version and delete-marker) records from one raw XML page."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise FatalError(
+            f"{request.operation} s3://{request.bucket}: unreadable XML from the server ({exc})"
+        ) from None
+    url_encoded = _URL_ENCODED.search(body) is not None
+    tag = root.tag
+    ns = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+    bucket = request.bucket
+    records: list[ObjectRecord] = []
+    append = records.append
+    key_tag, size_tag, etag_tag, modified_tag = ns + "Key", ns + "Size", ns + "ETag", ns + "LastModified"
+    class_tag, checksum_tag, version_tag, latest_tag = (
+        ns + "StorageClass", ns + "ChecksumAlgorithm", ns + "VersionId", ns + "IsLatest"
+    )
+    entry_tags = {ns + "Contents": False, ns + "Version": False, ns + "DeleteMarker": True}
+    versions = request.versions
+    for entry in root:
+        is_marker = entry_tags.get(entry.tag)
+        if is_marker is None:
+            continue
+        key = size = etag = modified = storage = checksum = version = None
+        latest = True
+        for field in entry:
+            name = field.tag
+            if name == key_tag:
+                key = field.text or ""
+            elif name == size_tag:
+                size = field.text
+            elif name == etag_tag:
+                etag = field.text
+            elif name == modified_tag:
+                modified = field.text
+            elif name == class_tag:
+                storage = field.text
+            elif name == checksum_tag:
+                checksum = checksum or field.text
+            elif name == version_tag:
+                version = field.text
+            elif name == latest_tag:
+                latest = field.text == "true"
+        if key is None:
+            continue
+        append(
+            ObjectRecord(
+                bucket=bucket,
+                key=unquote_plus(key) if url_encoded else key,
+                size=int(size) if size is not None else (None if is_marker else 0),
+                etag=etag.strip('"') if etag is not None else None,
+                last_modified=modified,
+                storage_class=storage,
+                version_id=version if versions else None,
+                is_latest=latest,
+                delete_marker=is_marker,
+                checksum_algorithm=checksum,
+            )
+        )
+    return records

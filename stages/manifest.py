@@ -1,0 +1,115 @@
+"""s3-manifest: list a bucket, a prefix or a local directory as object records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from lib import cli
+from lib.errors import ExitCode, UsageError
+from lib.location import parse_location
+from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
+from lib.runner import StageRun, run_stage
+from lib.s3 import make_client
+
+STAGE = "s3-manifest"
+
+app = cli.new_app("List a bucket, a prefix or a local directory as object records.")
+
+
+@app.command()
+def manifest(
+    location: Annotated[
+        str, typer.Argument(metavar="LOCATION", help="s3://bucket[/prefix], file:///path or a local directory.")
+    ],
+    output: cli.Output = "-",
+    checkpoint: cli.CheckpointPath = None,
+    restart: cli.Restart = False,
+    versions: Annotated[
+        bool, typer.Option("--versions", help="List every version and delete marker.")
+    ] = False,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", metavar="GLOB", help="Only keys (below the prefix) matching this glob."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", metavar="GLOB", help="Leave out keys (below the prefix) matching this glob."),
+    ] = None,
+    md5: Annotated[
+        bool, typer.Option("--md5", help="Local directories: compute each file's MD5 as etag.")
+    ] = False,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, max=1000, metavar="N", help="Keys per list request.")
+    ] = 1000,
+    progress: cli.ShowProgress = True,
+    quiet: cli.Quiet = False,
+    endpoint_url: cli.EndpointUrl = None,
+    profile: cli.Profile = None,
+    region: cli.Region = None,
+    debug: cli.Debug = False,
+) -> None:
+    """List LOCATION as NDJSON records: a header, one object record per object (in
+    S3 key order), and a summary. Memory stays flat however many objects there are;
+    with --checkpoint a killed run resumes from its last listed key.
+
+    Local directories list regular files (symlinks are skipped) with keys relative
+    to the directory, using / as separator.
+
+    \b
+    Examples:
+      s3-manifest s3://my-bucket/logs/ -o logs.ndjson --checkpoint logs.ck
+      s3-manifest s3://my-bucket --versions | head
+      s3-manifest /srv/backup --md5 --include '*.tar' -o backup.ndjson.gz
+    """
+
+    def body() -> ExitCode:
+        where = parse_location(location)
+        options = ManifestOptions(
+            versions=versions,
+            include=include or [],
+            exclude=exclude or [],
+            page_size=page_size,
+            md5=md5,
+        )
+        if where.is_s3 and md5:
+            raise UsageError("--md5 applies to local directories; S3 objects carry their ETag")
+        if not where.is_s3 and versions:
+            raise UsageError("--versions applies to S3 locations only")
+        client = make_client(cli.s3_config(endpoint_url, profile, region)) if where.is_s3 else None
+        arguments: dict[str, Any] = {
+            "location": str(where),
+            "endpoint_url": endpoint_url,
+            "output": output,
+            "versions": versions,
+            "include": options.include,
+            "exclude": options.exclude,
+            "md5": md5,
+        }
+        run = StageRun(
+            stage=STAGE,
+            verb="listed",
+            source=str(where),
+            arguments=arguments,
+            output=output,
+            checkpoint=checkpoint,
+            restart=restart,
+            progress=progress,
+            quiet=quiet,
+            classify=classify,
+            judge=judge,
+        )
+        return run_stage(
+            run, lambda cursor: ManifestPipeline(where, options, client=client, cursor=cursor)
+        )
+
+    cli.run_main(STAGE, debug, body)
+
+
+def main() -> None:
+    app(prog_name=STAGE)
+
+
+if __name__ == "__main__":
+    main()
