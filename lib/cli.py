@@ -32,7 +32,12 @@ def new_app(help_text: str) -> typer.Typer:
 
 Output = Annotated[
     str,
-    typer.Option("--output", "-o", metavar="FILE", help="Write records to this file (.gz: gzip) or - for stdout."),
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write records to this file (.gz: gzip) or - for stdout.",
+    ),
 ]
 CheckpointPath = Annotated[
     str | None,
@@ -63,8 +68,12 @@ EndpointUrl = Annotated[
         help="S3-compatible server URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS).",
     ),
 ]
-Profile = Annotated[str | None, typer.Option("--profile", metavar="NAME", help="AWS profile to use.")]
-Region = Annotated[str | None, typer.Option("--region", metavar="REGION", help="AWS region of the bucket.")]
+Profile = Annotated[
+    str | None, typer.Option("--profile", metavar="NAME", help="AWS profile to use.")
+]
+Region = Annotated[
+    str | None, typer.Option("--region", metavar="REGION", help="AWS region of the bucket.")
+]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 
 

@@ -97,17 +97,23 @@ def list_directory(
         try:
             key = rel.decode("utf-8")
         except UnicodeDecodeError:
-            yield rel, ErrorRecord(
-                stage="s3-manifest",
-                message="file name is not valid UTF-8, so it cannot be an S3 key",
-                input=os.fsdecode(path)[:200],
+            yield (
+                rel,
+                ErrorRecord(
+                    stage="s3-manifest",
+                    message="file name is not valid UTF-8, so it cannot be an S3 key",
+                    input=os.fsdecode(path)[:200],
+                ),
             )
             continue
-        yield rel, ObjectRecord(
-            bucket=root,
-            key=key,
-            size=info.st_size,
-            etag=file_md5(os.fsdecode(path)) if md5 else None,
-            last_modified=format_timestamp(info.st_mtime),
-            storage_class=None,
+        yield (
+            rel,
+            ObjectRecord(
+                bucket=root,
+                key=key,
+                size=info.st_size,
+                etag=file_md5(os.fsdecode(path)) if md5 else None,
+                last_modified=format_timestamp(info.st_mtime),
+                storage_class=None,
+            ),
         )

@@ -111,7 +111,9 @@ class ManifestPipeline:
         after = self._resume.get("after_path")
         keep = key_filter("", options.include, options.exclude)
         for path, record in list_directory(
-            location.bucket, location.prefix, bytes.fromhex(after) if after else None,
+            location.bucket,
+            location.prefix,
+            bytes.fromhex(after) if after else None,
             md5=options.md5,
         ):
             self._last_path = path

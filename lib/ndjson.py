@@ -104,6 +104,8 @@ class RecordReader:
             return self._decoder.decode(line)
         except msgspec.DecodeError as exc:
             why = str(exc)
+            if not line.endswith(b"\n"):
+                why = f"the last line is truncated (no newline at its end): {why}"
             if line.startswith(b"\xef\xbb\xbf"):
                 why = "starts with a UTF-8 byte order mark; remove it"
             if not self._skip_bad_lines:
@@ -186,6 +188,8 @@ class RecordWriter:
             data = self._gzip.compress(data)
             self._gzip_dirty = True
         self._write_all(data)
+        if not self.is_file:
+            self._raw.flush()
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -220,8 +224,7 @@ def open_output(target: str, *, resume_offset: int | None) -> RecordWriter:
     if target.endswith(".zst"):
         raise UsageError(".zst output is not supported yet; write .gz or plain NDJSON")
     if target == "-":
-        stdout = os.fdopen(sys.stdout.fileno(), "wb", buffering=0, closefd=False)
-        return RecordWriter(stdout, is_file=False, gzip=gzip)
+        return RecordWriter(sys.stdout.buffer, is_file=False, gzip=gzip)
     if "://" in target and not target.startswith("file://"):
         raise UsageError(f"output must be a local file or -, not {target}")
     path = target.removeprefix("file://")
@@ -256,7 +259,7 @@ def open_input(source: str) -> tuple[IO[bytes], bool]:
     compressed = path.endswith((".gz", ".zst", ".bz2", ".xz"))
     if plain_local and not compressed:
         try:
-            return open(path, "rb"), True  # noqa: SIM115 - closed by the runner
+            return open(path, "rb"), True
         except OSError as exc:
             raise UsageError(f"cannot read input {path}: {exc.strerror}") from None
     import smart_open

@@ -87,9 +87,7 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="type", tag="summary"):
     resumed: int = 0
 
 
-Record = (
-    Header | ObjectRecord | CheckRecord | RepairRecord | DeleteRecord | ErrorRecord | Summary
-)
+Record = Header | ObjectRecord | CheckRecord | RepairRecord | DeleteRecord | ErrorRecord | Summary
 
 # Records that carry data (everything but the framing header and summary).
 DataRecord = ObjectRecord | CheckRecord | RepairRecord | DeleteRecord | ErrorRecord
@@ -97,7 +95,7 @@ DataRecord = ObjectRecord | CheckRecord | RepairRecord | DeleteRecord | ErrorRec
 
 def new_decoder() -> msgspec.json.Decoder[Record]:
     """One decoder per stage: building it compiles the union once."""
-    return msgspec.json.Decoder(Record)  # type: ignore[arg-type]
+    return msgspec.json.Decoder(Record)
 
 
 def new_encoder() -> msgspec.json.Encoder:

@@ -50,7 +50,10 @@ class StageRun:
     quiet: bool = False
     upstream: dict[str, Any] | None = None
     total: int | None = None
-    classify: Callable[[DataRecord], tuple[str, int]] = lambda record: (record.__class__.__name__, 0)
+    classify: Callable[[DataRecord], tuple[str, int]] = lambda record: (
+        record.__class__.__name__,
+        0,
+    )
     judge: Callable[[dict[str, int], bool], ExitCode] = lambda counts, complete: ExitCode.OK
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -113,8 +116,10 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
         return ExitCode(saved.exit_code or 0)
     if saved is None:
         state = CheckpointState(
-            stage=run.stage, fingerprint=checkpoint.fingerprint if checkpoint else "",
-            arguments=run.arguments, started=utc_now(),
+            stage=run.stage,
+            fingerprint=checkpoint.fingerprint if checkpoint else "",
+            arguments=run.arguments,
+            started=utc_now(),
         )
         writer = open_output(run.output, resume_offset=None)
     else:
@@ -129,7 +134,7 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
         )
     try:
         session.commit(time.monotonic())
-        pipeline = build(state.cursor if saved is not None else None)
+        pipeline = build(state.cursor or None)
         session.pipeline = pipeline
         _drive(session, pipeline, progress)
     except BrokenPipeError:
@@ -137,9 +142,10 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
         return ExitCode.SIGPIPE
     except Interrupted as stop:
         _finish_incomplete(session)
-        where = f"; checkpoint saved to {run.checkpoint}" if run.checkpoint else ""
-        progress.message(f"interrupted by {stop.signal_name}{where}; rerun the same command "
-                         "to resume" if run.checkpoint else f"interrupted by {stop.signal_name}")
+        message = f"interrupted by {stop.signal_name}"
+        if run.checkpoint:
+            message += f"; checkpoint saved to {run.checkpoint}; rerun the same command to resume"
+        progress.message(message)
         return stop.exit_code
     except StageError:
         _finish_incomplete(session)
@@ -171,13 +177,14 @@ def _drive(session: _Session, pipeline: Pipeline, progress: Progress) -> None:
     raise_if_interrupted = interrupts.raise_if_interrupted
     monotonic = time.monotonic
     for record in pipeline:
-        raise_if_interrupted()
         if record is not None:
             writer.write(record)
             status, size = classify(record)
             counts[status] = counts.get(status, 0) + 1
             state.bytes += size
             state.records_out += 1
+            # Only here, with the record written, do output and cursor agree.
+            raise_if_interrupted()
             if state.records_out - session.committed_records < COMMIT_RECORDS:
                 now = monotonic()
                 if now - session.last_commit < COMMIT_SECONDS:
@@ -187,6 +194,7 @@ def _drive(session: _Session, pipeline: Pipeline, progress: Progress) -> None:
             else:
                 now = monotonic()
         else:
+            raise_if_interrupted()
             writer.flush()
             now = monotonic()
             if now - session.last_commit < COMMIT_SECONDS:

@@ -59,8 +59,9 @@ def make_client(config: S3Config) -> Any:
     return client
 
 
-def _keep_raw_body(response_dict: dict[str, Any], customized_response_dict: dict[str, Any],
-                   **_: Any) -> None:
+def _keep_raw_body(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
     """Hands a successful listing's XML to us and gives botocore nothing to parse."""
     if response_dict.get("status_code") == 200:
         customized_response_dict[RAW_BODY] = response_dict["body"]
@@ -73,8 +74,9 @@ def translate_error(exc: Exception, operation: str, where: str) -> Exception:
 
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
-        code = error.get("Code") or str(exc.response.get("ResponseMetadata", {}).get(
-            "HTTPStatusCode", "?"))
+        code = error.get("Code") or str(
+            exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        )
         message = error.get("Message") or ""
         hints = {
             "NoSuchBucket": "check the bucket name and --endpoint-url/--region",
@@ -249,9 +251,17 @@ def parse_page(body: bytes, request: ListRequest) -> list[ObjectRecord]:
     bucket = request.bucket
     records: list[ObjectRecord] = []
     append = records.append
-    key_tag, size_tag, etag_tag, modified_tag = ns + "Key", ns + "Size", ns + "ETag", ns + "LastModified"
+    key_tag, size_tag, etag_tag, modified_tag = (
+        ns + "Key",
+        ns + "Size",
+        ns + "ETag",
+        ns + "LastModified",
+    )
     class_tag, checksum_tag, version_tag, latest_tag = (
-        ns + "StorageClass", ns + "ChecksumAlgorithm", ns + "VersionId", ns + "IsLatest"
+        ns + "StorageClass",
+        ns + "ChecksumAlgorithm",
+        ns + "VersionId",
+        ns + "IsLatest",
     )
     entry_tags = {ns + "Contents": False, ns + "Version": False, ns + "DeleteMarker": True}
     versions = request.versions

@@ -21,7 +21,10 @@ app = cli.new_app("List a bucket, a prefix or a local directory as object record
 @app.command()
 def manifest(
     location: Annotated[
-        str, typer.Argument(metavar="LOCATION", help="s3://bucket[/prefix], file:///path or a local directory.")
+        str,
+        typer.Argument(
+            metavar="LOCATION", help="s3://bucket[/prefix], file:///path or a local directory."
+        ),
     ],
     output: cli.Output = "-",
     checkpoint: cli.CheckpointPath = None,
@@ -31,17 +34,24 @@ def manifest(
     ] = False,
     include: Annotated[
         list[str] | None,
-        typer.Option("--include", metavar="GLOB", help="Only keys (below the prefix) matching this glob."),
+        typer.Option(
+            "--include", metavar="GLOB", help="Only keys (below the prefix) matching this glob."
+        ),
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", metavar="GLOB", help="Leave out keys (below the prefix) matching this glob."),
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Leave out keys (below the prefix) matching this glob.",
+        ),
     ] = None,
     md5: Annotated[
         bool, typer.Option("--md5", help="Local directories: compute each file's MD5 as etag.")
     ] = False,
     page_size: Annotated[
-        int, typer.Option("--page-size", min=1, max=1000, metavar="N", help="Keys per list request.")
+        int,
+        typer.Option("--page-size", min=1, max=1000, metavar="N", help="Keys per list request."),
     ] = 1000,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,

@@ -1,0 +1,159 @@
+"""NDJSON reader and writer: line numbers for bad input, resumable positions, gzip members."""
+
+import gzip
+import io
+from pathlib import Path
+
+import pytest
+
+from lib.errors import BadInput, UsageError
+from lib.ndjson import InputPosition, RecordReader, open_output
+from lib.records import ErrorRecord, Header, ObjectRecord, Summary, new_decoder
+
+HEADER = b'{"type":"header","stage":"s3-manifest","source":"s3://b/"}\n'
+SUMMARY = b'{"type":"summary","stage":"s3-manifest","complete":true}\n'
+
+
+def obj(key: str) -> bytes:
+    return b'{"type":"object","bucket":"b","key":"%s","size":1}\n' % key.encode()
+
+
+def reader(data: bytes, **options: bool) -> RecordReader:
+    return RecordReader(io.BytesIO(data), new_decoder(), stage="s3-check", **options)
+
+
+def test_reads_header_records_and_summary() -> None:
+    source = reader(HEADER + obj("a") + obj("b") + SUMMARY)
+    assert source.read_header() == Header(stage="s3-manifest", source="s3://b/")
+    assert [r.key for r in source if isinstance(r, ObjectRecord)] == ["a", "b"]
+    assert source.summary == Summary(stage="s3-manifest", complete=True)
+
+
+def test_input_without_header_is_read_from_the_first_line() -> None:
+    source = reader(obj("a") + obj("b"))
+    assert source.read_header() is None
+    assert [r.key for r in source if isinstance(r, ObjectRecord)] == ["a", "b"]
+    assert source.summary is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (b"not json\n", "JSON"),
+        (b"[1, 2]\n", "Expected `object`"),
+        (b'{"bucket":"b","key":"k"}\n', "type"),
+        (b'{"type":"object","bucket":"b","key":"k","size":"big"}\n', "size"),
+        (b'{"type":"object","bucket":"b"}\n', "key"),
+        (b'{"type":"object","bucket":"b","ke', "truncated"),
+    ],
+)
+def test_bad_line_names_its_number(bad: bytes, why: str) -> None:
+    source = reader(HEADER + obj("a") + bad + (obj("c") if bad.endswith(b"\n") else b""))
+    source.read_header()
+    seen = []
+    with pytest.raises(BadInput) as caught:
+        seen.extend(source)
+    assert caught.value.line == 3
+    assert caught.value.message.startswith("line 3: ")
+    assert why.lower() in caught.value.message.lower()
+    assert [r.key for r in seen if isinstance(r, ObjectRecord)] == ["a"]
+
+
+def test_byte_order_mark_gets_a_clear_message() -> None:
+    with pytest.raises(BadInput, match=r"line 1: .*byte order mark"):
+        reader(b"\xef\xbb\xbf" + HEADER).read_header()
+
+
+def test_skip_bad_lines_turns_them_into_error_records() -> None:
+    source = reader(HEADER + obj("a") + b"garbage\n" + obj("c"), skip_bad_lines=True)
+    source.read_header()
+    records = list(source)
+    assert isinstance(records[1], ErrorRecord)
+    assert (records[1].line, records[1].input) == (3, "garbage")
+    assert [r.key for r in records if isinstance(r, ObjectRecord)] == ["a", "c"]
+
+
+def test_record_after_summary_is_bad_input() -> None:
+    source = reader(HEADER + SUMMARY + obj("late"))
+    source.read_header()
+    with pytest.raises(BadInput, match="line 3: a record after the summary"):
+        list(source)
+
+
+def test_blank_lines_are_skipped_but_counted() -> None:
+    source = reader(HEADER + b"\n" + obj("a") + b"   \n" + b"nope\n")
+    source.read_header()
+    with pytest.raises(BadInput, match="line 5"):
+        list(source)
+
+
+def consume(source: RecordReader, count: int) -> InputPosition:
+    iterator = iter(source)
+    for _ in range(count):
+        next(iterator)
+    return source.position()
+
+
+def test_resume_by_replay_verifies_the_input() -> None:
+    data = HEADER + b"".join(obj(str(i)) for i in range(10))
+    first = reader(data)
+    first.read_header()
+    position = consume(first, 4)
+    assert position.lines == 5 and position.offset == len(HEADER) + sum(
+        len(obj(str(i))) for i in range(4)
+    )
+    again = reader(data)
+    again.resume(position)
+    assert [r.key for r in again if isinstance(r, ObjectRecord)] == [str(i) for i in range(4, 10)]
+
+    other = reader(HEADER + obj("x") + b"".join(obj(str(i)) for i in range(1, 10)))
+    with pytest.raises(UsageError, match="differs"):
+        other.resume(position)
+
+
+def test_resume_by_seek_continues_at_the_offset() -> None:
+    data = HEADER + b"".join(obj(str(i)) for i in range(10))
+    first = reader(data)
+    first.read_header()
+    position = consume(first, 7)
+    again = RecordReader(io.BytesIO(data), new_decoder(), seekable=True)
+    again.resume(position)
+    assert [r.key for r in again if isinstance(r, ObjectRecord)] == ["7", "8", "9"]
+    assert again.lines == 11
+
+
+def test_writer_truncates_back_to_the_committed_offset(tmp_path: Path) -> None:
+    target = tmp_path / "out.ndjson"
+    writer = open_output(str(target), resume_offset=None)
+    writer.write(ObjectRecord(bucket="b", key="a"))
+    committed = writer.sync()
+    writer.write(ObjectRecord(bucket="b", key="lost"))
+    writer.flush()
+    assert b"lost" in target.read_bytes()
+    resumed = open_output(str(target), resume_offset=committed)
+    resumed.write(ObjectRecord(bucket="b", key="b"))
+    resumed.close()
+    keys = [new_decoder().decode(line).key for line in target.read_bytes().splitlines()]
+    assert keys == ["a", "b"]
+
+
+def test_writer_refuses_an_output_shorter_than_the_checkpoint(tmp_path: Path) -> None:
+    target = tmp_path / "out.ndjson"
+    target.write_bytes(b"short\n")
+    with pytest.raises(UsageError, match="shorter"):
+        open_output(str(target), resume_offset=100)
+
+
+def test_gzip_output_is_valid_at_every_commit_and_after_resume(tmp_path: Path) -> None:
+    target = tmp_path / "out.ndjson.gz"
+    writer = open_output(str(target), resume_offset=None)
+    writer.write(ObjectRecord(bucket="b", key="a"))
+    committed = writer.sync()
+    writer.write(ObjectRecord(bucket="b", key="lost"))
+    writer.sync()
+    assert gzip.decompress(target.read_bytes()).count(b"\n") == 2
+    resumed = open_output(str(target), resume_offset=committed)
+    resumed.write(ObjectRecord(bucket="b", key="b"))
+    resumed.close()
+    lines = gzip.decompress(target.read_bytes()).splitlines()
+    assert [new_decoder().decode(line).key for line in lines] == ["a", "b"]

@@ -1,0 +1,115 @@
+"""The raw-XML listing path: fields, escaping, URL encoding, versions, pagination markers."""
+
+import pytest
+
+from lib.errors import FatalError
+from lib.s3 import ListRequest, next_params, parse_page
+
+NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+
+def page(body: str, *, ns: str = NS, truncated: bool = False, extra: str = "") -> bytes:
+    flag = "true" if truncated else "false"
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult {ns}>'
+        f"<Name>bkt</Name><IsTruncated>{flag}</IsTruncated>{extra}{body}</ListBucketResult>"
+    ).encode()
+
+
+def contents(key: str, size: int = 3, checksum: str = "") -> str:
+    algorithm = f"<ChecksumAlgorithm>{checksum}</ChecksumAlgorithm>" if checksum else ""
+    return (
+        f"<Contents><Key>{key}</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified>"
+        f"<ETag>&quot;abc-2&quot;</ETag>{algorithm}<Size>{size}</Size>"
+        "<StorageClass>STANDARD</StorageClass></Contents>"
+    )
+
+
+@pytest.mark.parametrize("ns", [NS, ""])
+def test_object_fields(ns: str) -> None:
+    [record] = parse_page(page(contents("a/b.txt", 42, "CRC64NVME"), ns=ns), ListRequest("bkt", ""))
+    assert record.bucket == "bkt" and record.key == "a/b.txt" and record.size == 42
+    assert record.etag == "abc-2" and record.last_modified == "2026-01-02T03:04:05.000Z"
+    assert record.storage_class == "STANDARD" and record.checksum_algorithm == "CRC64NVME"
+    assert record.version_id is None and record.is_latest and not record.delete_marker
+
+
+def test_xml_escaped_keys_are_unescaped() -> None:
+    body = page(contents("a &amp; b &lt;c&gt; &#13;&#x9;+%20"))
+    assert parse_page(body, ListRequest("bkt", ""))[0].key == "a & b <c> \r\t+%20"
+
+
+def test_url_encoded_keys_are_decoded_only_when_the_server_says_so() -> None:
+    encoded = contents("a+b%2Bc%20d%0A%F0%9F%98%80")
+    decoded = parse_page(
+        page(encoded, extra="<EncodingType>url</EncodingType>"), ListRequest("b", "")
+    )
+    assert decoded[0].key == "a b+c d\n😀"
+    raw = parse_page(page(encoded), ListRequest("b", ""))
+    assert raw[0].key == "a+b%2Bc%20d%0A%F0%9F%98%80"
+
+
+def test_versions_and_delete_markers_keep_server_order() -> None:
+    body = (
+        "<ListVersionsResult " + NS + "><IsTruncated>false</IsTruncated>"
+        "<Version><Key>k</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest>"
+        '<LastModified>2026-01-02T00:00:00.000Z</LastModified><ETag>"e2"</ETag>'
+        "<Size>2</Size><StorageClass>STANDARD</StorageClass></Version>"
+        "<DeleteMarker><Key>k</Key><VersionId>v3</VersionId><IsLatest>true</IsLatest>"
+        "<LastModified>2026-01-03T00:00:00.000Z</LastModified></DeleteMarker>"
+        "<Version><Key>k</Key><VersionId>null</VersionId><IsLatest>false</IsLatest>"
+        '<LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"e1"</ETag>'
+        "<Size>1</Size><StorageClass>STANDARD</StorageClass></Version>"
+        "</ListVersionsResult>"
+    ).encode()
+    records = parse_page(body, ListRequest("bkt", "", versions=True))
+    assert [(r.version_id, r.delete_marker, r.is_latest, r.size) for r in records] == [
+        ("v2", False, False, 2),
+        ("v3", True, True, None),
+        ("null", False, False, 1),
+    ]
+    assert records[1].etag is None and records[1].storage_class is None
+
+
+def test_unreadable_xml_is_fatal() -> None:
+    with pytest.raises(FatalError, match="unreadable XML"):
+        parse_page(b"<ListBucketResult><Contents>", ListRequest("bkt", ""))
+
+
+def test_next_params_follow_the_continuation_token() -> None:
+    request = ListRequest("bkt", "p/", page_size=10, start_after="p/a")
+    params = request.params()
+    assert params == {"Bucket": "bkt", "MaxKeys": 10, "Prefix": "p/", "StartAfter": "p/a"}
+    body = page(
+        contents("p/b"),
+        truncated=True,
+        extra="<NextContinuationToken>t&amp;1</NextContinuationToken>",
+    )
+    assert next_params(request, params, body) == {
+        "Bucket": "bkt",
+        "MaxKeys": 10,
+        "Prefix": "p/",
+        "ContinuationToken": "t&1",
+    }
+    assert next_params(request, params, page(contents("p/b"))) is None
+
+
+def test_next_params_fall_back_to_the_last_key_without_a_token() -> None:
+    request = ListRequest("bkt", "")
+    body = page(
+        contents("a") + contents("b%2Bc"), truncated=True, extra="<EncodingType>url</EncodingType>"
+    )
+    assert next_params(request, request.params(), body)["StartAfter"] == "b+c"  # type: ignore[index]
+
+
+def test_version_markers() -> None:
+    request = ListRequest("bkt", "", versions=True, start_after="k", version_marker="v1")
+    params = request.params()
+    assert params["KeyMarker"] == "k" and params["VersionIdMarker"] == "v1"
+    body = (
+        b"<ListVersionsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k2</NextKeyMarker>"
+        b"<NextVersionIdMarker>v9</NextVersionIdMarker></ListVersionsResult>"
+    )
+    following = next_params(request, params, body)
+    assert following is not None
+    assert (following["KeyMarker"], following["VersionIdMarker"]) == ("k2", "v9")
