@@ -12,7 +12,8 @@ from lib.errors import ExitCode
 from lib.local import list_directory
 from lib.location import Location
 from lib.records import DataRecord, ObjectRecord
-from lib.s3 import ListRequest, PagePrefetcher, parse_page
+from lib.s3 import ListRequest
+from lib.stores import S3Store
 
 
 @dataclass
@@ -92,19 +93,18 @@ class ManifestPipeline:
             start_after=self._resume.get("key"),
             version_marker=self._resume.get("version_id"),
         )
-        prefetcher = PagePrefetcher(self.client, request)
+        store = S3Store(self.client, location)
         keep = key_filter(location.prefix, options.include, options.exclude)
         try:
-            for body in prefetcher.pages():
-                if body is None:
+            for record in store.list_request(request):
+                if record is None:
                     yield None
                     continue
-                for record in parse_page(body, request):
-                    self._last = record
-                    if keep is None or keep(record.key):
-                        yield record
+                self._last = record
+                if keep is None or keep(record.key):
+                    yield record
         finally:
-            self.requests = prefetcher.requests
+            self.requests = store.requests
 
     def _list_local(self) -> Iterator[DataRecord | None]:
         location, options = self.location, self.options

@@ -1,0 +1,199 @@
+"""The two kinds of store behind a Location: an S3 bucket and a local directory.
+
+Both answer the same questions: list the keys below the location's prefix in S3
+order (optionally after a key), describe one key (HEAD), and stream one key's
+bytes. Keys given to and returned by a store are full keys (prefix included).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, Protocol
+
+from lib.errors import FatalError
+from lib.local import file_md5, list_directory
+from lib.location import Location
+from lib.records import DataRecord, ObjectRecord, format_timestamp
+from lib.s3 import ListRequest, PagePrefetcher, parse_page, translate_error
+
+CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
+
+
+@dataclass
+class ObjectInfo:
+    """What HEAD tells about an object: its record, stored checksums, part count."""
+
+    record: ObjectRecord
+    checksums: dict[str, str] = field(default_factory=dict)
+    checksum_type: str | None = None
+    parts_count: int | None = None
+
+
+class Store(Protocol):
+    location: Location
+
+    def list(self, start_after: str | None = None) -> Iterator[DataRecord | None]: ...
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None: ...
+
+    def local_path(self, key: str) -> str | None: ...
+
+
+class S3Store:
+    def __init__(self, client: Any, location: Location, *, page_size: int = 1000) -> None:
+        self.client = client
+        self.location = location
+        self.page_size = page_size
+        self.requests = 0
+
+    def where(self, key: str | None = None) -> str:
+        return f"s3://{self.location.bucket}/{self.location.prefix if key is None else key}"
+
+    def check_bucket(self) -> None:
+        """Fails fast (exit 3) when the bucket is missing or not ours to read."""
+        try:
+            self.client.head_bucket(Bucket=self.location.bucket)
+        except Exception as exc:
+            error = translate_error(exc, "HeadBucket", self.where(""))
+            if isinstance(error, FatalError) and "404" in error.message:
+                error = FatalError(
+                    f"HeadBucket s3://{self.location.bucket} failed: NoSuchBucket",
+                    hint="check the bucket name and --endpoint-url/--region",
+                )
+            raise error from None
+
+    def list(
+        self, start_after: str | None = None, *, versions: bool = False
+    ) -> Iterator[DataRecord | None]:
+        request = ListRequest(
+            self.location.bucket,
+            self.location.prefix,
+            versions=versions,
+            page_size=self.page_size,
+            start_after=start_after,
+        )
+        return self.list_request(request)
+
+    def list_request(self, request: ListRequest) -> Iterator[ObjectRecord | None]:
+        prefetcher = PagePrefetcher(self.client, request)
+        try:
+            for body in prefetcher.pages():
+                if body is None:
+                    yield None
+                else:
+                    yield from parse_page(body, request)
+        finally:
+            self.requests += prefetcher.requests
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        """The object's metadata, or None if it does not exist."""
+        import botocore.exceptions
+
+        params: dict[str, Any] = {
+            "Bucket": self.location.bucket,
+            "Key": key,
+            "ChecksumMode": "ENABLED",
+        }
+        if version_id is not None:
+            params["VersionId"] = version_id
+        self.requests += 1
+        try:
+            response = self.client.head_object(**params)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
+                return None
+            raise
+        return info_from_head(self.location.bucket, key, response)
+
+    def part_size(self, key: str, version_id: str | None = None) -> int | None:
+        """The size of part 1 of a multipart object (HEAD partNumber=1)."""
+        params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key, "PartNumber": 1}
+        if version_id is not None:
+            params["VersionId"] = version_id
+        self.requests += 1
+        response = self.client.head_object(**params)
+        size = response.get("ContentLength")
+        return int(size) if size else None
+
+    def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
+        params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key}
+        if version_id is not None:
+            params["VersionId"] = version_id
+        self.requests += 1
+        body: IO[bytes] = self.client.get_object(**params)["Body"]
+        return body
+
+    def local_path(self, key: str) -> str | None:
+        return None
+
+
+def info_from_head(bucket: str, key: str, response: dict[str, Any]) -> ObjectInfo:
+    modified = response.get("LastModified")
+    checksums = {
+        name: response[f"Checksum{name}"]
+        for name in CHECKSUM_HEADERS
+        if response.get(f"Checksum{name}")
+    }
+    record = ObjectRecord(
+        bucket=bucket,
+        key=key,
+        size=response.get("ContentLength"),
+        etag=(response.get("ETag") or "").strip('"') or None,
+        last_modified=format_timestamp(modified.timestamp())
+        if isinstance(modified, datetime)
+        else None,
+        storage_class=response.get("StorageClass", "STANDARD"),
+        version_id=response.get("VersionId"),
+        checksum_algorithm=next(iter(checksums), None),
+    )
+    return ObjectInfo(
+        record,
+        checksums=checksums,
+        checksum_type=response.get("ChecksumType"),
+        parts_count=response.get("PartsCount"),
+    )
+
+
+class LocalStore:
+    def __init__(self, location: Location) -> None:
+        self.location = location
+        self.requests = 0
+
+    def check_bucket(self) -> None:
+        if not os.path.isdir(self.location.bucket):
+            raise FatalError(f"{self.location.bucket} is not a directory")
+
+    def list(self, start_after: str | None = None) -> Iterator[DataRecord | None]:
+        after = start_after.encode("utf-8") if start_after is not None else None
+        for _, record in list_directory(self.location.bucket, self.location.prefix, after):
+            yield record
+
+    def local_path(self, key: str) -> str:
+        return os.path.join(self.location.bucket, *key.split("/"))
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        path = self.local_path(key)
+        try:
+            info = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not os.path.isfile(path):
+            return None
+        return ObjectInfo(
+            ObjectRecord(
+                bucket=self.location.bucket,
+                key=key,
+                size=info.st_size,
+                last_modified=format_timestamp(info.st_mtime),
+            )
+        )
+
+    def md5(self, key: str) -> str:
+        return file_md5(self.local_path(key))
+
+    def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
+        return open(self.local_path(key), "rb")
