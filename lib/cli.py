@@ -39,6 +39,21 @@ Output = Annotated[
         help="Write records to this file (.gz: gzip) or - for stdout.",
     ),
 ]
+InputPath = Annotated[
+    str,
+    typer.Option(
+        "--input", "-i", metavar="FILE", help="Read records from this file or URL, or - for stdin."
+    ),
+]
+Concurrency = Annotated[
+    int, typer.Option("--concurrency", metavar="N", min=1, max=256, help="Requests in flight.")
+]
+SkipBadLines = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad-lines", help="Turn unreadable input lines into error records and go on."
+    ),
+]
 CheckpointPath = Annotated[
     str | None,
     typer.Option(

@@ -8,23 +8,13 @@ prefix `a/` sorts among its siblings (`a-b` < `a/x` < `a0`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
 
 from lib.errors import FatalError
+from lib.hashing import file_etag
 from lib.records import ErrorRecord, ObjectRecord, format_timestamp
-
-MD5_CHUNK = 1 << 20
-
-
-def file_md5(path: str) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(MD5_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sorted_entries(directory: bytes) -> list[tuple[bytes, bytes, bool]]:
@@ -112,7 +102,7 @@ def list_directory(
                 bucket=root,
                 key=key,
                 size=info.st_size,
-                etag=file_md5(os.fsdecode(path)) if md5 else None,
+                etag=file_etag(os.fsdecode(path), None) if md5 else None,
                 last_modified=format_timestamp(info.st_mtime),
                 storage_class=None,
             ),

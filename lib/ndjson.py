@@ -83,8 +83,11 @@ class RecordReader:
             return None
         record = self._decode(line)
         if isinstance(record, Header):
+            # The header is not hashed: it carries the upstream's start time, which
+            # differs when a pipeline is rerun to resume, while the records do not.
             self.header = record
             self.header_line = line
+            self._hash = _blake()
         else:
             self._pending = line
         return self.header
@@ -248,6 +251,21 @@ def open_output(target: str, *, resume_offset: int | None) -> RecordWriter:
     raw.truncate(resume_offset)
     raw.seek(resume_offset)
     return RecordWriter(raw, is_file=True, offset=resume_offset, gzip=gzip)
+
+
+def peek_summary(path: str) -> Summary | None:
+    """The summary at the end of a local NDJSON file, if it has one (for an ETA)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, io.SEEK_END)
+            handle.seek(max(0, size - 65536))
+            lines = handle.read().rstrip(b"\n").rsplit(b"\n", 1)
+    except OSError:
+        return None
+    try:
+        return msgspec.json.decode(lines[-1], type=Summary)
+    except msgspec.DecodeError:
+        return None
 
 
 def open_input(source: str) -> tuple[IO[bytes], bool]:

@@ -55,6 +55,7 @@ class StageRun:
         0,
     )
     judge: Callable[[dict[str, int], bool], ExitCode] = lambda counts, complete: ExitCode.OK
+    keep: Callable[[DataRecord], bool] | None = None  # counted either way, written if kept
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -165,6 +166,8 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
         state.exit_code = int(code)
         state.elapsed_s = elapsed
         checkpoint.save(state)
+    for note in getattr(pipeline, "notes", ()):
+        progress.message(note)
     progress.finish(state.records_out, dict(sorted(state.counts.items())), state.bytes, elapsed)
     return code
 
@@ -174,11 +177,13 @@ def _drive(session: _Session, pipeline: Pipeline, progress: Progress) -> None:
     counts = state.counts
     writer = session.writer
     classify = session.run.classify
+    keep = session.run.keep
     raise_if_interrupted = interrupts.raise_if_interrupted
     monotonic = time.monotonic
     for record in pipeline:
         if record is not None:
-            writer.write(record)
+            if keep is None or keep(record):
+                writer.write(record)
             status, size = classify(record)
             counts[status] = counts.get(status, 0) + 1
             state.bytes += size

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import IO, Any, Protocol
 
 from lib.errors import FatalError
-from lib.local import file_md5, list_directory
+from lib.local import list_directory
 from lib.location import Location
 from lib.records import DataRecord, ObjectRecord, format_timestamp
 from lib.s3 import ListRequest, PagePrefetcher, parse_page, translate_error
@@ -30,6 +30,7 @@ class ObjectInfo:
     checksums: dict[str, str] = field(default_factory=dict)
     checksum_type: str | None = None
     parts_count: int | None = None
+    sse_kms: bool = False  # with SSE-KMS the ETag is not an MD5 of the content
 
 
 class Store(Protocol):
@@ -155,6 +156,7 @@ def info_from_head(bucket: str, key: str, response: dict[str, Any]) -> ObjectInf
         checksums=checksums,
         checksum_type=response.get("ChecksumType"),
         parts_count=response.get("PartsCount"),
+        sse_kms=str(response.get("ServerSideEncryption", "")).startswith("aws:kms"),
     )
 
 
@@ -191,9 +193,6 @@ class LocalStore:
                 last_modified=format_timestamp(info.st_mtime),
             )
         )
-
-    def md5(self, key: str) -> str:
-        return file_md5(self.local_path(key))
 
     def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
         return open(self.local_path(key), "rb")

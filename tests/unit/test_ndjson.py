@@ -103,12 +103,26 @@ def test_resume_by_replay_verifies_the_input() -> None:
         len(obj(str(i))) for i in range(4)
     )
     again = reader(data)
+    again.read_header()
     again.resume(position)
     assert [r.key for r in again if isinstance(r, ObjectRecord)] == [str(i) for i in range(4, 10)]
 
     other = reader(HEADER + obj("x") + b"".join(obj(str(i)) for i in range(1, 10)))
+    other.read_header()
     with pytest.raises(UsageError, match="differs"):
         other.resume(position)
+
+
+def test_a_new_header_does_not_stop_a_replayed_pipe_from_resuming() -> None:
+    data = b"".join(obj(str(i)) for i in range(10))
+    first = reader(HEADER + data)
+    first.read_header()
+    position = consume(first, 4)
+    rerun_header = HEADER.replace(b"s3://b/", b"s3://b/ ")  # e.g. another start time
+    again = reader(rerun_header + data)
+    again.read_header()
+    again.resume(position)
+    assert [r.key for r in again if isinstance(r, ObjectRecord)] == [str(i) for i in range(4, 10)]
 
 
 def test_resume_by_seek_continues_at_the_offset() -> None:

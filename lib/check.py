@@ -1,0 +1,301 @@
+"""s3-check's pipeline: classify expected object records against a target.
+
+`list` mode merge-joins the key-sorted input with a live listing of the target
+(one request per 1000 keys, memory independent of the object count) and so also
+finds `extra` objects. `head` mode sends one HEAD per record, many in flight;
+`read` mode also streams each object and recomputes its hashes.
+
+The cursor, taken whenever the pipeline is suspended at a yield, holds the input
+position after the last expected record whose result was yielded and the last
+target key yielded, so a resumed run relists after that key and rereads the
+input from there.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lib.errors import BadInput, ExitCode, UsageError
+from lib.location import Location, parse_location
+from lib.ndjson import InputPosition, RecordReader
+from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
+from lib.stores import LocalStore, S3Store
+from lib.verify import Stores, Verdict, Verifier
+from lib.window import ordered_window
+
+STATUSES = (
+    "ok",
+    "missing",
+    "extra",
+    "size_mismatch",
+    "etag_mismatch",
+    "checksum_mismatch",
+    "unreadable",
+    "error",
+)
+MODES = ("list", "head", "read")
+
+Flush = None
+Expected = tuple[ObjectRecord | ErrorRecord, InputPosition]
+
+
+@dataclass
+class CheckOptions:
+    mode: str = "list"
+    part_size: int | None = None
+    concurrency: int = 16
+
+
+class KeyMap:
+    """Where an expected record is looked for: its own location, or under TARGET."""
+
+    def __init__(self, source: Location | None, target: Location | None) -> None:
+        self.source_prefix = source.prefix if source is not None else ""
+        self.target = target
+
+    def locate(self, record: ObjectRecord) -> tuple[str, str]:
+        """(bucket, key) of the record's counterpart in the target."""
+        if self.target is None:
+            return record.bucket, record.key
+        if not record.key.startswith(self.source_prefix):
+            raise ValueError(f"key is outside the input's source prefix {self.source_prefix!r}")
+        return self.target.bucket, self.target.prefix + record.key[len(self.source_prefix) :]
+
+
+class CheckPipeline:
+    def __init__(
+        self,
+        reader: RecordReader,
+        keymap: KeyMap,
+        listing: Location | None,
+        stores: Stores,
+        options: CheckOptions,
+        cursor: dict[str, Any] | None,
+    ) -> None:
+        self.reader = reader
+        self.keymap = keymap
+        self.listing = listing
+        self.stores = stores
+        self.options = options
+        self.verifier = Verifier(stores, part_size=options.part_size)
+        self.complete = False
+        self.notes: list[str] = []
+        cursor = cursor or {}
+        self._position = InputPosition(**cursor["input"]) if "input" in cursor else None
+        self._last_key: str | None = cursor.get("last_key")
+        self._seen: int = cursor.get("seen", 0)
+        if self._position is not None:
+            reader.resume(self._position)
+
+    def cursor(self) -> dict[str, Any]:
+        cursor: dict[str, Any] = {"seen": self._seen, "last_key": self._last_key}
+        if self._position is not None:
+            cursor["input"] = {
+                "lines": self._position.lines,
+                "offset": self._position.offset,
+                "digest": self._position.digest,
+            }
+        return cursor
+
+    def __iter__(self) -> Iterator[DataRecord | None]:
+        if self.options.mode == "list":
+            yield from self._merge_with_listing()
+        else:
+            yield from self._one_by_one()
+
+    # --- input -------------------------------------------------------------------
+
+    def _expected(self) -> Iterator[Expected]:
+        """Object records to check (latest versions only) and error records to pass on."""
+        reader = self.reader
+        for record in reader:
+            match record:
+                case ObjectRecord(delete_marker=False, is_latest=True):
+                    yield record, reader.position()
+                case ObjectRecord():
+                    continue
+                case ErrorRecord():
+                    yield record, reader.position()
+                case _:
+                    kind = type(record).__name__.removesuffix("Record").lower()
+                    raise BadInput(reader.lines, f"expected object records, got a {kind} record")
+
+    def _advance(self, position: InputPosition | None, key: str | None) -> None:
+        """Moves the cursor past a record about to be yielded."""
+        if position is not None:
+            self._position = position
+        if key is not None:
+            self._last_key = key
+
+    # --- list mode -----------------------------------------------------------------
+
+    def _merge_with_listing(self) -> Iterator[DataRecord | None]:
+        assert self.listing is not None
+        store = self.stores.get(self.listing.bucket)
+        lister: S3Store | LocalStore
+        if isinstance(store, S3Store):
+            lister = S3Store(store.client, self.listing)
+        else:
+            lister = LocalStore(self.listing)
+        listing = iter(lister.list(start_after=self._last_key))
+        actual = yield from _next_actual(listing)
+        previous: ObjectRecord | None = None
+        for expected, position in self._expected():
+            if isinstance(expected, ErrorRecord):
+                self._advance(position, None)
+                yield expected
+                continue
+            self._seen += 1
+            try:
+                bucket, key = self.keymap.locate(expected)
+            except ValueError as exc:
+                self._advance(position, None)
+                yield _record(self.listing.bucket, expected.key, "error", expected, None, str(exc))
+                continue
+            if self._last_key is not None and key < self._last_key:
+                raise BadInput(
+                    self.reader.lines,
+                    f"the input is not sorted by key ({key!r} comes after {self._last_key!r}); "
+                    "list mode needs S3 key order: use --mode head for unsorted input",
+                )
+            while actual is not None and actual.key < key:
+                self._advance(None, actual.key)
+                yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+                actual = yield from _next_actual(listing)
+            if actual is not None and actual.key == key:
+                previous = actual
+                actual = yield from _next_actual(listing)
+            elif previous is not None and previous.key != key:
+                previous = None  # a repeated expected key reuses the match of its first
+            if previous is not None:
+                status, detail = self.verifier.compare(expected, previous)
+                result = _record(bucket, key, status, expected, previous, detail)
+            else:
+                result = _record(bucket, key, "missing", expected, None, None)
+            self._advance(position, key)
+            yield result
+        summary = self.reader.summary
+        if summary is None or not summary.complete or self._seen == 0:
+            why = "is empty" if self._seen == 0 else "did not end with a complete summary"
+            self.notes.append(
+                f"the input {why}, so keys after the last expected key were not checked "
+                "for extras; rerun on a complete manifest"
+            )
+            return
+        while actual is not None:
+            self._advance(None, actual.key)
+            yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+            actual = yield from _next_actual(listing)
+        self.complete = True
+
+    # --- head and read modes -------------------------------------------------------
+
+    def _one_by_one(self) -> Iterator[DataRecord | None]:
+        window = max(1, self.options.concurrency)
+        with concurrent.futures.ThreadPoolExecutor(window, thread_name_prefix="s3-check") as pool:
+            try:
+                for item in ordered_window(
+                    self._expected(), self._check_one, pool=pool, window=window * 2
+                ):
+                    if item is None:
+                        yield None
+                        continue
+                    (_, position), future = item
+                    result = future.result()
+                    self._advance(position, None)
+                    yield result
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self.complete = True
+
+    def _check_one(self, item: Expected) -> DataRecord:
+        expected = item[0]
+        if isinstance(expected, ErrorRecord):
+            return expected
+        try:
+            bucket, key = self.keymap.locate(expected)
+        except ValueError as exc:
+            return _record(expected.bucket, expected.key, "error", expected, None, str(exc))
+        store = self.stores.get(bucket)
+        version = expected.version_id if self.keymap.target is None else None
+        try:
+            info = store.head(key, version)
+        except Exception as exc:
+            return _record(bucket, key, "error", expected, None, _describe(exc))
+        if info is None:
+            return _record(bucket, key, "missing", expected, None, None)
+        verdict: Verdict = self.verifier.compare(expected, info.record)
+        if self.options.mode == "read" and verdict[0] == "ok":
+            verdict, _ = self.verifier.read(expected, store, info)
+        return _record(bucket, key, verdict[0], expected, info.record, verdict[1])
+
+
+def _next_actual(
+    listing: Iterator[DataRecord | None],
+) -> Generator[None, None, ObjectRecord | None]:
+    """The next listed object, passing flush markers up while the listing waits."""
+    for item in listing:
+        if item is None:
+            yield Flush
+        elif isinstance(item, ObjectRecord):
+            return item
+    return None
+
+
+def _record(
+    bucket: str,
+    key: str,
+    status: str,
+    expected: ObjectRecord | None,
+    actual: ObjectRecord | None,
+    detail: str | None,
+) -> CheckRecord:
+    version = expected.version_id if expected is not None else None
+    return CheckRecord(
+        bucket=bucket,
+        key=key,
+        version_id=version,
+        status=status,
+        expected=expected,
+        actual=actual,
+        detail=detail,
+    )
+
+
+def _describe(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def listing_location(target: Location | None, source: Location | None) -> Location:
+    """What list mode lists: TARGET, or the input's own source location."""
+    if target is not None:
+        return target
+    if source is None:
+        raise UsageError(
+            "list mode without TARGET needs the input's header to know what to list",
+            hint="give TARGET, or use --mode head",
+        )
+    return source
+
+
+def source_of(header_source: str | None) -> Location | None:
+    return parse_location(header_source) if header_source else None
+
+
+def classify(record: DataRecord) -> tuple[str, int]:
+    if isinstance(record, CheckRecord):
+        actual = record.actual
+        return record.status, (actual.size or 0) if actual is not None else 0
+    return "error", 0
+
+
+def judge(counts: dict[str, int], complete: bool) -> ExitCode:
+    all_ok = all(status == "ok" for status, n in counts.items() if n)
+    return ExitCode.OK if complete and all_ok else ExitCode.NOT_OK

@@ -1,0 +1,171 @@
+"""s3-check: classify expected object records against a bucket or a local directory."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import typer
+
+from lib import cli
+from lib.check import (
+    MODES,
+    STATUSES,
+    CheckOptions,
+    CheckPipeline,
+    KeyMap,
+    classify,
+    judge,
+    listing_location,
+    source_of,
+)
+from lib.errors import ExitCode, UsageError
+from lib.location import parse_location
+from lib.ndjson import RecordReader, open_input, peek_summary
+from lib.records import DataRecord, header_as_dict, new_decoder
+from lib.runner import StageRun, run_stage
+from lib.s3 import make_client
+from lib.verify import Stores
+
+STAGE = "s3-check"
+
+app = cli.new_app("Verify objects against expected object records.")
+
+
+@app.command()
+def check(
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TARGET",
+            help="s3://bucket[/prefix] or a local directory to check; default: each "
+            "record's own bucket and key.",
+        ),
+    ] = None,
+    input_path: cli.InputPath = "-",
+    output: cli.Output = "-",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            metavar="MODE",
+            help="list: merge with a listing of TARGET (sorted input; finds extras). "
+            "head: one HEAD per record. read: HEAD and download, recompute MD5/ETag/checksums.",
+        ),
+    ] = "list",
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", metavar="STATUS", help="Only write records with this status."),
+    ] = None,
+    part_size: Annotated[
+        int | None,
+        typer.Option(
+            "--part-size",
+            metavar="BYTES",
+            min=1,
+            help="Part size for multipart ETags of local files (default: ask S3).",
+        ),
+    ] = None,
+    concurrency: cli.Concurrency = 16,
+    checkpoint: cli.CheckpointPath = None,
+    restart: cli.Restart = False,
+    skip_bad_lines: cli.SkipBadLines = False,
+    progress: cli.ShowProgress = True,
+    quiet: cli.Quiet = False,
+    endpoint_url: cli.EndpointUrl = None,
+    profile: cli.Profile = None,
+    region: cli.Region = None,
+    debug: cli.Debug = False,
+) -> None:
+    """Read object records (a manifest) and write one check record per object, with
+    status ok, missing, extra, size_mismatch, etag_mismatch, checksum_mismatch,
+    unreadable or error. Exit code 0 only when every object is ok.
+
+    With TARGET, a record's key is moved from the input's source prefix to TARGET's
+    prefix, so a manifest of the source verifies a replica. Extras after the last
+    expected key are reported only when the input ends with a complete summary.
+
+    \b
+    Examples:
+      s3-manifest s3://src/data/ | s3-check s3://dst/backup/
+      s3-check s3://dst/backup/ -i src.ndjson -o chk.ndjson --checkpoint chk.ck
+      s3-check -i old.ndjson --mode head --status missing
+      s3-manifest /srv/files | s3-check s3://bucket/files/ --mode read
+    """
+
+    def body() -> ExitCode:
+        if mode not in MODES:
+            raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        wanted = set(status or [])
+        unknown = wanted.difference(STATUSES)
+        if unknown:
+            raise UsageError(
+                f"unknown --status {', '.join(sorted(unknown))}; one of {', '.join(STATUSES)}"
+            )
+        where = parse_location(target) if target else None
+        stream, seekable = open_input(input_path)
+        reader = RecordReader(
+            stream, new_decoder(), stage=STAGE, skip_bad_lines=skip_bad_lines, seekable=seekable
+        )
+        header = reader.read_header()
+        source = source_of(header.source if header else None)
+        listing = listing_location(where, source) if mode == "list" else None
+        client = make_client(cli.s3_config(endpoint_url, profile, region, concurrency + 4))
+        stores = Stores(client)
+        for location in (listing, where):
+            if location is not None:
+                stores.get(location.bucket).check_bucket()
+        upstream_total = peek_summary(input_path) if seekable else None
+        arguments: dict[str, Any] = {
+            "target": str(where) if where else None,
+            "input": input_path,
+            "input_source": header.source if header else None,
+            "output": output,
+            "mode": mode,
+            "status": sorted(wanted),
+            "part_size": part_size,
+            "endpoint_url": endpoint_url,
+            "input_header": hashlib.sha256(reader.header_line).hexdigest() if seekable else None,
+        }
+        options = CheckOptions(mode=mode, part_size=part_size, concurrency=concurrency)
+        run = StageRun(
+            stage=STAGE,
+            verb="checked",
+            source=str(where or listing or source or "-"),
+            arguments=arguments,
+            output=output,
+            checkpoint=checkpoint,
+            restart=restart,
+            progress=progress,
+            quiet=quiet,
+            upstream=header_as_dict(header) if header else None,
+            total=sum(upstream_total.counts.values()) if upstream_total else None,
+            classify=classify,
+            judge=judge,
+            keep=_status_filter(wanted),
+        )
+        keymap = KeyMap(source, where)
+        return run_stage(
+            run,
+            lambda cursor: CheckPipeline(reader, keymap, listing, stores, options, cursor),
+        )
+
+    cli.run_main(STAGE, debug, body)
+
+
+def _status_filter(wanted: set[str]) -> Any:
+    if not wanted:
+        return None
+
+    def keep(record: DataRecord) -> bool:
+        return getattr(record, "status", "error") in wanted
+
+    return keep
+
+
+def main() -> None:
+    app(prog_name=STAGE)
+
+
+if __name__ == "__main__":
+    main()
