@@ -124,7 +124,7 @@ def check(
             "mode": mode,
             "status": sorted(wanted),
             "part_size": part_size,
-            "endpoint_url": endpoint_url,
+            "endpoint": client.meta.endpoint_url if client else None,
             "input_header": hashlib.sha256(reader.header_line).hexdigest() if seekable else None,
         }
         options = CheckOptions(mode=mode, part_size=part_size, concurrency=concurrency)

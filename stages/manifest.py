@@ -90,7 +90,7 @@ def manifest(
         client = make_client(cli.s3_config(endpoint_url, profile, region)) if where.is_s3 else None
         arguments: dict[str, Any] = {
             "location": str(where),
-            "endpoint_url": endpoint_url,
+            "endpoint": client.meta.endpoint_url if client else None,
             "output": output,
             "versions": versions,
             "include": options.include,
