@@ -1,4 +1,4 @@
-"""s3deep demo: a local S3 server, sample data, and s3-manifest at work.
+"""s3deep demo: a local S3 server, sample data, and the stages at work.
 
 Run with `make demo`. Everything happens against moto's S3 server on 127.0.0.1
 with dummy credentials, so no AWS account is used. Outputs land in demo/out/.
@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = Path("demo/out")  # relative to ROOT, the working directory of every command
 BIN = Path(sys.executable).parent
 SOURCE_BUCKET = "demo-source"
+REPLICA_BUCKET = "demo-replica"
+REPLICATED = "images/"  # the part of the source that the replica holds
 SEED = 20261122
 SEED_WORKERS = 8  # moto's server is the bottleneck; more threads only contend for the GIL
 # Keys that must survive every stage unchanged: spaces, +, %, &, <, unicode, no prefix.
@@ -145,14 +147,11 @@ def s3_client(workers: int) -> Any:
     return boto3.client("s3", config=config)
 
 
-def seed_source() -> None:
-    section(f"Seed s3://{SOURCE_BUCKET}/ with sample objects")
-    objects = list(sample_objects())
-    client = s3_client(SEED_WORKERS)
-    client.create_bucket(Bucket=SOURCE_BUCKET)
+def put_all(client: Any, bucket: str, objects: list[tuple[str, bytes]]) -> float:
+    """Uploads (key, body) pairs in parallel; returns the seconds it took."""
 
     def put(item: tuple[str, bytes]) -> None:
-        client.put_object(Bucket=SOURCE_BUCKET, Key=item[0], Body=item[1])
+        client.put_object(Bucket=bucket, Key=item[0], Body=item[1])
 
     started = time.monotonic()
     pool = ThreadPoolExecutor(SEED_WORKERS)
@@ -161,7 +160,15 @@ def seed_source() -> None:
             pass
     finally:
         pool.shutdown(cancel_futures=True)  # on Ctrl-C, do not wait for the queued uploads
-    elapsed = time.monotonic() - started
+    return time.monotonic() - started
+
+
+def seed_source() -> None:
+    section(f"Seed s3://{SOURCE_BUCKET}/ with sample objects")
+    objects = list(sample_objects())
+    client = s3_client(SEED_WORKERS)
+    client.create_bucket(Bucket=SOURCE_BUCKET)
+    elapsed = put_all(client, SOURCE_BUCKET, objects)
     total = sum(len(body) for _, body in objects)
     print(
         f"uploaded {len(objects)} objects ({total / 1e6:.1f} MB) with {SEED_WORKERS} threads "
@@ -234,7 +241,72 @@ def show_streaming() -> None:
         raise DemoError(f"the pipeline failed: head {head_code}, s3-manifest {lister_code}")
 
 
-STEPS: list[Callable[[], None]] = [seed_source, run_manifest, show_manifest, show_streaming]
+def damaged_replica() -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """The replica's objects: the source's images with a few missing, changed, added."""
+    source = [(key, body) for key, body in sample_objects() if key.startswith(REPLICATED)]
+    damage: dict[str, str] = {}
+    replica = []
+    for index, (key, body) in enumerate(source):
+        if index % 140 == 7:
+            damage[key] = "missing"
+            continue
+        if index % 140 == 11:
+            damage[key] = "size_mismatch"
+            body = body[:-1]
+        elif index % 140 == 13:
+            damage[key] = "etag_mismatch"
+            body = bytes([body[0] ^ 1]) + body[1:]
+        replica.append((key, body))
+    for name in ("stray.tmp", "cats/.DS_Store", "zz-old/thumb.jpg"):
+        replica.append((REPLICATED + name, b"left over"))
+        damage[REPLICATED + name] = "extra"
+    return replica, damage
+
+
+def seed_replica() -> None:
+    section(f"Make a damaged replica of s3://{SOURCE_BUCKET}/{REPLICATED}")
+    replica, damage = damaged_replica()
+    client = s3_client(SEED_WORKERS)
+    client.create_bucket(Bucket=REPLICA_BUCKET)
+    elapsed = put_all(client, REPLICA_BUCKET, replica)
+    print(
+        f"uploaded {len(replica)} objects to s3://{REPLICA_BUCKET}/{REPLICATED} in {elapsed:.1f}s"
+    )
+    print(f"damage done on purpose: {dict(sorted(Counter(damage.values()).items()))}")
+    (OUT / "damage.json").write_text(json.dumps(damage, indent=1, sort_keys=True))
+
+
+def run_check() -> None:
+    section("Verify the replica against the source with s3-check (list mode)")
+    output = OUT / "check.ndjson"
+    manifest = [str(BIN / "s3-manifest"), f"s3://{SOURCE_BUCKET}/{REPLICATED}", "--quiet"]
+    check = ["s3-check", f"s3://{REPLICA_BUCKET}/{REPLICATED}", "-o", str(output)]
+    print(f"$ s3-manifest s3://{SOURCE_BUCKET}/{REPLICATED} | {' '.join(check)}", flush=True)
+    lister = subprocess.Popen(manifest, stdout=subprocess.PIPE)
+    code = subprocess.call([str(BIN / check[0]), *check[1:]], stdin=lister.stdout)
+    lister.wait()
+    print(f"(s3-check exited {code}: 1 means it completed and found objects that are not ok)")
+    found = {}
+    for line in output.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["type"] == "check" and record["status"] != "ok":
+            found[record["key"]] = record["status"]
+            detail = f"  ({record['detail']})" if record["detail"] else ""
+            print(f"  {record['status']:<14} {record['key']}{detail}")
+    expected = json.loads((OUT / "damage.json").read_text())
+    if code != 1 or found != expected:
+        raise DemoError(f"s3-check found {found}, expected {expected} (exit {code})")
+    print("every damaged object was found, and nothing else")
+
+
+STEPS: list[Callable[[], None]] = [
+    seed_source,
+    run_manifest,
+    show_manifest,
+    show_streaming,
+    seed_replica,
+    run_check,
+]
 
 
 def on_sigterm(signum: int, frame: object) -> None:
@@ -259,6 +331,7 @@ def main() -> int:
     print(f"\nDone in {time.monotonic() - started:.0f}s. The outputs are in {OUT}/:")
     print(f"  {OUT}/source.ndjson    the manifest of s3://{SOURCE_BUCKET}/")
     print(f"  {OUT}/source.ck        its checkpoint (complete)")
+    print(f"  {OUT}/check.ndjson     s3-check's verdict on s3://{REPLICA_BUCKET}/{REPLICATED}")
     print(f"  {OUT}/moto-server.log  the local S3 server's request log")
     return 0
 
