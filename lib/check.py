@@ -47,6 +47,7 @@ class CheckOptions:
     mode: str = "list"
     part_size: int | None = None
     concurrency: int = 16
+    page_size: int = 1000
 
 
 class KeyMap:
@@ -137,7 +138,7 @@ class CheckPipeline:
         store = self.stores.get(self.listing.bucket)
         lister: S3Store | LocalStore
         if isinstance(store, S3Store):
-            lister = S3Store(store.client, self.listing)
+            lister = S3Store(store.client, self.listing, page_size=self.options.page_size)
         else:
             lister = LocalStore(self.listing)
         listing = iter(lister.list(start_after=self._last_key))

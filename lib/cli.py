@@ -48,6 +48,9 @@ InputPath = Annotated[
 Concurrency = Annotated[
     int, typer.Option("--concurrency", metavar="N", min=1, max=256, help="Requests in flight.")
 ]
+PageSize = Annotated[
+    int, typer.Option("--page-size", min=1, max=1000, metavar="N", help="Keys per list request.")
+]
 SkipBadLines = Annotated[
     bool,
     typer.Option(
@@ -93,10 +96,19 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.
 
 
 def s3_config(
-    endpoint_url: str | None, profile: str | None, region: str | None, connections: int = 16
+    endpoint_url: str | None,
+    profile: str | None,
+    region: str | None,
+    connections: int = 16,
+    *,
+    max_attempts: int = 10,
 ) -> S3Config:
     return S3Config(
-        endpoint_url=endpoint_url, profile=profile, region=region, max_connections=connections
+        endpoint_url=endpoint_url,
+        profile=profile,
+        region=region,
+        max_connections=connections,
+        max_attempts=max_attempts,
     )
 
 

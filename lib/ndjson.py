@@ -25,7 +25,7 @@ from typing import IO, Any
 import msgspec
 
 from lib.errors import BadInput, UsageError
-from lib.records import ErrorRecord, Header, Record, Summary
+from lib.records import DataRecord, ErrorRecord, Header, Record, Summary
 
 FLUSH_BYTES = 1 << 16
 MAX_LINE_BYTES = 16 << 20
@@ -116,7 +116,7 @@ class RecordReader:
             text = line[:200].decode("utf-8", "replace").rstrip("\r\n")
             return ErrorRecord(stage=self._stage, line=self.lines, message=why, input=text)
 
-    def __iter__(self) -> Iterator[Record]:
+    def __iter__(self) -> Iterator[DataRecord]:
         if self._pending is not None:
             line, self._pending = self._pending, None
             yield from self._accept(line)
@@ -126,20 +126,19 @@ class RecordReader:
                 return
             yield from self._accept(line)
 
-    def _accept(self, line: bytes) -> Iterator[Record]:
+    def _accept(self, line: bytes) -> Iterator[DataRecord]:
         if not line.strip():
             return
         record = self._decode(line)
-        match record:
-            case Summary():
-                self.summary = record
-            case Header():
-                if not self._skip_bad_lines:
-                    raise BadInput(self.lines, "a header in the middle of the input")
-            case _:
-                if self.summary is not None and not self._skip_bad_lines:
-                    raise BadInput(self.lines, "a record after the summary line")
-                yield record
+        if isinstance(record, Summary):
+            self.summary = record
+        elif isinstance(record, Header):
+            if not self._skip_bad_lines:
+                raise BadInput(self.lines, "a header in the middle of the input")
+        else:
+            if self.summary is not None and not self._skip_bad_lines:
+                raise BadInput(self.lines, "a record after the summary line")
+            yield record
 
     def resume(self, position: InputPosition) -> None:
         """Positions the reader after `position`, verifying the replayed bytes."""

@@ -81,7 +81,15 @@ class Progress:
             self.stream.write(line + "\n")
         self.stream.flush()
 
-    def finish(self, done: int, counts: dict[str, int], nbytes: int, elapsed: float) -> None:
+    def finish(
+        self,
+        done: int,
+        counts: dict[str, int],
+        nbytes: int,
+        elapsed: float,
+        *,
+        throughput: bool = False,
+    ) -> None:
         """The one human line at the end, e.g. `s3-check: 10 checked in 1.0s (10/s): 10 ok`."""
         self.clear()
         if self.quiet:
@@ -90,7 +98,10 @@ class Progress:
         line = f"{self.stage}: {done} {self.verb} in {elapsed:.1f}s ({rate:.0f}/s)"
         details = describe_counts(counts)
         if nbytes:
-            details = f"{details}, {human_bytes(nbytes)}" if details else human_bytes(nbytes)
+            amount = human_bytes(nbytes)
+            if throughput and elapsed > 0:
+                amount += f" ({nbytes / elapsed / 1e6:.1f} MB/s)"
+            details = f"{details}, {amount}" if details else amount
         self.stream.write(f"{line}: {details}\n" if details else line + "\n")
         self.stream.flush()
 

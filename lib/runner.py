@@ -56,6 +56,7 @@ class StageRun:
     )
     judge: Callable[[dict[str, int], bool], ExitCode] = lambda counts, complete: ExitCode.OK
     keep: Callable[[DataRecord], bool] | None = None  # counted either way, written if kept
+    throughput: bool = False  # the final line shows bytes per second
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -168,7 +169,13 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
         checkpoint.save(state)
     for note in getattr(pipeline, "notes", ()):
         progress.message(note)
-    progress.finish(state.records_out, dict(sorted(state.counts.items())), state.bytes, elapsed)
+    progress.finish(
+        state.records_out,
+        dict(sorted(state.counts.items())),
+        state.bytes,
+        elapsed,
+        throughput=run.throughput,
+    )
     return code
 
 

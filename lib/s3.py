@@ -51,6 +51,9 @@ def make_client(config: S3Config) -> Any:
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra="s3deep/0.1",
+        # s3-check computes every checksum itself, in one pass with the ETag; botocore
+        # validating GETs too would cost a second pass and turn a mismatch into an error.
+        response_checksum_validation="when_required",
     )
     client = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
     events = client.meta.events

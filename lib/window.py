@@ -8,6 +8,7 @@ calls finish, which keeps every stage's output deterministic.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -27,12 +28,31 @@ def wait_for(future: concurrent.futures.Future[R]) -> None:
         interrupts.raise_if_interrupted()
 
 
+class AdaptiveWindow:
+    """How many calls may be in flight: halved on throttling, widened by one per success."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = limit
+        self.throttled = 0
+        self._lock = threading.Lock()
+
+    def throttle(self) -> None:
+        with self._lock:
+            self.throttled += 1
+            self.size = max(1, self.size // 2)
+
+    def success(self) -> None:
+        with self._lock:
+            self.size = min(self.limit, self.size + 1)
+
+
 def ordered_window(
     items: Iterable[T],
     work: Callable[[T], R],
     *,
     pool: concurrent.futures.Executor,
-    window: int,
+    window: int | AdaptiveWindow,
 ) -> Iterator[tuple[T, concurrent.futures.Future[R]] | None]:
     """(item, finished future) in input order; None before waiting on the oldest call."""
     pending: deque[tuple[T, concurrent.futures.Future[R]]] = deque()
@@ -40,7 +60,8 @@ def ordered_window(
     exhausted = False
     try:
         while True:
-            while not exhausted and len(pending) < window:
+            limit = window if isinstance(window, int) else window.size
+            while not exhausted and len(pending) < limit:
                 try:
                     item = next(source)
                 except StopIteration:

@@ -67,6 +67,7 @@ def check(
         ),
     ] = None,
     concurrency: cli.Concurrency = 16,
+    page_size: cli.PageSize = 1000,
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
     skip_bad_lines: cli.SkipBadLines = False,
@@ -127,7 +128,9 @@ def check(
             "endpoint": client.meta.endpoint_url if client else None,
             "input_header": hashlib.sha256(reader.header_line).hexdigest() if seekable else None,
         }
-        options = CheckOptions(mode=mode, part_size=part_size, concurrency=concurrency)
+        options = CheckOptions(
+            mode=mode, part_size=part_size, concurrency=concurrency, page_size=page_size
+        )
         run = StageRun(
             stage=STAGE,
             verb="checked",
@@ -143,6 +146,7 @@ def check(
             classify=classify,
             judge=judge,
             keep=_status_filter(wanted),
+            throughput=mode == "read",
         )
         keymap = KeyMap(source, where)
         return run_stage(

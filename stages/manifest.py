@@ -49,10 +49,7 @@ def manifest(
     md5: Annotated[
         bool, typer.Option("--md5", help="Local directories: compute each file's MD5 as etag.")
     ] = False,
-    page_size: Annotated[
-        int,
-        typer.Option("--page-size", min=1, max=1000, metavar="N", help="Keys per list request."),
-    ] = 1000,
+    page_size: cli.PageSize = 1000,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,

@@ -1,0 +1,316 @@
+"""s3-delete's pipeline: batched, guarded, resumable deletion.
+
+Input records become "units": up to `batch_size` deletable keys plus whatever
+records fall between them (out of scope, skipped, dry run), so one unit's results
+come back in input order. Units run in a sliding window (one DeleteObjects
+request each) whose width adapts: throttling halves it, each success widens it
+by one again up to the configured concurrency.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib.errors import BadInput, ExitCode, UsageError
+from lib.location import Location
+from lib.ndjson import InputPosition, RecordReader
+from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
+from lib.window import AdaptiveWindow, ordered_window
+
+THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
+RETRY_CODES = THROTTLE_CODES | {"InternalError", "ServiceUnavailable", "500", "RequestTimeout"}
+MAX_ATTEMPTS = 6
+ISSUED = ("deleted", "failed", "dry_run")  # what --max-delete counts
+
+
+@dataclass
+class DeleteOptions:
+    statuses: frozenset[str] = frozenset()
+    dry_run: bool = False
+    max_delete: int | None = None
+    batch_size: int = 1000
+    concurrency: int = 10
+
+
+@dataclass
+class Target:
+    """One record's deletion: where, and where its result goes."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    position: InputPosition
+    size: int = 0
+    result: DeleteRecord | ErrorRecord | None = None  # set at once if nothing to delete
+
+
+@dataclass
+class Unit:
+    entries: list[Target] = field(default_factory=list)
+    deletable: list[Target] = field(default_factory=list)
+
+
+class DeletePipeline:
+    def __init__(
+        self,
+        reader: RecordReader,
+        scope: Location,
+        client: Any,
+        options: DeleteOptions,
+        cursor: dict[str, Any] | None,
+    ) -> None:
+        self.reader = reader
+        self.scope = scope
+        self.client = client
+        self.options = options
+        self.complete = False
+        self.notes: list[str] = []
+        self.window = AdaptiveWindow(options.concurrency)
+        cursor = cursor or {}
+        self._position = InputPosition(**cursor["input"]) if "input" in cursor else None
+        self._issued: int = cursor.get("issued", 0)  # deletions decided (for --max-delete)
+        self._issued_output = self._issued  # of which written out: what the cursor records
+        self._guard_hit = False
+        self.markers_created = 0
+        self.versioned = False
+        self._last_size = 0
+        if self._position is not None:
+            reader.resume(self._position)
+
+    def cursor(self) -> dict[str, Any]:
+        cursor: dict[str, Any] = {"issued": self._issued_output}
+        if self._position is not None:
+            cursor["input"] = {
+                "lines": self._position.lines,
+                "offset": self._position.offset,
+                "digest": self._position.digest,
+            }
+        return cursor
+
+    # --- input to units -------------------------------------------------------------
+
+    def _target(self, record: DataRecord, position: InputPosition) -> Target:
+        match record:
+            case ObjectRecord():
+                target = Target(
+                    record.bucket, record.key, record.version_id, position, record.size or 0
+                )
+                if record.delete_marker and record.version_id is None:
+                    target.result = self._result(target, "skipped", "a delete marker without id")
+                return target
+            case CheckRecord():
+                if not self.options.statuses:
+                    raise BadInput(
+                        self.reader.lines,
+                        "check records need --status to say which statuses to delete",
+                    )
+                size = record.actual.size or 0 if record.actual is not None else 0
+                target = Target(record.bucket, record.key, record.version_id, position, size)
+                if record.status not in self.options.statuses:
+                    target.result = self._result(target, "skipped", None)
+                return target
+            case ErrorRecord():
+                target = Target("", "", None, position, result=record)
+                return target
+            case _:
+                kind = type(record).__name__.removesuffix("Record").lower()
+                raise BadInput(
+                    self.reader.lines, f"expected object or check records, got a {kind} record"
+                )
+
+    def _in_scope(self, target: Target) -> bool:
+        return target.bucket == self.scope.bucket and target.key.startswith(self.scope.prefix)
+
+    def _units(self) -> Iterator[Unit]:
+        unit = Unit()
+        options = self.options
+        for record in self.reader:
+            target = self._target(record, self.reader.position())
+            if target.result is None:
+                if not self._in_scope(target):
+                    target.result = self._result(target, "out_of_scope", None)
+                elif options.max_delete is not None and self._issued >= options.max_delete:
+                    self._guard_hit = True
+                    break
+                elif options.dry_run:
+                    self._issued += 1
+                    target.result = self._result(target, "dry_run", None)
+                else:
+                    self._issued += 1
+                    unit.deletable.append(target)
+            unit.entries.append(target)
+            if len(unit.deletable) >= options.batch_size:
+                yield unit
+                unit = Unit()
+        if unit.entries:
+            yield unit
+
+    # --- running units --------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[DataRecord | None]:
+        if self.scope.is_s3 and not self.options.dry_run:
+            self._note_versioning()
+        workers = self.options.concurrency
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-delete") as pool:
+            try:
+                for item in ordered_window(
+                    self._units(), self._run_unit, pool=pool, window=self.window
+                ):
+                    if item is None:
+                        yield None
+                        continue
+                    unit, future = item
+                    future.result()
+                    for target in unit.entries:
+                        result = target.result
+                        assert result is not None
+                        if isinstance(result, DeleteRecord) and result.status in ISSUED:
+                            self._issued_output += 1
+                            if self.versioned and result.version_id is None:
+                                self.markers_created += 1
+                        self._position = target.position
+                        self._last_size = target.size
+                        yield result
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+        if self._guard_hit:
+            self.notes.append(
+                f"--max-delete {self.options.max_delete} reached: stopped before deleting more"
+            )
+            return
+        if self.markers_created:
+            self.notes.append(
+                f"the bucket is versioned: {self.markers_created} deletions without a version id "
+                "created delete markers (the data is still there as older versions)"
+            )
+        self.complete = True
+
+    def _note_versioning(self) -> None:
+        try:
+            status = self.client.get_bucket_versioning(Bucket=self.scope.bucket).get("Status")
+        except Exception:
+            status = None
+        self.versioned = status in ("Enabled", "Suspended")
+
+    def _run_unit(self, unit: Unit) -> None:
+        if not unit.deletable:
+            return
+        if self.scope.is_s3:
+            self._delete_s3(unit.deletable)
+        else:
+            for target in unit.deletable:
+                target.result = self._delete_local(target)
+
+    def _delete_s3(self, targets: list[Target]) -> None:
+        pending = targets
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            objects = [
+                {"Key": t.key, "VersionId": t.version_id} if t.version_id else {"Key": t.key}
+                for t in pending
+            ]
+            try:
+                response = self.client.delete_objects(
+                    Bucket=self.scope.bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+            except Exception as exc:
+                code = _error_code(exc)
+                if code in THROTTLE_CODES:
+                    self.window.throttle()
+                if code not in RETRY_CODES or attempt == MAX_ATTEMPTS:
+                    for target in pending:
+                        target.result = self._result(target, "failed", code)
+                    return
+                _backoff(attempt)
+                continue
+            self.window.success()
+            errors: dict[tuple[str, str | None], str] = {
+                (error.get("Key"), error.get("VersionId") or None): str(error.get("Code", "Error"))
+                for error in response.get("Errors", [])
+            }
+            retry = []
+            for target in pending:
+                failure = errors.get((target.key, target.version_id))
+                if failure is None:
+                    target.result = self._result(target, "deleted", None)
+                elif failure in RETRY_CODES and attempt < MAX_ATTEMPTS:
+                    retry.append(target)
+                else:
+                    target.result = self._result(target, "failed", failure)
+            if not retry:
+                return
+            if any(errors.get((t.key, t.version_id)) in THROTTLE_CODES for t in retry):
+                self.window.throttle()
+            pending = retry
+            _backoff(attempt)
+
+    def _delete_local(self, target: Target) -> DeleteRecord:
+        root = os.path.realpath(self.scope.bucket)
+        parts = target.key.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            return self._result(target, "failed", "the key is not a plain relative path")
+        path = os.path.join(root, *parts)
+        if os.path.realpath(os.path.dirname(path)) != os.path.dirname(path):
+            return self._result(target, "failed", "a directory on the key's path is a symlink")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            return self._result(target, "failed", exc.strerror or str(exc))
+        _remove_empty_parents(os.path.dirname(path), root)
+        return self._result(target, "deleted", None)
+
+    def classify(self, record: DataRecord) -> tuple[str, int]:
+        """Summary counts by status; bytes of what was deleted (sizes from the input)."""
+        if isinstance(record, DeleteRecord):
+            return record.status, self._last_size if record.status == "deleted" else 0
+        return "error", 0
+
+    def _result(self, target: Target, status: str, error: str | None) -> DeleteRecord:
+        return DeleteRecord(
+            bucket=target.bucket,
+            key=target.key,
+            version_id=target.version_id,
+            status=status,
+            error=error,
+        )
+
+
+def _remove_empty_parents(directory: str, root: str) -> None:
+    root = os.path.abspath(root)
+    directory = os.path.abspath(directory)
+    while directory != root and directory.startswith(root + os.sep):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
+        directory = os.path.dirname(directory)
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return str(code or status or "Error")
+    return type(exc).__name__
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(5.0, 0.1 * 2**attempt)))
+
+
+def judge(counts: dict[str, int], complete: bool) -> ExitCode:
+    bad = {"failed", "out_of_scope", "error"}
+    return ExitCode.OK if complete and not any(counts.get(s) for s in bad) else ExitCode.NOT_OK
+
+
+def check_scope(scope: Location) -> None:
+    if scope.is_s3 and not scope.bucket:
+        raise UsageError("SCOPE needs a bucket")

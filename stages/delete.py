@@ -1,0 +1,160 @@
+"""s3-delete: delete the objects named by object or check records, in batches, guarded."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from lib import cli
+from lib.check import STATUSES
+from lib.delete import DeleteOptions, DeletePipeline, judge
+from lib.errors import ExitCode, UsageError
+from lib.location import parse_location
+from lib.ndjson import RecordReader, open_input, peek_summary
+from lib.records import header_as_dict, new_decoder
+from lib.runner import StageRun, run_stage
+from lib.s3 import make_client
+from lib.stores import LocalStore, S3Store
+
+STAGE = "s3-delete"
+
+app = cli.new_app("Delete the objects named by records, in batches, within a scope.")
+
+
+@app.command()
+def delete(
+    scope: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCOPE",
+            help="s3://bucket[/prefix] or a local directory; records outside it are never "
+            "deleted (out_of_scope).",
+        ),
+    ],
+    input_path: cli.InputPath = "-",
+    output: cli.Output = "-",
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="For check records: delete those with this status (required for them).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Delete nothing; write dry_run records.")
+    ] = False,
+    max_delete: Annotated[
+        int | None,
+        typer.Option(
+            "--max-delete", metavar="N", min=0, help="Stop before the N+1-th deletion (exit 1)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", metavar="N", min=1, max=1000, help="Keys per DeleteObjects."),
+    ] = 1000,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", metavar="N", min=1, max=64, help="DeleteObjects requests in flight."
+        ),
+    ] = 10,
+    checkpoint: cli.CheckpointPath = None,
+    restart: cli.Restart = False,
+    skip_bad_lines: cli.SkipBadLines = False,
+    progress: cli.ShowProgress = True,
+    quiet: cli.Quiet = False,
+    endpoint_url: cli.EndpointUrl = None,
+    profile: cli.Profile = None,
+    region: cli.Region = None,
+    debug: cli.Debug = False,
+) -> None:
+    """Read object records (or check records with --status) and delete each object,
+    up to 1000 keys per DeleteObjects request, several requests in flight. Writes one
+    delete record per input record, in input order: deleted, failed, dry_run, skipped
+    or out_of_scope. A record with a version_id deletes exactly that version.
+
+    Local directories: files are removed, and directories left empty are removed too.
+
+    \b
+    Examples:
+      s3-manifest s3://b/old-test/ | s3-delete s3://b/old-test/
+      s3-check s3://dst/backup/ -i src.ndjson --status extra | s3-delete s3://dst/backup/ --dry-run
+      s3-delete s3://dst/ -i chk.ndjson --status extra --max-delete 1000 --checkpoint del.ck -o del.ndjson
+    """
+
+    def body() -> ExitCode:
+        wanted = frozenset(status or [])
+        unknown = wanted.difference(STATUSES)
+        if unknown:
+            raise UsageError(
+                f"unknown --status {', '.join(sorted(unknown))}; one of {', '.join(STATUSES)}"
+            )
+        if "ok" in wanted:
+            raise UsageError("--status ok would delete objects that were verified intact; refusing")
+        where = parse_location(scope)
+        stream, seekable = open_input(input_path)
+        reader = RecordReader(
+            stream, new_decoder(), stage=STAGE, skip_bad_lines=skip_bad_lines, seekable=seekable
+        )
+        header = reader.read_header()
+        client = None
+        if where.is_s3:
+            client = make_client(
+                cli.s3_config(endpoint_url, profile, region, concurrency + 4, max_attempts=3)
+            )
+            S3Store(client, where).check_bucket()
+        else:
+            LocalStore(where).check_bucket()
+        upstream_total = peek_summary(input_path) if seekable else None
+        arguments: dict[str, Any] = {
+            "scope": str(where),
+            "input": input_path,
+            "input_source": header.source if header else None,
+            "output": output,
+            "status": sorted(wanted),
+            "dry_run": dry_run,
+            "max_delete": max_delete,
+            "endpoint": client.meta.endpoint_url if client else None,
+        }
+        options = DeleteOptions(
+            statuses=wanted,
+            dry_run=dry_run,
+            max_delete=max_delete,
+            batch_size=batch_size,
+            concurrency=concurrency,
+        )
+        run = StageRun(
+            stage=STAGE,
+            verb="processed",
+            source=str(where),
+            arguments=arguments,
+            output=output,
+            checkpoint=checkpoint,
+            restart=restart,
+            progress=progress,
+            quiet=quiet,
+            upstream=header_as_dict(header) if header else None,
+            total=sum(upstream_total.counts.values()) if upstream_total else None,
+            judge=judge,
+        )
+        pipelines: list[DeletePipeline] = []
+
+        def build(cursor: dict[str, Any] | None) -> DeletePipeline:
+            pipelines.append(DeletePipeline(reader, where, client, options, cursor))
+            return pipelines[-1]
+
+        run.classify = lambda record: pipelines[-1].classify(record)
+        return run_stage(run, build)
+
+    cli.run_main(STAGE, debug, body)
+
+
+def main() -> None:
+    app(prog_name=STAGE)
+
+
+if __name__ == "__main__":
+    main()
