@@ -82,7 +82,7 @@ def delete(
     Examples:
       s3-manifest s3://b/old-test/ | s3-delete s3://b/old-test/
       s3-check s3://dst/backup/ -i src.ndjson --status extra | s3-delete s3://dst/backup/ --dry-run
-      s3-delete s3://dst/ -i chk.ndjson --status extra --max-delete 1000 --checkpoint del.ck -o del.ndjson
+      s3-delete s3://dst/ -i chk.ndjson --status extra --max-delete 1000 -o del.ndjson
     """
 
     def body() -> ExitCode:
