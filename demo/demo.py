@@ -299,6 +299,39 @@ def run_check() -> None:
     print("every damaged object was found, and nothing else")
 
 
+def run_delete() -> None:
+    section("Delete the extras that s3-check found, with s3-delete (dry run first)")
+    scope = f"s3://{REPLICA_BUCKET}/{REPLICATED}"
+    args = ["s3-delete", scope, "-i", str(OUT / "check.ndjson"), "--status", "extra"]
+    run([*args, "--dry-run", "-o", str(OUT / "delete-dry-run.ndjson")])
+    run(
+        [
+            *args,
+            "-o",
+            str(OUT / "delete.ndjson"),
+            "--checkpoint",
+            str(OUT / "delete.ck"),
+            "--restart",
+        ]
+    )
+    deleted = [
+        json.loads(line)["key"]
+        for line in (OUT / "delete.ndjson").read_text(encoding="utf-8").splitlines()
+        if json.loads(line).get("status") == "deleted"
+    ]
+    print("deleted: " + ", ".join(deleted))
+    client = s3_client(1)
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=REPLICA_BUCKET, Prefix=REPLICATED
+    )
+    left = {item["Key"] for page in pages for item in page.get("Contents", [])}
+    expected = json.loads((OUT / "damage.json").read_text())
+    extras = {key for key, status in expected.items() if status == "extra"}
+    if set(deleted) != extras or left & extras:
+        raise DemoError(f"s3-delete deleted {deleted}, expected {sorted(extras)}")
+    print(f"{len(left)} objects remain in {scope}; no extra is left, nothing else was touched")
+
+
 STEPS: list[Callable[[], None]] = [
     seed_source,
     run_manifest,
@@ -306,6 +339,7 @@ STEPS: list[Callable[[], None]] = [
     show_streaming,
     seed_replica,
     run_check,
+    run_delete,
 ]
 
 
@@ -332,6 +366,7 @@ def main() -> int:
     print(f"  {OUT}/source.ndjson    the manifest of s3://{SOURCE_BUCKET}/")
     print(f"  {OUT}/source.ck        its checkpoint (complete)")
     print(f"  {OUT}/check.ndjson     s3-check's verdict on s3://{REPLICA_BUCKET}/{REPLICATED}")
+    print(f"  {OUT}/delete.ndjson    s3-delete's record of what it deleted")
     print(f"  {OUT}/moto-server.log  the local S3 server's request log")
     return 0
 
