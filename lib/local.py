@@ -92,7 +92,7 @@ def list_directory(
                 ErrorRecord(
                     stage="s3-manifest",
                     message="file name is not valid UTF-8, so it cannot be an S3 key",
-                    input=os.fsdecode(path)[:200],
+                    input=path.decode("utf-8", "backslashreplace")[:200],
                 ),
             )
             continue

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from lib import interrupts
 from lib.checkpoint import Checkpoint, CheckpointState
-from lib.errors import ExitCode, Interrupted, StageError
+from lib.errors import ExitCode, Interrupted
 from lib.ndjson import RecordWriter, open_output
 from lib.progress import Progress
 from lib.records import DataRecord, Header, Summary, utc_now
@@ -149,7 +149,8 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
             message += f"; checkpoint saved to {run.checkpoint}; rerun the same command to resume"
         progress.message(message)
         return stop.exit_code
-    except StageError:
+    except BaseException:
+        # A fatal error (or a bug): keep what was written and say the output is incomplete.
         _finish_incomplete(session)
         raise
     complete = pipeline.complete
@@ -221,7 +222,7 @@ def _finish_incomplete(session: _Session) -> None:
     try:
         session.commit(time.monotonic())
         session.writer.write(session.summary(complete=False))
-        session.writer.flush()
+        session.writer.sync()  # not committed: a resumed run truncates it away again
     except (BrokenPipeError, OSError):
         _silence_stdout()
 

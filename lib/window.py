@@ -19,13 +19,19 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def wait_for(future: concurrent.futures.Future[R]) -> None:
-    """Waits for a future while still noticing SIGINT/SIGTERM."""
-    while True:
+WAKE_S = 0.5  # while waiting, hand control back this often (progress, commits)
+
+
+def wait_for(future: concurrent.futures.Future[R], timeout: float | None = None) -> bool:
+    """Waits for a future (at most `timeout` s) while still noticing SIGINT/SIGTERM."""
+    waited = 0.0
+    while timeout is None or waited < timeout:
         done, _ = concurrent.futures.wait([future], timeout=interrupts.POLL_S)
         if done:
-            return
+            return True
         interrupts.raise_if_interrupted()
+        waited += interrupts.POLL_S
+    return False
 
 
 class AdaptiveWindow:
@@ -54,7 +60,7 @@ def ordered_window(
     pool: concurrent.futures.Executor,
     window: int | AdaptiveWindow,
 ) -> Iterator[tuple[T, concurrent.futures.Future[R]] | None]:
-    """(item, finished future) in input order; None before waiting on the oldest call."""
+    """(item, finished future) in input order; None now and then while the oldest runs."""
     pending: deque[tuple[T, concurrent.futures.Future[R]]] = deque()
     source = iter(items)
     exhausted = False
@@ -71,9 +77,9 @@ def ordered_window(
             if not pending:
                 return
             item, future = pending[0]
-            if not future.done():
+            while not future.done():
                 yield None
-                wait_for(future)
+                wait_for(future, WAKE_S)
             pending.popleft()
             yield item, future
     finally:
