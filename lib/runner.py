@@ -77,11 +77,12 @@ class _Session:
         return self.state.elapsed_s + (time.monotonic() - self.t0)
 
     def commit(self, now: float) -> None:
-        offset = self.writer.sync()
         self.last_commit = now
         self.committed_records = self.state.records_out
         if self.checkpoint is None:
+            self.writer.flush()  # nothing to resume from: durability buys nothing here
             return
+        offset = self.writer.sync()
         state = self.state
         if self.writer.is_file:
             state.output_offset = offset

@@ -36,7 +36,9 @@ class S3Config:
     max_attempts: int = 10
 
 
-def make_client(config: S3Config) -> Any:
+def make_client(
+    config: S3Config, *, read_timeout: float = 60, max_attempts: int | None = None
+) -> Any:
     import boto3
     import botocore.config
     import botocore.exceptions
@@ -46,10 +48,10 @@ def make_client(config: S3Config) -> Any:
     except botocore.exceptions.ProfileNotFound as exc:
         raise UsageError(str(exc)) from None
     client_config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        retries={"mode": "standard", "max_attempts": max_attempts or config.max_attempts},
         max_pool_connections=config.max_connections,
         connect_timeout=10,
-        read_timeout=60,
+        read_timeout=read_timeout,
         user_agent_extra="s3deep/0.1",
         # s3-check computes every checksum itself, in one pass with the ETag; botocore
         # validating GETs too would cost a second pass and turn a mismatch into an error.
@@ -240,6 +242,12 @@ class PagePrefetcher:
             self._stop.set()
 
 
+def normalize_timestamp(text: str) -> str:
+    """`2026-11-22T04:00:29.86Z` (or without fraction, or +00:00) as `...29.860Z`."""
+    base, _, fraction = text.removesuffix("Z").removesuffix("+00:00").partition(".")
+    return f"{base[:19]}.{(fraction + '000')[:3]}Z"
+
+
 def parse_page(body: bytes, request: ListRequest) -> list[ObjectRecord]:
     """Extracts object (or version and delete-marker) records from one raw XML page."""
     try:
@@ -300,7 +308,9 @@ def parse_page(body: bytes, request: ListRequest) -> list[ObjectRecord]:
                 key=unquote_plus(key) if url_encoded else key,
                 size=int(size) if size is not None else (None if is_marker else 0),
                 etag=etag.strip('"') if etag is not None else None,
-                last_modified=modified,
+                last_modified=modified
+                if modified is None or len(modified) == 24
+                else (normalize_timestamp(modified)),
                 storage_class=storage,
                 version_id=version if versions else None,
                 is_latest=latest,

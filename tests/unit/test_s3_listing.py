@@ -113,3 +113,17 @@ def test_version_markers() -> None:
     following = next_params(request, params, body)
     assert following is not None
     assert (following["KeyMarker"], following["VersionIdMarker"]) == ("k2", "v9")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2026-11-22T04:00:29.86Z", "2026-11-22T04:00:29.860Z"),
+        ("2026-11-22T04:00:29Z", "2026-11-22T04:00:29.000Z"),
+        ("2026-11-22T04:00:29.123456Z", "2026-11-22T04:00:29.123Z"),
+        ("2026-11-22T04:00:29.5+00:00", "2026-11-22T04:00:29.500Z"),
+    ],
+)
+def test_timestamps_are_normalized_to_milliseconds(given: str, expected: str) -> None:
+    body = page(contents("k").replace("2026-01-02T03:04:05.000Z", given))
+    assert parse_page(body, ListRequest("bkt", ""))[0].last_modified == expected

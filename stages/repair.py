@@ -1,0 +1,230 @@
+"""s3-repair: copy what s3-check found missing or damaged from SOURCE to TARGET, verified."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from lib import cli
+from lib.check import STATUSES
+from lib.copier import Copier, Side
+from lib.errors import ExitCode, UsageError
+from lib.location import Location, parse_location
+from lib.ndjson import RecordReader, open_input, peek_summary
+from lib.records import header_as_dict, new_decoder
+from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, classify, judge
+from lib.runner import StageRun, run_stage
+from lib.s3 import make_client
+from lib.stores import LocalStore, S3Store
+from lib.transfer import MIB, Buffers, Clients, Uploads
+from lib.verify import Stores, Verifier
+
+STAGE = "s3-repair"
+
+app = cli.new_app("Copy missing or damaged objects from SOURCE to TARGET, and verify them.")
+
+
+@app.command()
+def repair(
+    target: Annotated[
+        str, typer.Argument(metavar="TARGET", help="s3://bucket[/prefix] or a local directory.")
+    ],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            metavar="SOURCE",
+            help="s3://bucket[/prefix] or a local directory to copy from.",
+        ),
+    ],
+    input_path: cli.InputPath = "-",
+    output: cli.Output = "-",
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="Act on check records with this status (default: missing, size_mismatch, "
+            "etag_mismatch, checksum_mismatch, unreadable).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Copy nothing; write dry_run records.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", metavar="N", min=1, max=64, help="Objects in flight.")
+    ] = 8,
+    part_size: Annotated[
+        int,
+        typer.Option("--part-size", metavar="BYTES", min=5 * MIB, help="Multipart part size."),
+    ] = 16 * MIB,
+    part_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--part-concurrency",
+            metavar="N",
+            min=1,
+            max=64,
+            help="Parts in flight (each holds a part-sized buffer when streaming).",
+        ),
+    ] = 4,
+    multipart_threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--multipart-threshold",
+            metavar="BYTES",
+            min=5 * MIB,
+            help="Copy larger objects in parts (default: the part size for uploads, "
+            "5 GiB for server-side copies).",
+        ),
+    ] = None,
+    from_endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            "--from-endpoint-url",
+            metavar="URL",
+            help="SOURCE's S3 server, if not TARGET's (then bytes stream through this host).",
+        ),
+    ] = None,
+    checkpoint: cli.CheckpointPath = None,
+    restart: cli.Restart = False,
+    skip_bad_lines: cli.SkipBadLines = False,
+    progress: cli.ShowProgress = True,
+    quiet: cli.Quiet = False,
+    endpoint_url: cli.EndpointUrl = None,
+    profile: cli.Profile = None,
+    region: cli.Region = None,
+    debug: cli.Debug = False,
+) -> None:
+    """Read check records and, for every missing or damaged object, copy the expected
+    object from SOURCE to TARGET: server-side on one S3 endpoint, streamed otherwise
+    (multipart, bounded memory), into a temp file renamed into place for a local
+    directory. The target is re-checked first (nothing is copied twice) and verified
+    after. Exit 0 only when every record acted on was repaired.
+
+    \b
+    Examples:
+      s3-check s3://dst/backup/ -i src.ndjson | s3-repair s3://dst/backup/ --from s3://src/data/
+      s3-repair s3://dst/ --from /srv/files -i chk.ndjson -o rep.ndjson --checkpoint rep.ck
+      s3-repair /restore/ --from s3://bucket/ -i chk.ndjson --dry-run
+    """
+
+    def body() -> ExitCode:
+        wanted = frozenset(status) if status else REPAIRABLE
+        unknown = wanted.difference(STATUSES)
+        if unknown:
+            raise UsageError(f"unknown --status {', '.join(sorted(unknown))}")
+        if "ok" in wanted or "extra" in wanted:
+            raise UsageError("ok and extra objects are never copied over; drop that --status")
+        to, origin = parse_location(target), parse_location(source)
+        stream, seekable = open_input(input_path)
+        reader = RecordReader(
+            stream, new_decoder(), stage=STAGE, skip_bad_lines=skip_bad_lines, seekable=seekable
+        )
+        header = reader.read_header()
+        connections = concurrency + part_concurrency + 4
+        target_config = cli.s3_config(endpoint_url, profile, region, connections)
+        source_config = cli.s3_config(
+            from_endpoint_url or endpoint_url, profile, region, connections
+        )
+        client = make_client(target_config) if to.is_s3 else None
+        source_client = make_client(source_config) if origin.is_s3 else None
+        _check_exists(to, client)
+        _check_exists(origin, source_client)
+        if restart and checkpoint:
+            _abort_previous_uploads(checkpoint, to, client)
+        effective = client.meta.endpoint_url if client else None
+        source_effective = source_client.meta.endpoint_url if source_client else None
+        part_pool = concurrent.futures.ThreadPoolExecutor(part_concurrency, "s3-repair-part")
+        copier = Copier(
+            Side(origin, Clients(source_config) if origin.is_s3 else None),
+            Side(to, Clients(target_config) if to.is_s3 else None),
+            same_endpoint=effective == source_effective,
+            part_size=part_size,
+            multipart_threshold=multipart_threshold,
+            part_pool=part_pool,
+            buffers=Buffers(part_concurrency),
+            uploads=Uploads(),
+        )
+        verifier = Verifier(Stores(client))
+        upstream_total = peek_summary(input_path) if seekable else None
+        arguments: dict[str, Any] = {
+            "target": str(to),
+            "source": str(origin),
+            "input": input_path,
+            "input_source": header.source if header else None,
+            "output": output,
+            "status": sorted(wanted),
+            "dry_run": dry_run,
+            "endpoint": effective,
+            "source_endpoint": source_effective,
+        }
+        options = RepairOptions(statuses=wanted, dry_run=dry_run, concurrency=concurrency)
+        run = StageRun(
+            stage=STAGE,
+            verb="processed",
+            source=str(to),
+            arguments=arguments,
+            output=output,
+            checkpoint=checkpoint,
+            restart=restart,
+            progress=progress,
+            quiet=quiet,
+            upstream=header_as_dict(header) if header else None,
+            total=sum(upstream_total.counts.values()) if upstream_total else None,
+            classify=classify,
+            judge=judge,
+            throughput=True,
+        )
+        try:
+            return run_stage(
+                run,
+                lambda cursor: RepairPipeline(
+                    reader, to, origin, copier, verifier, options, cursor
+                ),
+            )
+        finally:
+            part_pool.shutdown(wait=False, cancel_futures=True)
+
+    cli.run_main(STAGE, debug, body)
+
+
+def _check_exists(location: Location, client: Any) -> None:
+    if location.is_s3:
+        S3Store(client, location).check_bucket()
+    else:
+        LocalStore(location).check_bucket()
+
+
+def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> None:
+    """On --restart, the multipart uploads the old checkpoint left open are aborted."""
+    try:
+        with open(checkpoint, "rb") as handle:
+            uploads = json.load(handle).get("cursor", {}).get("uploads", {})
+    except (OSError, ValueError):
+        return
+    if not uploads or client is None:
+        return
+    for key, state in uploads.items():
+        try:
+            client.abort_multipart_upload(
+                Bucket=target.bucket, Key=key, UploadId=state["upload_id"]
+            )
+        except Exception as exc:
+            print(f"{STAGE}: could not abort the upload of {key}: {exc}", file=sys.stderr)
+    print(
+        f"{STAGE}: aborted {len(uploads)} multipart upload(s) of the old checkpoint",
+        file=sys.stderr,
+    )
+
+
+def main() -> None:
+    app(prog_name=STAGE)
+
+
+if __name__ == "__main__":
+    main()

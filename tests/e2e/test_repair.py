@@ -1,0 +1,393 @@
+"""s3-repair end to end: the console scripts as subprocesses against moto servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Run = Callable[..., subprocess.CompletedProcess[bytes]]
+Parse = Callable[[bytes], list[dict[str, Any]]]
+Seed = Callable[[str, Mapping[str, bytes]], None]
+MIB = 1024 * 1024
+
+SOURCE = {f"data/k{n}": bytes([65 + n]) * (n * 100 + 1) for n in range(8)}
+
+
+def checked(run_cli: Run, source: str, target: str) -> bytes:
+    """The check records of target against a manifest of source."""
+    listing = run_cli("s3-manifest", source, "--quiet")
+    assert listing.returncode == 0, listing.stderr
+    result = run_cli("s3-check", target, "--quiet", input=listing.stdout)
+    assert result.returncode in (0, 1), result.stderr
+    return result.stdout
+
+
+def repairs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["key"]: r for r in records if r["type"] == "repair"}
+
+
+def damage(s3_client: Any, bucket: str, prefix: str) -> None:
+    """A replica of SOURCE with one object missing, one shortened and one altered."""
+    for key, body in SOURCE.items():
+        name = prefix + key.removeprefix("data/")
+        if key == "data/k1":
+            continue
+        if key == "data/k2":
+            body = body[:-1]
+        if key == "data/k3":
+            body = b"Z" + body[1:]
+        s3_client.put_object(Bucket=bucket, Key=name, Body=body)
+
+
+@pytest.fixture
+def source_bucket(make_bucket: Callable[..., str], s3_client: Any) -> str:
+    bucket = make_bucket()
+    for key, body in SOURCE.items():
+        s3_client.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="text/x-sample",
+            Metadata={"origin": key},
+        )
+    return bucket
+
+
+DAMAGED = ("data/k1", "data/k2", "data/k3")
+
+
+def assert_same_as_source(s3_client: Any, source: str, target: str, prefix: str) -> None:
+    """Every object is the source's; the repaired ones carry its type and metadata too."""
+    for key, body in SOURCE.items():
+        name = prefix + key.removeprefix("data/")
+        copy = s3_client.get_object(Bucket=target, Key=name)
+        assert copy["Body"].read() == body, name
+        if key in DAMAGED:
+            assert copy["ContentType"] == "text/x-sample", name
+            assert copy["Metadata"] == {"origin": key}, name
+
+
+def test_server_side_repair_within_one_endpoint(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+    slow_endpoint: Callable[[float], Any],
+) -> None:
+    target = make_bucket()
+    damage(s3_client, target, "backup/")
+    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/backup/")
+    counter = slow_endpoint(0)
+    result = run_cli(
+        "s3-repair",
+        f"s3://{target}/backup/",
+        "--from",
+        f"s3://{source_bucket}/data/",
+        input=checks,
+        env={"AWS_ENDPOINT_URL": counter.url},
+    )
+    assert result.returncode == 0, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    acted = {k: (r["status"], r["action"]) for k, r in records.items() if r["status"] != "skipped"}
+    assert acted == {
+        "backup/k1": ("repaired", "copy"),
+        "backup/k2": ("repaired", "copy"),
+        "backup/k3": ("repaired", "copy"),
+    }
+    assert records["backup/k1"]["source"] == {"bucket": source_bucket, "key": "data/k1"}
+    assert records["backup/k1"]["bytes"] == 101 and records["backup/k1"]["attempts"] == 1
+    assert records["backup/k0"]["status"] == "skipped"
+    assert not [path for path in counter.requests("GET") if "/data/" in path]  # no bytes pulled
+    assert_same_as_source(s3_client, source_bucket, target, "backup/")
+    again = run_cli(
+        "s3-check",
+        f"s3://{target}/backup/",
+        input=run_cli("s3-manifest", f"s3://{source_bucket}/data/", "-q").stdout,
+    )
+    assert again.returncode == 0
+
+
+@pytest.fixture
+def second_server() -> Iterator[str]:
+    """Another moto server (same storage, other endpoint): copies must stream through us."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_streamed_repair_across_two_servers_with_a_multipart_object(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+    second_server: str,
+) -> None:
+    big = os.urandom(11 * MIB)
+    s3_client.put_object(
+        Bucket=source_bucket,
+        Key="data/big",
+        Body=big,
+        ContentType="text/x-sample",
+        Metadata={"origin": "data/big"},
+    )
+    target = make_bucket()
+    damage(s3_client, target, "")
+    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
+    result = run_cli(
+        "s3-repair",
+        f"s3://{target}/",
+        "--from",
+        f"s3://{source_bucket}/data/",
+        "--from-endpoint-url",
+        second_server,
+        "--part-size",
+        str(5 * MIB),
+        input=checks,
+    )
+    assert result.returncode == 0, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert records["big"]["action"] == "multipart_upload" and records["big"]["bytes"] == 11 * MIB
+    assert records["k1"]["action"] == "upload"
+    assert s3_client.head_object(Bucket=target, Key="big")["ETag"].strip('"').endswith("-3")
+    assert s3_client.get_object(Bucket=target, Key="big")["Body"].read() == big
+    assert s3_client.head_object(Bucket=target, Key="big")["Metadata"] == {"origin": "data/big"}
+    assert_same_as_source(s3_client, source_bucket, target, "")
+
+
+def test_local_to_s3_and_s3_to_local(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+    tmp_path: Path,
+) -> None:
+    restore = tmp_path / "restore"
+    restore.mkdir()
+    (restore / "k0").write_bytes(b"stale")
+    down = run_cli(
+        "s3-repair",
+        str(restore),
+        "--from",
+        f"s3://{source_bucket}/data/",
+        input=checked(run_cli, f"s3://{source_bucket}/data/", str(restore)),
+    )
+    assert down.returncode == 0, down.stderr
+    assert {r["action"] for r in repairs(parse_ndjson(down.stdout)).values()} == {"download"}
+    for key, body in SOURCE.items():
+        assert (restore / key.removeprefix("data/")).read_bytes() == body
+    assert not [p.name for p in restore.iterdir() if "s3deep" in p.name]  # no temp files left
+    target = make_bucket()
+    up = run_cli(
+        "s3-repair",
+        f"s3://{target}/",
+        "--from",
+        str(restore),
+        input=checked(run_cli, str(restore), f"s3://{target}/"),
+    )
+    assert up.returncode == 0, up.stderr
+    assert len(repairs(parse_ndjson(up.stdout))) == len(SOURCE)
+    for key, body in SOURCE.items():
+        assert (
+            s3_client.get_object(Bucket=target, Key=key.removeprefix("data/"))["Body"].read()
+            == body
+        )
+
+
+def test_a_changed_source_is_not_copied_and_fails(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+) -> None:
+    target = make_bucket()
+    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
+    s3_client.put_object(Bucket=source_bucket, Key="data/k4", Body=b"changed since the manifest")
+    s3_client.put_object(Bucket=source_bucket, Key="data/k5", Body=bytes([71]) * 501)
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", f"s3://{source_bucket}/data/", input=checks
+    )
+    assert result.returncode == 1
+    records = repairs(parse_ndjson(result.stdout))
+    assert records["k4"]["status"] == "failed" and "size" in records["k4"]["error"]
+    assert records["k5"]["status"] == "failed" and "ETag" in records["k5"]["error"]
+    assert records["k0"]["status"] == "repaired"
+    listed = s3_client.list_objects_v2(Bucket=target).get("Contents", [])
+    assert sorted(item["Key"] for item in listed) == ["k0", "k1", "k2", "k3", "k6", "k7"]
+
+
+def test_keys_that_would_escape_a_local_target_are_refused(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    tmp_path: Path,
+) -> None:
+    source = make_bucket()
+    for key in ("../escape", "/abs", "ok/../../up", "fine"):
+        s3_client.put_object(Bucket=source, Key=key, Body=b"payload")
+    target = tmp_path / "target"
+    target.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (target / "linked").symlink_to(tmp_path / "elsewhere")
+    s3_client.put_object(Bucket=source, Key="linked/file", Body=b"payload")
+    result = run_cli(
+        "s3-repair",
+        str(target),
+        "--from",
+        f"s3://{source}/",
+        input=checked(run_cli, f"s3://{source}/", str(target)),
+    )
+    assert result.returncode == 1
+    records = repairs(parse_ndjson(result.stdout))
+    refused = sorted(k for k, r in records.items() if r["status"] == "failed")
+    assert refused == ["../escape", "/abs", "linked/file", "ok/../../up"]
+    assert all("refused" in records[k]["error"] for k in refused)
+    assert records["fine"]["status"] == "repaired"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "target"]
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_dry_run_touches_nothing(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+    slow_endpoint: Callable[[float], Any],
+) -> None:
+    target = make_bucket()
+    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
+    counter = slow_endpoint(0)
+    result = run_cli(
+        "s3-repair",
+        f"s3://{target}/",
+        "--from",
+        f"s3://{source_bucket}/data/",
+        "--dry-run",
+        input=checks,
+        env={"AWS_ENDPOINT_URL": counter.url},
+    )
+    assert result.returncode == 0, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert {r["status"] for r in records.values()} == {"dry_run"}
+    assert {r["action"] for r in records.values()} == {"copy"}
+    assert counter.requests("PUT") == [] and counter.requests("POST") == []
+    assert counter.requests("GET") == []  # not even a HEAD of an object: only HeadBucket
+    assert s3_client.list_objects_v2(Bucket=target).get("KeyCount") == 0
+
+
+def saved_upload(checkpoint: Path) -> dict[str, Any]:
+    """The open upload of key `big` in a checkpoint file, if any yet."""
+    try:
+        cursor = json.loads(checkpoint.read_bytes())["cursor"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return dict(cursor.get("uploads", {}).get("big", {}))
+
+
+def test_large_object_killed_mid_copy_resumes_its_upload(
+    run_cli: Run,
+    start_cli: Callable[..., subprocess.Popen[bytes]],
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    slow_endpoint: Callable[[float], Any],
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    big = os.urandom(4 * 5 * MIB + 123)
+    (source / "big").write_bytes(big)
+    target = make_bucket()
+    checks = tmp_path / "checks.ndjson"
+    checks.write_bytes(checked(run_cli, str(source), f"s3://{target}/"))
+    slow = slow_endpoint(0.6)
+    args = [f"s3://{target}/", "--from", str(source), "-i", checks, "-o", tmp_path / "out.ndjson"]
+    args += ["--checkpoint", tmp_path / "ck", "--part-size", str(5 * MIB)]
+    args += ["--part-concurrency", "1"]
+    process = start_cli(
+        "s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url}, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while len(saved_upload(tmp_path / "ck").get("parts", {})) < 2:  # two parts committed
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = saved_upload(tmp_path / "ck")
+    assert 2 <= len(saved["parts"]) < 5
+    before = len(slow.requests())
+    slow.delay_s = 0
+    result = run_cli("s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url})
+    assert result.returncode == 0, result.stderr
+    rerun = slow.requests()[before:]
+    sent_again = [p for p in rerun if "partNumber" in p and "uploadId" in p]
+    assert 0 < len(sent_again) <= 5 - len(saved["parts"])
+    assert [p for p in rerun if "uploadId" in p and "partNumber" not in p]  # ListParts, Complete
+    assert f"uploadId={saved['upload_id']}" in sent_again[0]
+    records = repairs(parse_ndjson((tmp_path / "out.ndjson").read_bytes()))
+    assert records["big"]["status"] == "repaired"
+    assert s3_client.get_object(Bucket=target, Key="big")["Body"].read() == big
+    assert s3_client.list_multipart_uploads(Bucket=target).get("Uploads", []) == []
+
+
+def test_kill_9_and_resume_repairs_everything_once(
+    run_cli: Run,
+    start_cli: Callable[..., subprocess.Popen[bytes]],
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
+    s3_client: Any,
+    slow_endpoint: Callable[[float], Any],
+    tmp_path: Path,
+) -> None:
+    source, target = make_bucket(), make_bucket()
+    objects = {f"k{n:04d}": os.urandom(n % 50) for n in range(60)}
+    seed_objects(source, objects)
+    checks = tmp_path / "checks.ndjson"
+    checks.write_bytes(checked(run_cli, f"s3://{source}/", f"s3://{target}/"))
+    slow = slow_endpoint(0.05)
+    args = [f"s3://{target}/", "--from", f"s3://{source}/", "-i", checks]
+    args += ["-o", tmp_path / "out.ndjson", "--checkpoint", tmp_path / "ck", "--concurrency", "2"]
+    rng = random.Random(5)
+    kills = 0
+    for _ in range(8):
+        process = start_cli(
+            "s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url}, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(0.8, 1.6))
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+    final = run_cli("s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url})
+    assert final.returncode == 0, final.stderr
+    assert kills >= 3
+    records = [
+        r for r in parse_ndjson((tmp_path / "out.ndjson").read_bytes()) if r["type"] == "repair"
+    ]
+    assert [r["key"] for r in records] == sorted(objects)
+    for record in records:
+        assert record["status"] == "repaired" or (
+            record["status"] == "skipped" and record["action"] == "none"
+        ), record
+    for key, body in objects.items():
+        assert s3_client.get_object(Bucket=target, Key=key)["Body"].read() == body

@@ -1,0 +1,117 @@
+"""Transfer helpers: adaptive timeouts, upload state, part sizes, local path safety."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from lib.repair import local_path_problem
+from lib.transfer import (
+    MIB,
+    Retrier,
+    Timeouts,
+    Uploads,
+    UploadState,
+    multipart_etag,
+    part_size_for,
+    write_atomically,
+)
+
+
+def test_timeout_grows_with_size_and_doubles_per_retry() -> None:
+    timeouts = Timeouts(base_s=2.0, factor=3.0, bandwidth=10e6)
+    assert timeouts.timeout(0, 1) == 2.0
+    assert timeouts.timeout(10_000_000, 1) == pytest.approx(5.0)
+    assert timeouts.timeout(10_000_000, 3) == pytest.approx(20.0)
+
+
+def test_bandwidth_is_an_exponential_average_of_large_transfers() -> None:
+    timeouts = Timeouts(bandwidth=10e6, alpha=0.5)
+    timeouts.observe(1000, 1.0)  # small: latency, not bandwidth
+    assert timeouts.bandwidth == 10e6
+    timeouts.observe(20_000_000, 1.0)
+    assert timeouts.bandwidth == pytest.approx(15e6)
+
+
+def test_retrier_retries_only_what_may_succeed_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.exceptions
+
+    monkeypatch.setattr("lib.transfer.time.sleep", lambda seconds: None)
+    seen: list[float] = []
+
+    class FakeClients:
+        def get(self, timeout_s: float) -> float:
+            seen.append(timeout_s)
+            return timeout_s
+
+    def flaky(client: object) -> str:
+        if len(seen) < 3:
+            raise botocore.exceptions.ReadTimeoutError(endpoint_url="http://x")
+        return "done"
+
+    retrier = Retrier(Timeouts(base_s=1.0, factor=0.0))
+    assert retrier.call(FakeClients(), 0, flaky) == "done"  # type: ignore[arg-type]
+    assert seen == [1.0, 2.0, 4.0] and retrier.retries == 2
+
+    def denied(client: object) -> str:
+        raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
+
+    with pytest.raises(botocore.exceptions.ClientError):
+        Retrier(Timeouts()).call(FakeClients(), 0, denied)  # type: ignore[arg-type]
+
+
+def test_upload_state_survives_a_checkpoint_round_trip() -> None:
+    uploads = Uploads()
+    uploads.start("big", UploadState(upload_id="u1", part_size=5 * MIB))
+    uploads.part_done("big", 1, "abc")
+    restored = Uploads.restore(uploads.snapshot())
+    state = restored.get("big")
+    assert state is not None and state.upload_id == "u1" and state.parts == {"1": "abc"}
+    restored.finish("big")
+    assert restored.snapshot() == {}
+
+
+def test_part_size_respects_the_ten_thousand_parts_limit() -> None:
+    assert part_size_for(100 * MIB, 16 * MIB) == 16 * MIB
+    assert part_size_for(1, 1) == 5 * MIB
+    assert part_size_for(1_000_000 * MIB, 16 * MIB) == 100 * MIB
+
+
+def test_multipart_etag_from_part_etags() -> None:
+    parts = [hashlib.md5(b"a").hexdigest(), hashlib.md5(b"b").hexdigest()]
+    combined = hashlib.md5(bytes.fromhex(parts[0]) + bytes.fromhex(parts[1])).hexdigest()
+    assert multipart_etag([f'"{parts[0]}"', parts[1]]) == f"{combined}-2"
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("a/b", None),
+        ("../x", "not a plain relative path"),
+        ("/abs", "not a plain relative path"),
+        ("a//b", "not a plain relative path"),
+        ("a/./b", "not a plain relative path"),
+        ("link/x", "is a symlink"),
+        ("filelink", "the target path is a symlink"),
+    ],
+)
+def test_local_path_problems(tmp_path: Path, key: str, problem: str | None) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "link").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "root" / "filelink").symlink_to(tmp_path / "elsewhere" / "f")
+    found = local_path_problem(str(tmp_path / "root"), key)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_write_atomically_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
+    def chunks() -> object:
+        yield b"first"
+        raise OSError("network gone")
+
+    with pytest.raises(OSError):
+        write_atomically(str(tmp_path / "d" / "f"), chunks())
+    assert list((tmp_path / "d").iterdir()) == []
+    size, md5 = write_atomically(str(tmp_path / "d" / "f"), iter([b"ab", b"c"]))
+    assert (size, md5) == (3, hashlib.md5(b"abc").hexdigest())
+    assert (tmp_path / "d" / "f").read_bytes() == b"abc"
