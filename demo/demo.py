@@ -299,6 +299,37 @@ def run_check() -> None:
     print("every damaged object was found, and nothing else")
 
 
+def run_repair() -> None:
+    section("Repair the replica from the source with s3-repair (server-side copies)")
+    args = ["s3-repair", f"s3://{REPLICA_BUCKET}/{REPLICATED}"]
+    args += ["--from", f"s3://{SOURCE_BUCKET}/{REPLICATED}", "-i", str(OUT / "check.ndjson")]
+    args += ["-o", str(OUT / "repair.ndjson"), "--checkpoint", str(OUT / "repair.ck"), "--restart"]
+    run(args)
+    repaired = {}
+    for line in (OUT / "repair.ndjson").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["type"] == "repair" and record["status"] != "skipped":
+            repaired[record["key"]] = record["status"]
+            print(f"  {record['status']:<9} {record['action']:<6} {record['key']}")
+    expected = json.loads((OUT / "damage.json").read_text())
+    broken = {key for key, status in expected.items() if status != "extra"}
+    if set(repaired) != broken or set(repaired.values()) != {"repaired"}:
+        raise DemoError(f"s3-repair repaired {repaired}, expected {sorted(broken)}")
+
+
+def run_recheck() -> None:
+    section("Check the replica again: everything is ok now")
+    manifest = [str(BIN / "s3-manifest"), f"s3://{SOURCE_BUCKET}/{REPLICATED}", "--quiet"]
+    check = ["s3-check", f"s3://{REPLICA_BUCKET}/{REPLICATED}", "-o", str(OUT / "recheck.ndjson")]
+    print(f"$ s3-manifest s3://{SOURCE_BUCKET}/{REPLICATED} | {' '.join(check)}", flush=True)
+    lister = subprocess.Popen(manifest, stdout=subprocess.PIPE)
+    code = subprocess.call([str(BIN / check[0]), *check[1:]], stdin=lister.stdout)
+    lister.wait()
+    if code != 0:
+        raise DemoError(f"the replica is still not whole: s3-check exited {code}")
+    print("s3-check exited 0: the replica matches the source")
+
+
 def run_delete() -> None:
     section("Delete the extras that s3-check found, with s3-delete (dry run first)")
     scope = f"s3://{REPLICA_BUCKET}/{REPLICATED}"
@@ -339,7 +370,9 @@ STEPS: list[Callable[[], None]] = [
     show_streaming,
     seed_replica,
     run_check,
+    run_repair,
     run_delete,
+    run_recheck,
 ]
 
 
@@ -366,7 +399,9 @@ def main() -> int:
     print(f"  {OUT}/source.ndjson    the manifest of s3://{SOURCE_BUCKET}/")
     print(f"  {OUT}/source.ck        its checkpoint (complete)")
     print(f"  {OUT}/check.ndjson     s3-check's verdict on s3://{REPLICA_BUCKET}/{REPLICATED}")
+    print(f"  {OUT}/repair.ndjson    s3-repair's record of what it copied")
     print(f"  {OUT}/delete.ndjson    s3-delete's record of what it deleted")
+    print(f"  {OUT}/recheck.ndjson   the final check: all ok")
     print(f"  {OUT}/moto-server.log  the local S3 server's request log")
     return 0
 

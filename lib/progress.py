@@ -100,7 +100,7 @@ class Progress:
         if nbytes:
             amount = human_bytes(nbytes)
             if throughput and elapsed > 0:
-                amount += f" ({nbytes / elapsed / 1e6:.1f} MB/s)"
+                amount += f" ({human_bytes(int(nbytes / elapsed))}/s)"
             details = f"{details}, {amount}" if details else amount
         self.stream.write(f"{line}: {details}\n" if details else line + "\n")
         self.stream.flush()
