@@ -20,7 +20,7 @@ from typing import Any
 
 from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
-from lib.ndjson import InputPosition, RecordReader
+from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
 from lib.stores import LocalStore, S3Store
 from lib.verify import Stores, Verdict, Verifier
@@ -85,20 +85,13 @@ class CheckPipeline:
         self.complete = False
         self.notes: list[str] = []
         cursor = cursor or {}
-        self._position = InputPosition(**cursor["input"]) if "input" in cursor else None
         self._last_key: str | None = cursor.get("last_key")
         self._seen: int = cursor.get("seen", 0)
-        if self._position is not None:
-            reader.resume(self._position)
+        self._position = resume_input(reader, cursor)
 
     def cursor(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"seen": self._seen, "last_key": self._last_key}
-        if self._position is not None:
-            cursor["input"] = {
-                "lines": self._position.lines,
-                "offset": self._position.offset,
-                "digest": self._position.digest,
-            }
+        cursor.update(input_cursor(self._position))
         return cursor
 
     def __iter__(self) -> Iterator[DataRecord | None]:

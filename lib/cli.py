@@ -8,14 +8,18 @@ hold credentials.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Annotated, NoReturn
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from lib.errors import ExitCode, StageError
+from lib.errors import ExitCode, StageError, UsageError
+from lib.ndjson import RecordReader, open_input, peek_summary
+from lib.records import Header, header_as_dict, new_decoder
 from lib.s3 import S3Config
 
 
@@ -110,6 +114,74 @@ def s3_config(
         max_connections=connections,
         max_attempts=max_attempts,
     )
+
+
+@dataclass
+class RecordInput:
+    """A stage's input records, with the upstream header they came with."""
+
+    path: str
+    reader: RecordReader
+    header: Header | None
+    seekable: bool
+
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint remembers of the input, to refuse another one.
+
+        A file is known by its header line (which holds its start time); a pipe is
+        replayed on resume, and the running hash of its records decides.
+        """
+        header_line = self.reader.header_line if self.seekable else b""
+        return {
+            "input": self.path,
+            "input_source": self.header.source if self.header else None,
+            "input_header": hashlib.sha256(header_line).hexdigest() if header_line else None,
+        }
+
+    def run_fields(self) -> dict[str, Any]:
+        """StageRun's fields that come from the input: the upstream header and the total."""
+        summary = peek_summary(self.path) if self.seekable else None
+        return {
+            "upstream": header_as_dict(self.header) if self.header else None,
+            "total": sum(summary.counts.values()) if summary else None,
+        }
+
+
+def open_records(path: str, stage: str, *, skip_bad_lines: bool) -> RecordInput:
+    stream, seekable = open_input(path)
+    reader = RecordReader(
+        stream, new_decoder(), stage=stage, skip_bad_lines=skip_bad_lines, seekable=seekable
+    )
+    return RecordInput(path, reader, reader.read_header(), seekable)
+
+
+def parse_statuses(
+    values: list[str] | None, allowed: tuple[str, ...], refused: dict[str, str] | None = None
+) -> frozenset[str]:
+    """The --status values, checked against `allowed`; `refused` maps a status to why not."""
+    wanted = frozenset(values or [])
+    unknown = wanted.difference(allowed)
+    if unknown:
+        raise UsageError(
+            f"unknown --status {', '.join(sorted(unknown))}; one of {', '.join(allowed)}"
+        )
+    for status, why in (refused or {}).items():
+        if status in wanted:
+            raise UsageError(f"--status {status}: {why}")
+    return wanted
+
+
+def output_fields(
+    output: str, checkpoint: str | None, restart: bool, progress: bool, quiet: bool
+) -> dict[str, Any]:
+    """StageRun's fields from the options every stage shares."""
+    return {
+        "output": output,
+        "checkpoint": checkpoint,
+        "restart": restart,
+        "progress": progress,
+        "quiet": quiet,
+    }
 
 
 def run_main(stage: str, debug: bool, body: Callable[[], ExitCode]) -> NoReturn:

@@ -19,7 +19,7 @@ from typing import Any
 
 from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location
-from lib.ndjson import InputPosition, RecordReader
+from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
 from lib.window import AdaptiveWindow, ordered_window
 
@@ -73,24 +73,17 @@ class DeletePipeline:
         self.notes: list[str] = []
         self.window = AdaptiveWindow(options.concurrency)
         cursor = cursor or {}
-        self._position = InputPosition(**cursor["input"]) if "input" in cursor else None
         self._issued: int = cursor.get("issued", 0)  # deletions decided (for --max-delete)
         self._issued_output = self._issued  # of which written out: what the cursor records
         self._guard_hit = False
         self.markers_created = 0
         self.versioned = False
         self._last_size = 0
-        if self._position is not None:
-            reader.resume(self._position)
+        self._position = resume_input(reader, cursor)
 
     def cursor(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"issued": self._issued_output}
-        if self._position is not None:
-            cursor["input"] = {
-                "lines": self._position.lines,
-                "offset": self._position.offset,
-                "digest": self._position.digest,
-            }
+        cursor.update(input_cursor(self._position))
         return cursor
 
     # --- input to units -------------------------------------------------------------

@@ -39,6 +39,21 @@ class InputPosition(msgspec.Struct):
     digest: str = ""
 
 
+def resume_input(reader: RecordReader, cursor: dict[str, Any]) -> InputPosition | None:
+    """Positions `reader` where a checkpointed cursor left it; the position, if any."""
+    saved = cursor.get("input")
+    if saved is None:
+        return None
+    position = msgspec.convert(saved, InputPosition)
+    reader.resume(position)
+    return position
+
+
+def input_cursor(position: InputPosition | None) -> dict[str, Any]:
+    """The part of a cursor that says where the input stands."""
+    return {} if position is None else {"input": msgspec.to_builtins(position)}
+
+
 def _blake() -> Any:
     return hashlib.blake2b(digest_size=16)
 

@@ -18,7 +18,7 @@ from typing import Any
 from lib.copier import Copied, Copier, SourceInfo
 from lib.errors import BadInput, ExitCode
 from lib.location import Location
-from lib.ndjson import InputPosition, RecordReader
+from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
 from lib.transfer import Retrier, Timeouts, Uploads
 from lib.verify import Verifier
@@ -72,21 +72,14 @@ class RepairPipeline:
         self.timeouts = Timeouts()
         self.complete = False
         cursor = cursor or {}
-        self._position = InputPosition(**cursor["input"]) if "input" in cursor else None
         self.uploads: Uploads = copier.uploads
         if "uploads" in cursor:
             self.uploads.open.update(Uploads.restore(cursor["uploads"]).open)
-        if self._position is not None:
-            reader.resume(self._position)
+        self._position = resume_input(reader, cursor)
 
     def cursor(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"uploads": self.uploads.snapshot()}
-        if self._position is not None:
-            cursor["input"] = {
-                "lines": self._position.lines,
-                "offset": self._position.offset,
-                "digest": self._position.digest,
-            }
+        cursor.update(input_cursor(self._position))
         return cursor
 
     def _records(self) -> Iterator[tuple[CheckRecord | ErrorRecord, InputPosition]]:

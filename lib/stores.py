@@ -196,3 +196,8 @@ class LocalStore:
 
     def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
         return open(self.local_path(key), "rb")
+
+
+def store_for(location: Location, client: Any) -> S3Store | LocalStore:
+    """The store behind a location (an S3 client is needed for s3:// locations)."""
+    return S3Store(client, location) if location.is_s3 else LocalStore(location)

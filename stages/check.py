@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 import typer
@@ -21,8 +20,7 @@ from lib.check import (
 )
 from lib.errors import ExitCode, UsageError
 from lib.location import parse_location
-from lib.ndjson import RecordReader, open_input, peek_summary
-from lib.records import DataRecord, header_as_dict, new_decoder
+from lib.records import DataRecord
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
 from lib.verify import Stores
@@ -97,36 +95,24 @@ def check(
     def body() -> ExitCode:
         if mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-        wanted = set(status or [])
-        unknown = wanted.difference(STATUSES)
-        if unknown:
-            raise UsageError(
-                f"unknown --status {', '.join(sorted(unknown))}; one of {', '.join(STATUSES)}"
-            )
+        wanted = cli.parse_statuses(status, STATUSES)
         where = parse_location(target) if target else None
-        stream, seekable = open_input(input_path)
-        reader = RecordReader(
-            stream, new_decoder(), stage=STAGE, skip_bad_lines=skip_bad_lines, seekable=seekable
-        )
-        header = reader.read_header()
-        source = source_of(header.source if header else None)
+        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
+        source = source_of(records.header.source if records.header else None)
         listing = listing_location(where, source) if mode == "list" else None
         client = make_client(cli.s3_config(endpoint_url, profile, region, concurrency + 4))
         stores = Stores(client)
         for location in (listing, where):
             if location is not None:
                 stores.get(location.bucket).check_bucket()
-        upstream_total = peek_summary(input_path) if seekable else None
         arguments: dict[str, Any] = {
             "target": str(where) if where else None,
-            "input": input_path,
-            "input_source": header.source if header else None,
+            **records.identity(),
             "output": output,
             "mode": mode,
             "status": sorted(wanted),
             "part_size": part_size,
-            "endpoint": client.meta.endpoint_url if client else None,
-            "input_header": hashlib.sha256(reader.header_line).hexdigest() if seekable else None,
+            "endpoint": client.meta.endpoint_url,
         }
         options = CheckOptions(
             mode=mode, part_size=part_size, concurrency=concurrency, page_size=page_size
@@ -136,13 +122,8 @@ def check(
             verb="checked",
             source=str(where or listing or source or "-"),
             arguments=arguments,
-            output=output,
-            checkpoint=checkpoint,
-            restart=restart,
-            progress=progress,
-            quiet=quiet,
-            upstream=header_as_dict(header) if header else None,
-            total=sum(upstream_total.counts.values()) if upstream_total else None,
+            **cli.output_fields(output, checkpoint, restart, progress, quiet),
+            **records.run_fields(),
             classify=classify,
             judge=judge,
             keep=_status_filter(wanted),
@@ -151,13 +132,13 @@ def check(
         keymap = KeyMap(source, where)
         return run_stage(
             run,
-            lambda cursor: CheckPipeline(reader, keymap, listing, stores, options, cursor),
+            lambda cursor: CheckPipeline(records.reader, keymap, listing, stores, options, cursor),
         )
 
     cli.run_main(STAGE, debug, body)
 
 
-def _status_filter(wanted: set[str]) -> Any:
+def _status_filter(wanted: frozenset[str]) -> Any:
     if not wanted:
         return None
 

@@ -9,13 +9,11 @@ import typer
 from lib import cli
 from lib.check import STATUSES
 from lib.delete import DeleteOptions, DeletePipeline, judge
-from lib.errors import ExitCode, UsageError
+from lib.errors import ExitCode
 from lib.location import parse_location
-from lib.ndjson import RecordReader, open_input, peek_summary
-from lib.records import header_as_dict, new_decoder
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
-from lib.stores import LocalStore, S3Store
+from lib.stores import store_for
 
 STAGE = "s3-delete"
 
@@ -86,33 +84,19 @@ def delete(
     """
 
     def body() -> ExitCode:
-        wanted = frozenset(status or [])
-        unknown = wanted.difference(STATUSES)
-        if unknown:
-            raise UsageError(
-                f"unknown --status {', '.join(sorted(unknown))}; one of {', '.join(STATUSES)}"
-            )
-        if "ok" in wanted:
-            raise UsageError("--status ok would delete objects that were verified intact; refusing")
+        refused = {"ok": "deleting objects that were verified intact is refused"}
+        wanted = cli.parse_statuses(status, STATUSES, refused)
         where = parse_location(scope)
-        stream, seekable = open_input(input_path)
-        reader = RecordReader(
-            stream, new_decoder(), stage=STAGE, skip_bad_lines=skip_bad_lines, seekable=seekable
-        )
-        header = reader.read_header()
+        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
         client = None
         if where.is_s3:
-            client = make_client(
-                cli.s3_config(endpoint_url, profile, region, concurrency + 4, max_attempts=3)
-            )
-            S3Store(client, where).check_bucket()
-        else:
-            LocalStore(where).check_bucket()
-        upstream_total = peek_summary(input_path) if seekable else None
+            # Few botocore retries: throttling must reach the adaptive window quickly.
+            config = cli.s3_config(endpoint_url, profile, region, concurrency + 4, max_attempts=3)
+            client = make_client(config)
+        store_for(where, client).check_bucket()
         arguments: dict[str, Any] = {
             "scope": str(where),
-            "input": input_path,
-            "input_source": header.source if header else None,
+            **records.identity(),
             "output": output,
             "status": sorted(wanted),
             "dry_run": dry_run,
@@ -131,19 +115,14 @@ def delete(
             verb="processed",
             source=str(where),
             arguments=arguments,
-            output=output,
-            checkpoint=checkpoint,
-            restart=restart,
-            progress=progress,
-            quiet=quiet,
-            upstream=header_as_dict(header) if header else None,
-            total=sum(upstream_total.counts.values()) if upstream_total else None,
+            **cli.output_fields(output, checkpoint, restart, progress, quiet),
+            **records.run_fields(),
             judge=judge,
         )
         pipelines: list[DeletePipeline] = []
 
         def build(cursor: dict[str, Any] | None) -> DeletePipeline:
-            pipelines.append(DeletePipeline(reader, where, client, options, cursor))
+            pipelines.append(DeletePipeline(records.reader, where, client, options, cursor))
             return pipelines[-1]
 
         run.classify = lambda record: pipelines[-1].classify(record)

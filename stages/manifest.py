@@ -99,11 +99,7 @@ def manifest(
             verb="listed",
             source=str(where),
             arguments=arguments,
-            output=output,
-            checkpoint=checkpoint,
-            restart=restart,
-            progress=progress,
-            quiet=quiet,
+            **cli.output_fields(output, checkpoint, restart, progress, quiet),
             classify=classify,
             judge=judge,
         )

@@ -12,14 +12,12 @@ import typer
 from lib import cli
 from lib.check import STATUSES
 from lib.copier import Copier, Side
-from lib.errors import ExitCode, UsageError
+from lib.errors import ExitCode
 from lib.location import Location, parse_location
-from lib.ndjson import RecordReader, open_input, peek_summary
-from lib.records import header_as_dict, new_decoder
 from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, classify, judge
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
-from lib.stores import LocalStore, S3Store
+from lib.stores import store_for
 from lib.transfer import MIB, Buffers, Clients, Uploads
 from lib.verify import Stores, Verifier
 
@@ -114,18 +112,10 @@ def repair(
     """
 
     def body() -> ExitCode:
-        wanted = frozenset(status) if status else REPAIRABLE
-        unknown = wanted.difference(STATUSES)
-        if unknown:
-            raise UsageError(f"unknown --status {', '.join(sorted(unknown))}")
-        if "ok" in wanted or "extra" in wanted:
-            raise UsageError("ok and extra objects are never copied over; drop that --status")
+        never = "ok and extra objects are never copied over"
+        wanted = cli.parse_statuses(status, STATUSES, {"ok": never, "extra": never}) or REPAIRABLE
         to, origin = parse_location(target), parse_location(source)
-        stream, seekable = open_input(input_path)
-        reader = RecordReader(
-            stream, new_decoder(), stage=STAGE, skip_bad_lines=skip_bad_lines, seekable=seekable
-        )
-        header = reader.read_header()
+        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
         connections = concurrency + part_concurrency + 4
         target_config = cli.s3_config(endpoint_url, profile, region, connections)
         source_config = cli.s3_config(
@@ -133,8 +123,8 @@ def repair(
         )
         client = make_client(target_config) if to.is_s3 else None
         source_client = make_client(source_config) if origin.is_s3 else None
-        _check_exists(to, client)
-        _check_exists(origin, source_client)
+        store_for(to, client).check_bucket()
+        store_for(origin, source_client).check_bucket()
         if restart and checkpoint:
             _abort_previous_uploads(checkpoint, to, client)
         effective = client.meta.endpoint_url if client else None
@@ -151,12 +141,10 @@ def repair(
             uploads=Uploads(),
         )
         verifier = Verifier(Stores(client))
-        upstream_total = peek_summary(input_path) if seekable else None
         arguments: dict[str, Any] = {
             "target": str(to),
             "source": str(origin),
-            "input": input_path,
-            "input_source": header.source if header else None,
+            **records.identity(),
             "output": output,
             "status": sorted(wanted),
             "dry_run": dry_run,
@@ -169,13 +157,8 @@ def repair(
             verb="processed",
             source=str(to),
             arguments=arguments,
-            output=output,
-            checkpoint=checkpoint,
-            restart=restart,
-            progress=progress,
-            quiet=quiet,
-            upstream=header_as_dict(header) if header else None,
-            total=sum(upstream_total.counts.values()) if upstream_total else None,
+            **cli.output_fields(output, checkpoint, restart, progress, quiet),
+            **records.run_fields(),
             classify=classify,
             judge=judge,
             throughput=True,
@@ -184,20 +167,13 @@ def repair(
             return run_stage(
                 run,
                 lambda cursor: RepairPipeline(
-                    reader, to, origin, copier, verifier, options, cursor
+                    records.reader, to, origin, copier, verifier, options, cursor
                 ),
             )
         finally:
             part_pool.shutdown(wait=False, cancel_futures=True)
 
     cli.run_main(STAGE, debug, body)
-
-
-def _check_exists(location: Location, client: Any) -> None:
-    if location.is_s3:
-        S3Store(client, location).check_bucket()
-    else:
-        LocalStore(location).check_bucket()
 
 
 def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> None:

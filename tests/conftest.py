@@ -14,6 +14,8 @@ import itertools
 import json
 import logging
 import os
+import random
+import signal
 import subprocess
 import sys
 import threading
@@ -255,6 +257,54 @@ def start_cli(cli_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Pope
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+
+
+def _modified(path: Path | None) -> int | None:
+    try:
+        return path.stat().st_mtime_ns if path else None
+    except FileNotFoundError:
+        return None
+
+
+@pytest.fixture
+def kill_repeatedly(
+    start_cli: Callable[..., subprocess.Popen[bytes]],
+    run_cli: Callable[..., subprocess.CompletedProcess[bytes]],
+) -> Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]]:
+    """Runs a stage and SIGKILLs it after a random delay, again and again, then lets a
+    last run finish. Returns (how many kills landed, the last run).
+
+    With `checkpoint`, the delay starts when the run has committed it once, so that
+    every kill lands in the middle of the work however slow the start-up is.
+    """
+
+    def run(
+        name: str,
+        *args: str | os.PathLike[str],
+        env: Mapping[str, str],
+        seed: int,
+        delays: tuple[float, float] = (0.7, 1.5),
+        attempts: int = 8,
+        checkpoint: Path | None = None,
+    ) -> tuple[int, subprocess.CompletedProcess[bytes]]:
+        rng = random.Random(seed)
+        kills = 0
+        for _ in range(attempts):
+            before = _modified(checkpoint)
+            process = start_cli(name, *args, env=env, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            while checkpoint and _modified(checkpoint) == before and process.poll() is None:
+                assert time.monotonic() < deadline, f"{name} never committed {checkpoint}"
+                time.sleep(0.02)
+            time.sleep(rng.uniform(*delays))
+            if process.poll() is not None:
+                break
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+        return kills, run_cli(name, *args, env=env)
+
+    return run
 
 
 @pytest.fixture(scope="session")

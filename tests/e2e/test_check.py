@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -290,7 +288,7 @@ def strip_timing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("mode", ["list", "head"])
 def test_kill_9_and_resume_gives_the_same_output(
     run_cli: Run,
-    start_cli: Callable[..., subprocess.Popen[bytes]],
+    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
     parse_ndjson: Parse,
     make_bucket: Callable[..., str],
     seed_objects: Callable[[str, Mapping[str, bytes]], None],
@@ -312,28 +310,10 @@ def test_kill_9_and_resume_gives_the_same_output(
     assert reference.returncode == 1, reference.stderr
     slow = slow_endpoint(0.03)  # 2 s to 5 s of requests: room for kills at many points
     out, ck = tmp_path / "out.ndjson", tmp_path / "ck"
-    rng = random.Random(42)
-    kills = 0
-    for _ in range(8):
-        process = start_cli(
-            "s3-check",
-            *args,
-            "-o",
-            out,
-            "--checkpoint",
-            ck,
-            env={"AWS_ENDPOINT_URL": slow.url},
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.7, 1.5))
-        if process.poll() is not None:
-            break
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        kills += 1
-    final = run_cli(
-        "s3-check", *args, "-o", out, "--checkpoint", ck, env={"AWS_ENDPOINT_URL": slow.url}
-    )
+    kills, final = kill_repeatedly(
+        "s3-check", *args, "-o", out, "--checkpoint", ck,
+        env={"AWS_ENDPOINT_URL": slow.url}, seed=42, delays=(0.1, 0.8), checkpoint=ck,
+    )  # fmt: skip
     assert final.returncode == 1, final.stderr
     assert kills >= 3
     resumed = parse_ndjson(out.read_bytes())

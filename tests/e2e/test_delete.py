@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import http.client
-import random
 import re
-import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -321,7 +318,7 @@ def test_throttling_is_survived(
 
 def test_kill_9_and_resume_deletes_each_key_once(
     run_cli: Run,
-    start_cli: Callable[..., subprocess.Popen[bytes]],
+    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
     parse_ndjson: Parse,
     make_bucket: Callable[..., str],
     seed_objects: Seed,
@@ -338,19 +335,10 @@ def test_kill_9_and_resume_deletes_each_key_once(
     slow = slow_endpoint(0.1)
     args = [f"s3://{bucket}/k", "-i", listing, "-o", tmp_path / "out.ndjson"]
     args += ["--checkpoint", tmp_path / "ck", "--batch-size", "10", "--concurrency", "2"]
-    rng = random.Random(3)
-    kills = 0
-    for _ in range(8):
-        process = start_cli(
-            "s3-delete", *args, env={"AWS_ENDPOINT_URL": slow.url}, stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.7, 1.4))
-        if process.poll() is not None:
-            break
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        kills += 1
-    final = run_cli("s3-delete", *args, env={"AWS_ENDPOINT_URL": slow.url})
+    kills, final = kill_repeatedly(
+        "s3-delete", *args, env={"AWS_ENDPOINT_URL": slow.url}, seed=3, delays=(0.1, 0.8),
+        checkpoint=tmp_path / "ck",
+    )  # fmt: skip
     assert final.returncode == 0, final.stderr
     assert kills >= 3
     records = parse_ndjson((tmp_path / "out.ndjson").read_bytes())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import time
@@ -350,7 +349,7 @@ def test_large_object_killed_mid_copy_resumes_its_upload(
 
 def test_kill_9_and_resume_repairs_everything_once(
     run_cli: Run,
-    start_cli: Callable[..., subprocess.Popen[bytes]],
+    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
     parse_ndjson: Parse,
     make_bucket: Callable[..., str],
     seed_objects: Seed,
@@ -366,19 +365,10 @@ def test_kill_9_and_resume_repairs_everything_once(
     slow = slow_endpoint(0.05)
     args = [f"s3://{target}/", "--from", f"s3://{source}/", "-i", checks]
     args += ["-o", tmp_path / "out.ndjson", "--checkpoint", tmp_path / "ck", "--concurrency", "2"]
-    rng = random.Random(5)
-    kills = 0
-    for _ in range(8):
-        process = start_cli(
-            "s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url}, stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.8, 1.6))
-        if process.poll() is not None:
-            break
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        kills += 1
-    final = run_cli("s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url})
+    kills, final = kill_repeatedly(
+        "s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url}, seed=5, delays=(0.1, 0.8),
+        checkpoint=tmp_path / "ck",
+    )  # fmt: skip
     assert final.returncode == 0, final.stderr
     assert kills >= 3
     records = [
