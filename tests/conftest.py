@@ -9,7 +9,6 @@ server on 127.0.0.1.
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import logging
@@ -18,17 +17,15 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
+from s3proxy import ProxiedEndpoint
 
 # Recognisable, so a test can prove that it never appears in any output or checkpoint.
 FAKE_SECRET = "s3deep-test-secret-DO-NOT-LEAK"
@@ -329,93 +326,22 @@ def parse_ndjson() -> Callable[[bytes], list[dict[str, Any]]]:
     return parse
 
 
-# --- a slow S3 endpoint --------------------------------------------------------------
-
-
-class _DelayingProxy(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, upstream: str, delay_s: float) -> None:
-        super().__init__(("127.0.0.1", 0), _DelayingHandler)
-        parts = urlsplit(upstream)
-        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.delay_s = delay_s
-        self.requests: list[tuple[str, str]] = []
-
-
-class _DelayingHandler(BaseHTTPRequestHandler):
-    """Forwards one request to moto after a delay; enough HTTP for boto3's S3 calls."""
-
-    protocol_version = "HTTP/1.1"
-    server: _DelayingProxy
-
-    def _forward(self) -> None:
-        self.server.requests.append((self.command, self.path))
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        time.sleep(self.server.delay_s)
-        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=60)
-        try:
-            upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
-            response = upstream.getresponse()
-            data = response.read()
-        finally:
-            upstream.close()
-        self.send_response(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() not in ("connection", "content-length", "transfer-encoding"):
-                self.send_header(name, value)
-        # A HEAD response has no body but announces the object's length.
-        length = response.getheader("Content-Length") if self.command == "HEAD" else None
-        self.send_header("Content-Length", length or str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class SlowEndpoint:
-    """A proxy in front of the moto server that delays every request by `delay_s`."""
-
-    def __init__(self, proxy: _DelayingProxy) -> None:
-        self._proxy = proxy
-        host, port = proxy.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
-
-    @property
-    def delay_s(self) -> float:
-        return self._proxy.delay_s
-
-    @delay_s.setter
-    def delay_s(self, seconds: float) -> None:
-        """Changes the delay of the requests to come (a checkpoint keys on the endpoint)."""
-        self._proxy.delay_s = seconds
-
-    def requests(self, method: str | None = None) -> list[str]:
-        """Paths requested so far (of one HTTP method if given)."""
-        return [path for verb, path in list(self._proxy.requests) if method in (None, verb)]
+# --- a slow (and faulty) S3 endpoint -------------------------------------------------
 
 
 @pytest.fixture
-def slow_endpoint(s3_server: str) -> Iterator[Callable[[float], SlowEndpoint]]:
-    """Factory of slow views of the moto server: `slow_endpoint(0.1).url`.
+def slow_endpoint(s3_server: str) -> Iterator[Callable[[float], ProxiedEndpoint]]:
+    """Factory of proxied views of the moto server: `slow_endpoint(0.1).url`.
 
-    Useful to make a listing take long enough to be interrupted, and to count
-    the requests a stage made.
+    Each delays every request, counts them, and injects the faults set on `.faults`;
+    useful to make a stage slow enough to interrupt and to see what it sent.
     """
-    proxies: list[_DelayingProxy] = []
+    proxies: list[ProxiedEndpoint] = []
 
-    def start(delay_s: float) -> SlowEndpoint:
-        proxy = _DelayingProxy(s3_server, delay_s)
-        threading.Thread(target=proxy.serve_forever, name="slow-s3", daemon=True).start()
-        proxies.append(proxy)
-        return SlowEndpoint(proxy)
+    def start(delay_s: float) -> ProxiedEndpoint:
+        proxies.append(ProxiedEndpoint(s3_server, delay_s))
+        return proxies[-1]
 
     yield start
     for proxy in proxies:
-        proxy.shutdown()
-        proxy.server_close()
+        proxy.stop()

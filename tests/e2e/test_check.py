@@ -321,3 +321,27 @@ def test_kill_9_and_resume_gives_the_same_output(
     assert strip_timing(resumed) == strip_timing(
         parse_ndjson((tmp_path / "ref.ndjson").read_bytes())
     )
+
+
+def test_unreadable_and_error_statuses(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    seed_objects: Callable[[str, Mapping[str, bytes]], None],
+    slow_endpoint: Callable[[float], Any],
+) -> None:
+    bucket = make_bucket()
+    seed_objects(bucket, {"fine": b"f" * 5000, "torn": b"t" * 5000, "locked": b"l" * 5000})
+    listing = manifest(run_cli, f"s3://{bucket}/")
+    proxy = slow_endpoint(0)
+    proxy.faults.cut_short = {f"/{bucket}/torn"}  # the body stops halfway, every time
+    proxy.faults.status = {("HEAD", f"/{bucket}/locked"): 403}
+    result = run_cli(
+        "s3-check", "--mode", "read", input=listing, env={"AWS_ENDPOINT_URL": proxy.url}
+    )
+    assert result.returncode == 1, result.stderr
+    records = {r["key"]: r for r in parse_ndjson(result.stdout) if r["type"] == "check"}
+    assert records["fine"]["status"] == "ok"
+    assert records["torn"]["status"] == "unreadable"
+    assert "reading failed" in records["torn"]["detail"]
+    assert records["locked"]["status"] == "error" and "403" in records["locked"]["detail"]

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import http.client
-import re
 import subprocess
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import pytest
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 Parse = Callable[[bytes], list[dict[str, Any]]]
@@ -156,138 +149,32 @@ def test_local_directory(run_cli: Run, parse_ndjson: Parse, tmp_path: Path) -> N
     assert (tmp_path / "outside").read_bytes() == b"precious"
 
 
-class _FaultProxy(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, upstream: str) -> None:
-        super().__init__(("127.0.0.1", 0), _FaultHandler)
-        parts = urlsplit(upstream)
-        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.throttle_next = 0  # DeleteObjects requests to answer 503 SlowDown
-        self.fail_once: set[str] = set()  # keys reported InternalError on their first try
-        self.fail_always: set[str] = set()  # keys always reported AccessDenied
-        self.delete_requests = 0
-        self.lock = threading.Lock()
-
-
-class _FaultHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _FaultProxy
-
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        is_delete = self.command == "POST" and "delete" in self.path
-        if is_delete:
-            with self.server.lock:
-                self.server.delete_requests += 1
-                throttle = self.server.throttle_next > 0
-                self.server.throttle_next -= 1 if throttle else 0
-            if throttle:
-                payload = b"<Error><Code>SlowDown</Code><Message>slow down</Message></Error>"
-                self._reply(503, [("Content-Type", "application/xml")], payload)
-                return
-        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=60)
-        try:
-            upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
-            response = upstream.getresponse()
-            data = response.read()
-            headers = response.getheaders()
-            status = response.status
-        finally:
-            upstream.close()
-        if is_delete and body:
-            data = self._inject(body, data)
-        length_header = [
-            ("Content-Length", h[1]) for h in headers if h[0].lower() == "content-length"
-        ]
-        headers = [
-            h
-            for h in headers
-            if h[0].lower() not in ("connection", "content-length", "transfer-encoding")
-        ]
-        self._reply(
-            status,
-            headers,
-            data,
-            length_header[0][1] if self.command == "HEAD" and length_header else None,
-        )
-
-    def _inject(self, request: bytes, response: bytes) -> bytes:
-        errors = []
-        for key in re.findall(rb"<Key>([^<]*)</Key>", request):
-            name = key.decode()
-            with self.server.lock:
-                once = name in self.server.fail_once
-                self.server.fail_once.discard(name)
-            if once:
-                errors.append((key, b"InternalError"))
-            elif name in self.server.fail_always:
-                errors.append((key, b"AccessDenied"))
-        if not errors:
-            return response
-        extra = b"".join(
-            b"<Error><Key>%s</Key><Code>%s</Code><Message>injected</Message></Error>" % item
-            for item in errors
-        )
-        return response.replace(b"</DeleteResult>", extra + b"</DeleteResult>")
-
-    def _reply(
-        self, status: int, headers: list[tuple[str, str]], data: bytes, length: str | None = None
-    ) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", length or str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def fault_proxy(s3_server: str) -> Iterator[_FaultProxy]:
-    proxy = _FaultProxy(s3_server)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    yield proxy
-    proxy.shutdown()
-    proxy.server_close()
-
-
-def proxy_url(proxy: _FaultProxy) -> str:
-    host, port = proxy.server_address[:2]
-    return f"http://{host!s}:{port}"
-
-
 def test_partial_failures_are_retried_then_reported(
     run_cli: Run,
     parse_ndjson: Parse,
     make_bucket: Callable[..., str],
     seed_objects: Seed,
-    fault_proxy: _FaultProxy,
+    slow_endpoint: Callable[[float], Any],
 ) -> None:
     bucket = make_bucket()
     keys = [f"k{n:04d}" for n in range(1500)]
     seed_objects(bucket, dict.fromkeys(keys, b"x"))
     listing = manifest(run_cli, f"s3://{bucket}/")
-    fault_proxy.fail_once = {"k0007", "k1200"}
-    fault_proxy.fail_always = {"k0500"}
+    proxy = slow_endpoint(0)
+    proxy.faults.delete_fail_once = {"k0007", "k1200"}
+    proxy.faults.delete_fail_always = {"k0500"}
     result = run_cli(
         "s3-delete",
         f"s3://{bucket}/",
         input=listing,
-        env={"AWS_ENDPOINT_URL": proxy_url(fault_proxy)},
+        env={"AWS_ENDPOINT_URL": proxy.url},
     )
     assert result.returncode == 1, result.stderr
     records = deletes(parse_ndjson(result.stdout))
     assert [r["key"] for r in records] == keys
     failed = [(r["key"], r["error"]) for r in records if r["status"] != "deleted"]
     assert failed == [("k0500", "AccessDenied")]
-    assert fault_proxy.fail_once == set()  # both were really retried
+    assert proxy.faults.delete_fail_once == set()  # both were really retried
 
 
 def test_throttling_is_survived(
@@ -295,24 +182,25 @@ def test_throttling_is_survived(
     parse_ndjson: Parse,
     make_bucket: Callable[..., str],
     seed_objects: Seed,
-    fault_proxy: _FaultProxy,
+    slow_endpoint: Callable[[float], Any],
     s3_client: Any,
 ) -> None:
     bucket = make_bucket()
     seed_objects(bucket, {f"k{n:04d}": b"x" for n in range(600)})
     listing = manifest(run_cli, f"s3://{bucket}/")
-    fault_proxy.throttle_next = 8
+    proxy = slow_endpoint(0)
+    proxy.faults.throttle_deletes = 8
     result = run_cli(
         "s3-delete",
         f"s3://{bucket}/",
         "--batch-size",
         "50",
         input=listing,
-        env={"AWS_ENDPOINT_URL": proxy_url(fault_proxy)},
+        env={"AWS_ENDPOINT_URL": proxy.url},
     )
     assert result.returncode == 0, result.stderr
     assert parse_ndjson(result.stdout)[-1]["counts"] == {"deleted": 600}
-    assert fault_proxy.delete_requests >= 12 + 8
+    assert len([p for p in proxy.requests("POST") if "delete" in p]) >= 12 + 8
     assert keys_in(s3_client, bucket) == []
 
 

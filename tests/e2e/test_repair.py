@@ -75,6 +75,58 @@ def assert_same_as_source(s3_client: Any, source: str, target: str, prefix: str)
             assert copy["Metadata"] == {"origin": key}, name
 
 
+def test_large_objects_are_copied_server_side_in_parts(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    slow_endpoint: Callable[[float], Any],
+) -> None:
+    source, target = make_bucket(), make_bucket()
+    big = os.urandom(11 * MIB)
+    s3_client.put_object(Bucket=source, Key="big", Body=big, Metadata={"origin": "big"})
+    counter = slow_endpoint(0)
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", f"s3://{source}/",
+        "--multipart-threshold", str(6 * MIB), "--part-size", str(5 * MIB),
+        input=checked(run_cli, f"s3://{source}/", f"s3://{target}/"),
+        env={"AWS_ENDPOINT_URL": counter.url},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert repairs(parse_ndjson(result.stdout))["big"]["action"] == "multipart_copy"
+    assert len([p for p in counter.requests("PUT") if "partNumber" in p]) == 3
+    assert not [p for p in counter.requests("GET") if p.endswith("/big")]  # no bytes pulled
+    copy = s3_client.get_object(Bucket=target, Key="big")
+    assert copy["Body"].read() == big and copy["Metadata"] == {"origin": "big"}
+
+
+def test_an_upload_given_up_on_is_aborted(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    slow_endpoint: Callable[[float], Any],
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "big").write_bytes(os.urandom(11 * MIB))
+    target = make_bucket()
+    checks = checked(run_cli, str(source), f"s3://{target}/")
+    proxy = slow_endpoint(0)
+    proxy.faults.status = {("PUT", "partNumber=2"): 403}
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", str(source), "--part-size", str(5 * MIB),
+        input=checks, env={"AWS_ENDPOINT_URL": proxy.url},
+    )  # fmt: skip
+    assert result.returncode == 1
+    record = repairs(parse_ndjson(result.stdout))["big"]
+    assert record["status"] == "failed" and "AccessDenied" in record["error"]
+    assert [p for p in proxy.requests("DELETE") if "uploadId" in p]  # AbortMultipartUpload
+    assert s3_client.list_multipart_uploads(Bucket=target).get("Uploads", []) == []
+    assert s3_client.list_objects_v2(Bucket=target).get("KeyCount") == 0
+
+
 def test_server_side_repair_within_one_endpoint(
     run_cli: Run,
     parse_ndjson: Parse,

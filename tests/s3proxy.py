@@ -1,0 +1,159 @@
+"""An HTTP proxy in front of the moto server that slows, counts and breaks requests.
+
+Enough HTTP for boto3's S3 calls, on 127.0.0.1 only. Tests use it to make a stage
+slow enough to interrupt, to count the requests it made, and to inject the faults
+a real S3 produces: throttling, per-key errors inside DeleteObjects, error
+statuses for chosen requests, and bodies cut short.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+
+@dataclass
+class Faults:
+    """What to break. Paths are matched as substrings of the (URL-decoded) request path."""
+
+    throttle_deletes: int = 0  # DeleteObjects requests to answer 503 SlowDown
+    delete_fail_once: set[str] = field(default_factory=set)  # keys: InternalError once
+    delete_fail_always: set[str] = field(default_factory=set)  # keys: AccessDenied always
+    status: dict[tuple[str, str], int] = field(default_factory=dict)  # (method, path) -> code
+    cut_short: set[str] = field(default_factory=set)  # GETs whose body stops halfway
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_throttle(self) -> bool:
+        with self.lock:
+            if self.throttle_deletes > 0:
+                self.throttle_deletes -= 1
+                return True
+            return False
+
+    def status_for(self, method: str, path: str) -> int | None:
+        for (verb, part), code in self.status.items():
+            if verb == method and part in path:
+                return code
+        return None
+
+    def delete_errors(self, request: bytes) -> list[tuple[bytes, bytes]]:
+        errors = []
+        for key in re.findall(rb"<Key>([^<]*)</Key>", request):
+            name = key.decode()
+            with self.lock:
+                once = name in self.delete_fail_once
+                self.delete_fail_once.discard(name)
+            if once:
+                errors.append((key, b"InternalError"))
+            elif name in self.delete_fail_always:
+                errors.append((key, b"AccessDenied"))
+        return errors
+
+
+class _Proxy(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, upstream: str, delay_s: float) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.delay_s = delay_s
+        self.faults = Faults()
+        self.requests: list[tuple[str, str]] = []
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Proxy
+
+    def _forward(self) -> None:
+        self.server.requests.append((self.command, self.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        time.sleep(self.server.delay_s)
+        faults, path = self.server.faults, unquote(self.path)
+        is_delete = self.command == "POST" and "delete" in self.path
+        if is_delete and faults.take_throttle():
+            self._error(503, "SlowDown")
+            return
+        code = faults.status_for(self.command, path)
+        if code is not None:
+            self._error(code, "AccessDenied" if code == 403 else "InternalError")
+            return
+        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=60)
+        try:
+            upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+            response = upstream.getresponse()
+            data = response.read()
+        finally:
+            upstream.close()
+        errors = faults.delete_errors(body) if is_delete and body else []
+        if errors:
+            injected = b"".join(
+                b"<Error><Key>%s</Key><Code>%s</Code><Message>injected</Message></Error>" % item
+                for item in errors
+            )
+            data = data.replace(b"</DeleteResult>", injected + b"</DeleteResult>")
+        self.send_response(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in ("connection", "content-length", "transfer-encoding"):
+                self.send_header(name, value)
+        # A HEAD response has no body but announces the object's length.
+        announced = response.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", announced or str(len(data)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if self.command == "GET" and any(part in path for part in faults.cut_short):
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(data)
+
+    def _error(self, status: int, code: str) -> None:
+        payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", "0" if self.command == "HEAD" else str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class ProxiedEndpoint:
+    """A running proxy: its URL, its delay, its faults, the requests it saw."""
+
+    def __init__(self, upstream: str, delay_s: float) -> None:
+        self._proxy = _Proxy(upstream, delay_s)
+        threading.Thread(target=self._proxy.serve_forever, name="s3-proxy", daemon=True).start()
+        host, port = self._proxy.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
+        self.faults = self._proxy.faults
+
+    @property
+    def delay_s(self) -> float:
+        return self._proxy.delay_s
+
+    @delay_s.setter
+    def delay_s(self, seconds: float) -> None:
+        """Changes the delay of the requests to come (a checkpoint keys on the endpoint)."""
+        self._proxy.delay_s = seconds
+
+    def requests(self, method: str | None = None) -> list[str]:
+        """Paths requested so far (of one HTTP method if given)."""
+        return [path for verb, path in list(self._proxy.requests) if method in (None, verb)]
+
+    def stop(self) -> None:
+        self._proxy.shutdown()
+        self._proxy.server_close()
