@@ -109,7 +109,7 @@ _URL_ENCODED = re.compile(rb"<EncodingType>\s*url\s*</EncodingType>")
 _NEXT_TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
 _NEXT_KEY_MARKER = re.compile(rb"<NextKeyMarker>([^<]*)</NextKeyMarker>")
 _NEXT_VERSION_MARKER = re.compile(rb"<NextVersionIdMarker>([^<]*)</NextVersionIdMarker>")
-_LAST_KEY = re.compile(rb"<Key>([^<]*)</Key>(?!.*<Key>)", re.DOTALL)
+_KEY = re.compile(rb"<Key>([^<]*)</Key>")
 
 
 def _text(match: re.Match[bytes] | None, url_encoded: bool = False) -> str | None:
@@ -165,7 +165,7 @@ def next_params(request: ListRequest, params: dict[str, Any], body: bytes) -> di
     if token:
         following["ContinuationToken"] = token
         return following
-    last_key = _text(_LAST_KEY.search(body), url_encoded)
+    last_key = _text(_KEY.match(body, max(0, body.rfind(b"<Key>"))), url_encoded)
     if last_key is None:
         raise FatalError(f"{request.operation}: truncated page without a continuation token")
     following["StartAfter"] = last_key
