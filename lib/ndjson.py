@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Iterator
@@ -245,6 +246,10 @@ def open_output(target: str, *, resume_offset: int | None) -> RecordWriter:
     if "://" in target and not target.startswith("file://"):
         raise UsageError(f"output must be a local file or -, not {target}")
     path = target.removeprefix("file://")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        # /dev/null, a FIFO: written like stdout, nothing to truncate or fsync.
+        raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
+        return RecordWriter(raw, is_file=False, gzip=gzip)
     if resume_offset is None:
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
         return RecordWriter(raw, is_file=True, gzip=gzip)

@@ -171,3 +171,11 @@ def test_gzip_output_is_valid_at_every_commit_and_after_resume(tmp_path: Path) -
     resumed.close()
     lines = gzip.decompress(target.read_bytes()).splitlines()
     assert [new_decoder().decode(line).key for line in lines] == ["a", "b"]
+
+
+def test_output_to_a_device_is_written_like_a_pipe() -> None:
+    writer = open_output("/dev/null", resume_offset=None)
+    assert not writer.is_file
+    writer.write(ObjectRecord(bucket="b", key="a"))
+    writer.close()
+    assert open_output("/dev/null", resume_offset=123).is_file is False
