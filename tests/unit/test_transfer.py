@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from lib.location import Location
 from lib.repair import local_path_problem
 from lib.transfer import (
     MIB,
@@ -115,3 +116,45 @@ def test_write_atomically_leaves_no_partial_file_on_failure(tmp_path: Path) -> N
     size, md5 = write_atomically(str(tmp_path / "d" / "f"), iter([b"ab", b"c"]))
     assert (size, md5) == (3, hashlib.md5(b"abc").hexdigest())
     assert (tmp_path / "d" / "f").read_bytes() == b"abc"
+
+
+class _Written:
+    def __init__(self, size: int, etag: str) -> None:
+        from lib.records import ObjectRecord
+        from lib.stores import ObjectInfo
+
+        self.info = ObjectInfo(ObjectRecord(bucket="t", key="k", size=size, etag=etag))
+
+    def get(self, bucket: str) -> "_Written":
+        return self
+
+    def head(self, key: str) -> object:
+        return self.info
+
+
+@pytest.mark.parametrize(
+    ("server_etag", "expected_etag", "problem"),
+    [
+        ("abc-2", "whole", None),  # S3: the multipart ETag of the parts sent
+        ("whole", "whole", None),  # rclone: the whole content's MD5, as the manifest said
+        ("other", "whole", "ETag is other"),
+        ("abc-3", "whole", "ETag is abc-3"),
+    ],
+)
+def test_verification_after_a_multipart_upload(
+    server_etag: str, expected_etag: str, problem: str | None
+) -> None:
+    from lib.copier import Copied, SourceInfo
+    from lib.records import ObjectRecord
+    from lib.repair import RepairPipeline
+
+    pipeline = object.__new__(RepairPipeline)
+    pipeline.target = Location("s3", "t")
+    pipeline.verifier = type("V", (), {"stores": _Written(10, server_etag)})()  # type: ignore[assignment]
+    found = pipeline._written_problem(
+        "k",
+        SourceInfo(10, None, None),
+        ObjectRecord(bucket="s", key="k", size=10, etag=expected_etag),
+        Copied("multipart_upload", 10, "abc-2"),
+    )
+    assert (found is None) if problem is None else (found is not None and problem in found)
