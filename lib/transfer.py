@@ -42,7 +42,7 @@ class Timeouts:
     """Per-request timeouts from an exponential average of the measured bandwidth."""
 
     def __init__(
-        self, base_s: float = 5.0, factor: float = 4.0, bandwidth: float = 20e6, alpha: float = 0.3
+        self, base_s: float = 15.0, factor: float = 4.0, bandwidth: float = 20e6, alpha: float = 0.3
     ) -> None:
         self.base_s = base_s
         self.factor = factor
