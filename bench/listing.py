@@ -107,9 +107,10 @@ def verify_keys(bucket: Bucket, output: Path) -> str:
     return "keys (exact, in order)"
 
 
-def listers() -> list[Lister]:
+def listers(only: tuple[str, ...] | None = None) -> list[Lister]:
+    """Every lister, or those named in `only`."""
     python = sys.executable
-    return [
+    every = [
         Lister(
             OURS,
             lambda url, out: [venv_tool("s3-manifest"), f"s3://{BUCKET}/", "-o", str(out),
@@ -138,6 +139,7 @@ def listers() -> list[Lister]:
             verify=verify_keys,
         ),
     ]  # fmt: skip
+    return [lister for lister in every if only is None or lister.name in only]
 
 
 def _invocation(bucket: Bucket, name: str, argv: list[str], stdout: Path) -> Invocation:
@@ -155,8 +157,9 @@ def ceiling_invocations(bucket: Bucket) -> list[Invocation]:
     return invocations
 
 
-def run_rounds(bucket: Bucket, settings: Settings) -> tuple[list[Series], Series, dict[str, str]]:
-    tools = listers()
+def run_rounds(
+    bucket: Bucket, settings: Settings, tools: list[Lister]
+) -> tuple[list[Series], Series, dict[str, str]]:
     series = [Series(tool.name, len(bucket.keys)) for tool in tools]
     ceiling_jobs = ceiling_invocations(bucket)
     ceiling = Series(f"ceiling: {len(ceiling_jobs)} x s5cmd ls in parallel", len(bucket.keys))
@@ -193,17 +196,19 @@ def _shown(arg: str) -> str:
     return str(path.relative_to(PROJECT_DIR)) if path.is_relative_to(BENCH_DIR) else path.name
 
 
-def run(settings: Settings) -> Report:
+def run(settings: Settings, only: tuple[str, ...] | None = None) -> Report:
+    """All listers, or those named in `only`, and the ceiling."""
+    tools = listers(only)
     with served_bucket(settings, "list") as bucket:
         floor = rss_floor_mb(bucket.work, bucket.env)
         load_before = load_average()
         busy = busy_warning()
         if busy:
             log(f"warning: {busy}")
-        series, ceiling, checks = run_rounds(bucket, settings)
+        series, ceiling, checks = run_rounds(bucket, settings, tools)
         load_after = load_average()
         server_rss = bucket.server.rss_mb()
-        argv_shown = {t.name: t.argv("URL", Path("FILE")) for t in listers()}
+        argv_shown = {t.name: t.argv("URL", Path("FILE")) for t in tools}
     ours, peers = series[0], series[1:]
     table = comparison_table(ours, peers, ceiling)
     notes = [f"**Warning:** {busy}."] if busy else []
@@ -212,6 +217,12 @@ def run(settings: Settings) -> Report:
         notes.append(
             f"{', '.join(faster)} listed faster than the parallel ceiling: at this size, "
             "process start-up outweighs what parallel listing gains."
+        )
+    if only:
+        worst = max(sample.maxrss_mb for sample in ours.samples)
+        notes.append(
+            f"Only {', '.join(only)} (and the ceiling) ran. {OURS} peak RSS, largest of all "
+            f"runs: {worst:.0f} MB (contract: under 100 MB for 1M objects)."
         )
     runs = f"Medians of {settings.runs} runs per command" if settings.runs > 1 else "One run"
     notes_text = "".join(f"\n{note}\n" for note in notes)
@@ -265,3 +276,9 @@ during the run. Ratios are s3-manifest / peer: below 1 means s3-manifest needs l
 {samples_table([*series, ceiling])}
 """
     return Report(f"list-{settings.objects}", markdown, table)
+
+
+def run_large(settings: Settings) -> Report:
+    """1M objects by default: s3-manifest's peak RSS (the contract: under 100 MB) and rate
+    next to s5cmd ls; the slower listers would take minutes per run."""
+    return run(settings, only=(OURS, "s5cmd ls"))

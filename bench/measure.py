@@ -29,6 +29,7 @@ class Invocation:
     stderr: Path
     env: dict[str, str]
     cwd: Path | None = None
+    ok_codes: tuple[int, ...] = (0,)  # exit codes that mean "ran to the end" (check: 0, 1)
 
     @property
     def report(self) -> Path:
@@ -72,9 +73,10 @@ def _spawn(invocation: Invocation) -> subprocess.Popen[bytes]:
 
 
 def _usage(process: subprocess.Popen[bytes], invocation: Invocation) -> _Usage:
-    """Waits for one launcher; raises CommandFailed unless its command exited with 0."""
+    """Waits for one launcher; raises CommandFailed unless its command exited with one of
+    the invocation's `ok_codes`."""
     code = process.wait()
-    if code != 0 or not invocation.report.exists():
+    if code not in invocation.ok_codes or not invocation.report.exists():
         tail = invocation.stderr.read_text(errors="replace")[-2000:]
         raise CommandFailed(
             f"exit {code}: {' '.join(invocation.argv)}\n--- stderr tail ---\n{tail}"

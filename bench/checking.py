@@ -1,0 +1,199 @@
+"""The check scenario: s3-check (list and head modes) next to `rclone check`, bucket against
+bucket and local directory against bucket.
+
+Bucket `src` holds the seeded objects; bucket `replica` is a hard-link clone of
+it with known damage, written as files before the server starts: objects removed
+(missing), rewritten longer (size_mismatch) or rewritten with the same length
+(etag_mismatch), and extra objects before the first key, between keys and after
+the last one. The local directory is the served directory of `src` itself. Every
+run's findings must equal the seeded damage exactly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from bench.common import (
+    REMOTE,
+    clone_tree,
+    expect,
+    make_manifest,
+    new_server,
+    rclone_argv,
+    read_output,
+    scratch,
+    shell,
+    tools_env,
+    warm_listing,
+)
+from bench.fixture import log
+from bench.measure import samples_table
+from bench.report import Conditions, Rated, machine_section, rate_table, shown
+from bench.rounds import Command, Commands, count_round, measure_rounds
+from bench.server import layout_keys, seed_bucket
+from bench.settings import Report, Settings, venv_tool
+
+MISSING, LONGER, CHANGED = 7, 5, 5
+EXTRAS = ("aaa-extra/before-everything.json", "logs/2026/extra-between.json",
+          "reports/2026/extra.txt", "zzz-extra/after-everything-1.json",
+          "zzz-extra/after-everything-2.json", "zzz-extra/after-everything-3.json")  # fmt: skip
+
+SLOW_ABOVE = 20_000  # objects: head mode then runs `--slow-runs` times and is not counted
+Damage = dict[str, set[str]]  # check status -> keys
+
+
+def damage_replica(replica: Path, keys: list[str]) -> Damage:
+    """Damages the clone (never writing into a hard-linked file: unlink, then write)."""
+    step = len(keys) // (MISSING + LONGER + CHANGED + 1)
+    chosen = [keys[step * (i + 1)] for i in range(MISSING + LONGER + CHANGED)]
+    damage: Damage = {
+        "missing": set(chosen[:MISSING]),
+        "size_mismatch": set(chosen[MISSING : MISSING + LONGER]),
+        "etag_mismatch": set(chosen[MISSING + LONGER :]),
+        "extra": set(EXTRAS),
+    }
+    for key in chosen:
+        path = replica / key
+        data = path.read_bytes()
+        path.unlink()
+        if key in damage["size_mismatch"]:
+            path.write_bytes(data + b"one more line\n")
+        elif key in damage["etag_mismatch"]:
+            path.write_bytes(data[:-2] + (b"!\n" if data[-2:] != b"!\n" else b"?\n"))
+    for key in EXTRAS:
+        (replica / key).parent.mkdir(parents=True, exist_ok=True)
+        (replica / key).write_bytes(b'{"extra": true}\n')
+    return damage
+
+
+def verify_check(output: Path, damage: Damage, total: int, head: bool) -> str:
+    """The check records' statuses equal the seeded damage; everything else is ok."""
+    records, summary = read_output(output, "s3-check")
+    found: Damage = defaultdict(set)
+    for record in records:
+        expect(record["type"] == "check", f"s3-check wrote {record}")
+        if record["status"] != "ok":
+            found[record["status"]].add(record["key"])
+    wanted = {k: v for k, v in damage.items() if not (head and k == "extra")}
+    expect(dict(found) == wanted, f"s3-check found {dict(found)}, seeded {wanted}")
+    ok = total - sum(len(v) for k, v in damage.items() if k != "extra")
+    counts = {"ok": ok, **{k: len(v) for k, v in wanted.items()}}
+    expect(summary["counts"] == counts, f"s3-check counted {summary['counts']}, want {counts}")
+    return f"statuses equal the seeded damage ({', '.join(f'{k} {v}' for k, v in counts.items())})"
+
+
+def verify_rclone(combined: Path, damage: Damage, total: int) -> str:
+    """rclone's --combined report: `= key` same, `+ key` only in the source (missing from the
+    destination), `- key` only in the destination, `* key` differs, `! key` error."""
+    found: Damage = defaultdict(set)
+    same = 0
+    with open(combined, encoding="utf-8") as lines:
+        for line in lines:
+            mark, key = line[0], line[2:].rstrip("\n")
+            if mark == "=":
+                same += 1
+            else:
+                found[mark].add(key)
+    wanted = {"+": damage["missing"], "-": damage["extra"],
+              "*": damage["size_mismatch"] | damage["etag_mismatch"]}  # fmt: skip
+    expect(dict(found) == wanted, f"rclone check found {dict(found)}, seeded {wanted}")
+    ok = total - sum(len(v) for k, v in damage.items() if k != "extra")
+    expect(same == ok, f"rclone check found {same} identical, want {ok}")
+    return (f"--combined equals the seeded damage (= {same}, + {len(wanted['+'])} missing, "
+            f"- {len(wanted['-'])} extra, * {len(wanted['*'])} differ)")  # fmt: skip
+
+
+def commands_for(root: Path, damage: Damage, total: int) -> Commands:
+    check, manifest = venv_tool("s3-check"), venv_tool("s3-manifest")
+    local = root / "src"
+
+    def build(endpoint: str, work: Path) -> list[Command]:
+        def s3_check(mode: str, out: str) -> list[str]:
+            return [check, "s3://replica/", "-i", str(work / "src.ndjson"), "-o", str(work / out),
+                    "--mode", mode, "--no-progress", "--endpoint-url", endpoint]  # fmt: skip
+
+        pipe = (f"{manifest} {local} --no-progress | {check} s3://replica/ -o "
+                f"{work / 'out-local.ndjson'} --no-progress --endpoint-url {endpoint}")  # fmt: skip
+        return [
+            Command("s3-check (list)", s3_check("list", "out-list.ndjson"),
+                    lambda _: verify_check(work / "out-list.ndjson", damage, total, False),
+                    ok_codes=(1,)),
+            Command("s3-check --mode head", s3_check("head", "out-head.ndjson"),
+                    lambda _: verify_check(work / "out-head.ndjson", damage, total, True),
+                    ok_codes=(1,), slow=total > SLOW_ABOVE),
+            Command("rclone check", rclone_argv(work, "check", f"{REMOTE}:src", f"{REMOTE}:replica",
+                                                "--combined", str(work / "combined.txt")),
+                    lambda _: verify_rclone(work / "combined.txt", damage, total), ok_codes=(1,)),
+            Command("local dir: s3-manifest DIR piped to s3-check", shell(pipe),
+                    lambda _: verify_check(work / "out-local.ndjson", damage, total, False),
+                    ok_codes=(1,)),
+            Command("local dir: rclone check DIR", rclone_argv(
+                        work, "check", str(local), f"{REMOTE}:replica",
+                        "--combined", str(work / "combined-local.txt")),
+                    lambda _: verify_rclone(work / "combined-local.txt", damage, total),
+                    ok_codes=(1,)),
+        ]  # fmt: skip
+
+    return build
+
+
+def run(settings: Settings) -> Report:
+    n = settings.objects
+    with scratch(settings, f"check-{n}") as work:
+        root = work / "root"
+        keys = layout_keys(n)
+        log(f"seeding {n} objects into src, cloning and damaging replica")
+        seeded = seed_bucket(root, "src", keys)
+        clone_tree(root / "src", root / "replica")
+        damage = damage_replica(root / "replica", keys)
+        build = commands_for(root, damage, n)
+        with new_server(settings, root, work) as server:
+            env = tools_env(server.endpoint, work)
+            warm = warm_listing(server.endpoint, "src", env, work, n)
+            warm += warm_listing(server.endpoint, "replica", env, work, n - MISSING + len(EXTRAS))
+            listed = make_manifest(server.endpoint, "src", work / "src.ndjson", env)
+            expect(listed == keys, "the manifest of src is not the seeded keys")
+            conditions = Conditions()
+            all_series, checks = measure_rounds(
+                server, work, build, settings.runs, conditions, settings.slow_runs
+            )
+            conditions.end()
+            requests = {}
+            if settings.count_requests:
+                requests = count_round(server, work, build, skip_slow=n > SLOW_ABOVE)
+            example = build("URL", Path("WORK"))
+    rows = [Rated(s, n, requests.get(s.name, "-")) for s in all_series]
+    runs_note = "; ".join(f"{s.name}: {len(s.samples)}" for s in all_series)
+    table = rate_table(rows, "objects/s")
+    commands = "\n".join(f"  - {c.name}: `{shown(c.argv, {str(root): 'ROOT'})}`" for c in example)
+    markdown = f"""# Checking {n:,} objects against a damaged replica
+
+Medians over runs (per command: {runs_note}), in rounds, against one `rclone serve s3`
+on 127.0.0.1 (directory cache warmed: {warm:.1f} s). Ratios are s3-check (list mode) /
+peer. "Requests" come from one more, untimed run of each command through a counting
+proxy on loopback. Expected: list mode {-(-(n - MISSING + len(EXTRAS)) // 1000):,}
+ListObjectsV2 (one per 1000 keys of the replica), head mode {n:,} HeadObject (one per
+record).
+
+{table}
+
+- source: bucket `src`, {n:,} objects ({seeded.bytes:,} bytes); its manifest
+  `src.ndjson` was made with `s3-manifest` before the runs
+- replica: a copy with {MISSING} objects missing, {LONGER} longer (size_mismatch),
+  {CHANGED} changed with the same size (etag_mismatch) and {len(EXTRAS)} extras (one before the
+  first key, two between keys, three after the last)
+- local directory: the served directory of `src` itself (same files)
+- commands (WORK is the scratch directory, ROOT the served one):
+{commands}
+
+## Correctness (every run)
+
+{chr(10).join(f"- {name}: {what}" for name, what in checks.items())}
+
+{machine_section(conditions)}
+## All runs
+
+{samples_table(all_series)}
+"""
+    return Report(f"check-{n}", markdown, table)

@@ -1,0 +1,162 @@
+"""The copy scenario: s3-repair filling an empty bucket from another, next to rclone copy,
+s5cmd cp and aws s3 cp, for many small objects and for a few large ones; and the peak
+RSS of s3-repair streaming one multi-GB object.
+
+Sources `srcsmall` (--objects log-like objects) and `srclarge` (--large random
+objects of --large-mb MB) are seeded as files; their manifests are made before the
+runs. Before every run the destination is emptied through the server (untimed) and,
+for the s3-repair rows, checked into a check file of `missing` records (untimed).
+"Server-side" rows copy within one endpoint (CopyObject); "streamed" rows read from
+http://localhost:PORT and write to http://127.0.0.1:PORT, the same server under
+another name, so the bytes pass through the client. After every run the
+destination must list exactly the source's keys, sizes and MD5 ETags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import (
+    REMOTE,
+    REMOTE2,
+    expect,
+    list_bucket,
+    make_manifest,
+    new_server,
+    other_name,
+    rclone_argv,
+    s3_client,
+    s5cmd_argv,
+    scratch,
+    seed_large,
+    shell,
+    tools_env,
+    warm_listing,
+)
+from bench.copy_checks import Entries, report_markdown, verify_copy, verify_repair
+from bench.fixture import log
+from bench.report import Conditions
+from bench.rounds import Command, Commands, count_round, measure_rounds
+from bench.server import layout_keys, seed_bucket
+from bench.settings import Report, Settings, venv_tool
+
+LARGE, LARGE_MB, STREAM_MB = 10, 100, 2048
+AWS_CONFIG = "[default]\ns3 =\n  multipart_threshold = 5GB\n"
+
+
+def empty_bucket(endpoint: str, bucket: str) -> None:
+    """Deletes every object through the server (so that its directory cache stays true)."""
+    client = s3_client(endpoint)
+    keys = [key for key, _, _ in list_bucket(endpoint, bucket)]
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    expect(not list_bucket(endpoint, bucket), f"could not empty {bucket}")
+
+
+def commands_for(
+    server_endpoint: str, sets: dict[str, Entries], aws_config: Path, huge: bool = False
+) -> Commands:  # fmt: skip
+    repair, check = venv_tool("s3-repair"), venv_tool("s3-check")
+
+    def build(endpoint: str, work: Path) -> list[Command]:
+        commands = []
+        for name, entries in sets.items():
+            src, dst = f"src{name}", f"dst{name}"
+            chk, rep = work / f"chk-{name}.ndjson", work / f"rep-{name}.ndjson"
+
+            def fresh(dst: str = dst) -> None:
+                empty_bucket(server_endpoint, dst)
+
+            def fresh_checked(dst: str = dst, src: str = src, chk: Path = chk) -> None:
+                empty_bucket(server_endpoint, dst)
+                argv = [check, f"s3://{dst}/", "-i", str(work / f"{src}.ndjson"), "-o", str(chk),
+                        "-q", "--endpoint-url", server_endpoint]  # fmt: skip
+                code = subprocess.run(argv, env=tools_env(server_endpoint, work)).returncode
+                expect(code == 1, f"s3-check of the empty {dst} exited {code}")
+
+            def copied(_: Path, dst: str = dst, e: Entries = entries) -> str:
+                return verify_copy(server_endpoint, dst, e)
+
+            def repaired(
+                actions: set[str], dst: str = dst, e: Entries = entries, rep: Path = rep
+            ) -> Callable[[Path], str]:
+                return lambda _: verify_repair(server_endpoint, dst, e, rep, actions)
+
+            s3_repair = [repair, f"s3://{dst}/", "--from", f"s3://{src}/", "-o", str(rep),
+                         "--no-progress", "--endpoint-url", endpoint]  # fmt: skip
+            pipe = (f"{check} s3://{dst}/ -i {work / f'{src}.ndjson'} --no-progress "
+                    f"--endpoint-url {endpoint} | {' '.join(s3_repair)}")  # fmt: skip
+            streamed = [*s3_repair, "-i", str(chk), "--from-endpoint-url", other_name(endpoint)]
+            every = [
+                Command(f"{name}: s3-repair -i check file (server-side copy)",
+                        [*s3_repair, "-i", str(chk)], repaired({"copy"}), prepare=fresh_checked),
+                Command(f"{name}: s3-check piped to s3-repair (server-side)", shell(pipe),
+                        repaired({"copy"}), prepare=fresh),
+                Command(f"{name}: s3-repair -i check file (streamed)", streamed,
+                        repaired({"upload", "multipart_upload"}), ok_codes=(0, 1),
+                        prepare=fresh_checked),
+                Command(f"{name}: rclone copy (server-side)",
+                        rclone_argv(work, "copy", f"{REMOTE}:{src}", f"{REMOTE}:{dst}"),
+                        copied, prepare=fresh),
+                Command(f"{name}: s5cmd cp (server-side)",
+                        s5cmd_argv(endpoint, "cp", f"s3://{src}/*", f"s3://{dst}/"),
+                        copied, prepare=fresh),
+                Command(f"{name}: aws s3 cp --recursive (server-side)",
+                        [venv_tool("aws"), "s3", "cp", "--recursive", "--only-show-errors",
+                         f"s3://{src}/", f"s3://{dst}/", "--endpoint-url", endpoint],
+                        copied, prepare=fresh, extra_env={"AWS_CONFIG_FILE": str(aws_config)}),
+                Command(f"{name}: rclone copy (streamed)",
+                        rclone_argv(work, "copy", f"{REMOTE}:{src}", f"{REMOTE2}:{dst}"),
+                        copied, prepare=fresh),
+            ]  # fmt: skip
+            commands += [c for c in every if not huge or "(streamed)" in c.name]
+        return commands
+
+    return build
+
+
+def run(settings: Settings) -> Report:
+    large, large_mb = settings.large or LARGE, settings.large_mb or LARGE_MB
+    stream_mb = STREAM_MB if settings.stream_mb is None else settings.stream_mb
+    n = settings.objects
+    name = f"copy-{n}-{large}x{large_mb}MB-{stream_mb}MB"
+    with scratch(settings, name) as work:
+        root = work / "root"
+        log(f"seeding {n} small objects, {large} of {large_mb} MB, one of {stream_mb} MB")
+        keys = layout_keys(n)
+        seed_bucket(root, "srcsmall", keys)
+        small = [(k, len(data), hashlib.md5(data).hexdigest())
+                 for k in keys for data in [(root / "srcsmall" / k).read_bytes()]]  # fmt: skip
+        sets = {"small": small, "large": seed_large(root / "srclarge", large, large_mb * 10**6)}
+        huge = {"huge": seed_large(root / "srchuge", 1, stream_mb * 2**20)} if stream_mb else {}
+        aws_config = work / "aws-config"
+        aws_config.write_text(AWS_CONFIG)
+        with new_server(settings, root, work) as server:
+            env = tools_env(server.endpoint, work)
+            client = s3_client(server.endpoint)
+            for bucket, entries in {**sets, **huge}.items():
+                warm_listing(server.endpoint, f"src{bucket}", env, work, len(entries))
+                out = work / f"src{bucket}.ndjson"
+                listed = make_manifest(server.endpoint, f"src{bucket}", out, env)
+                expect(listed == [k for k, _, _ in entries], f"manifest of src{bucket}")
+                client.create_bucket(Bucket=f"dst{bucket}")
+            build = commands_for(server.endpoint, sets, aws_config)
+            conditions = Conditions()
+            all_series, checks = measure_rounds(server, work, build, settings.runs, conditions)
+            if huge:
+                build_huge = commands_for(server.endpoint, huge, aws_config, huge=True)
+                more, more_checks = measure_rounds(
+                    server, work, build_huge, settings.slow_runs, conditions
+                )
+                all_series += more
+                checks.update(more_checks)
+            conditions.end()
+            requests = count_round(server, work, build) if settings.count_requests else {}
+            server_rss = server.rss_mb()
+            example = build("URL", Path("WORK"))
+    return report_markdown(name, settings, sets, huge, all_series, checks, requests, example,
+                           conditions, server_rss)  # fmt: skip
