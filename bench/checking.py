@@ -125,6 +125,11 @@ def commands_for(root: Path, damage: Damage, total: int) -> Commands:
             Command("rclone check", rclone_argv(work, "check", f"{REMOTE}:src", f"{REMOTE}:replica",
                                                 "--combined", str(work / "combined.txt")),
                     lambda _: verify_rclone(work / "combined.txt", damage, total), ok_codes=(1,)),
+            Command("rclone check --fast-list", rclone_argv(
+                        work, "check", "--fast-list", f"{REMOTE}:src", f"{REMOTE}:replica",
+                        "--combined", str(work / "combined-fast.txt")),
+                    lambda _: verify_rclone(work / "combined-fast.txt", damage, total),
+                    ok_codes=(1,)),
             Command("local dir: s3-manifest DIR piped to s3-check", shell(pipe),
                     lambda _: verify_check(work / "out-local.ndjson", damage, total, False),
                     ok_codes=(1,)),

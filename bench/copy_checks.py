@@ -82,7 +82,10 @@ a counting proxy. Server peak RSS over the scenario: {server_rss:.0f} MB.
 
 {body}
 
-- s3-repair defaults: `--concurrency 8`, `--part-size 16 MiB`, `--part-concurrency 4`;
+- s3-repair defaults: `--concurrency 8`, `--part-size 16 MiB`, `--part-concurrency 4`,
+  except that the streamed rows pass `--part-concurrency 1`: rclone serve s3 writes a
+  multipart upload into one stream in part order, and with 4 parts in flight a large
+  upload can fail at completion (InvalidPart); the last table tries the default too.
   rclone `--transfers 4`; aws s3 cp with `multipart_threshold = 5GB` in its config file
   (rclone serve s3 does not implement UploadPartCopy, which aws uses above 8 MB)
 - commands (WORK is the scratch directory):
