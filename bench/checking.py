@@ -155,9 +155,11 @@ def run(settings: Settings) -> Report:
         build = commands_for(root, damage, n)
         with new_server(settings, root, work) as server:
             env = tools_env(server.endpoint, work)
-            warm = warm_listing(server.endpoint, "src", env, work, n)
-            warm += warm_listing(server.endpoint, "replica", env, work, n - MISSING + len(EXTRAS))
-            listed = make_manifest(server.endpoint, "src", work / "src.ndjson", env)
+            warm = warm_listing(server.direct_endpoint, "src", env, work, n)
+            warm += warm_listing(
+                server.direct_endpoint, "replica", env, work, n - MISSING + len(EXTRAS)
+            )
+            listed = make_manifest(server.direct_endpoint, "src", work / "src.ndjson", env)
             expect(listed == keys, "the manifest of src is not the seeded keys")
             conditions = Conditions()
             all_series, checks = measure_rounds(

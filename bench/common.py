@@ -64,9 +64,8 @@ def scratch(settings: Settings, scenario: str) -> Iterator[Path]:
 
 def new_server(settings: Settings, root: Path, work: Path) -> RcloneServer:
     root.mkdir(parents=True, exist_ok=True)
-    return RcloneServer(
-        venv_tool("rclone"), root, work / "rclone.log", etag_hash=settings.etag_hash
-    )
+    return RcloneServer(venv_tool("rclone"), root, work / "rclone.log",
+                        etag_hash=settings.etag_hash, latency_ms=settings.latency_ms)  # fmt: skip
 
 
 def tools_env(endpoint: str, work: Path) -> dict[str, str]:

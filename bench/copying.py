@@ -153,9 +153,9 @@ def run(settings: Settings) -> Report:
             env = tools_env(server.endpoint, work)
             client = s3_client(server.endpoint)
             for bucket, entries in {**sets, **huge}.items():
-                warm_listing(server.endpoint, f"src{bucket}", env, work, len(entries))
+                warm_listing(server.direct_endpoint, f"src{bucket}", env, work, len(entries))
                 out = work / f"src{bucket}.ndjson"
-                listed = make_manifest(server.endpoint, f"src{bucket}", out, env)
+                listed = make_manifest(server.direct_endpoint, f"src{bucket}", out, env)
                 expect(listed == [k for k, _, _ in entries], f"manifest of src{bucket}")
                 client.create_bucket(Bucket=f"dst{bucket}")
             build = commands_for(server.endpoint, sets, aws_config)

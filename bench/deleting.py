@@ -129,10 +129,10 @@ def one_run(
         env = tools_env(server.endpoint, work)
         ctx = Context(server.endpoint, bucket, work, keys)
         if tool.manifest:
-            listed = make_manifest(server.endpoint, bucket, work / "manifest.ndjson", env)
+            listed = make_manifest(server.direct_endpoint, bucket, work / "manifest.ndjson", env)
             expect(listed == keys, "the manifest is not the seeded keys")
         else:
-            warm_listing(server.endpoint, bucket, env, work, len(keys))
+            warm_listing(server.direct_endpoint, bucket, env, work, len(keys))
         if conditions is None:
             with CountingProxy(server.port) as proxy:
                 ctx = Context(proxy.endpoint, bucket, work, keys)
@@ -145,7 +145,7 @@ def one_run(
             series.samples.append(run_measured(job, server.cpu_seconds))
             conditions.end_run(series.samples[-1])
         checked = tool.verify(ctx, job.stdout)
-        left = list_bucket(server.endpoint, bucket)
+        left = list_bucket(server.direct_endpoint, bucket)
         expect(not left, f"{tool.name} left {len(left)} objects, e.g. {left[:3]}")
     on_disk = files_under(root / bucket)
     expect(on_disk == 0, f"{tool.name} left {on_disk} files on disk in {bucket}")

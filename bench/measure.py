@@ -161,8 +161,8 @@ def comparison_table(ours: Series, peers: Sequence[Series], ceiling: Series | No
     rows = []
     for series in [ours, *peers, *([ceiling] if ceiling else [])]:
         share = f"{100 * series.rate / ceiling.rate:.0f}%" if ceiling and ceiling.rate else "-"
-        if series is ours or series is ceiling:
-            wall_ratio = cpu_ratio = "-"
+        if series is ours or series is ceiling or series.name.startswith(ours.name):
+            wall_ratio = cpu_ratio = "-"  # ceiling, or ours with other options
         else:
             wall_ratio = f"{ours.wall_s / series.wall_s:.2f}"
             cpu_ratio = f"{ours.cpu_s / series.cpu_s:.2f}" if series.cpu_s else "-"

@@ -109,8 +109,10 @@ def run(settings: Settings) -> Report:
         with new_server(settings, root, work) as server:
             env = tools_env(server.endpoint, work)
             for bucket, entries in sets.items():
-                warm_listing(server.endpoint, bucket, env, work, len(entries))
-                listed = make_manifest(server.endpoint, bucket, work / f"{bucket}.ndjson", env)
+                warm_listing(server.direct_endpoint, bucket, env, work, len(entries))
+                listed = make_manifest(
+                    server.direct_endpoint, bucket, work / f"{bucket}.ndjson", env
+                )
                 expect(listed == [k for k, _, _ in entries], f"manifest of {bucket}: other keys")
             conditions = Conditions()
             all_series, checks = measure_rounds(server, work, build, settings.runs, conditions)

@@ -22,13 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from bench.latency import LatencyProxy
 from bench.settings import ACCESS_KEY, REGION, SECRET_KEY
 
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 
 # Top-level prefixes of the seeded layout; the ceiling lists them in parallel.
-TOP_PREFIXES = ("audit", "events", "logs", "metrics", "traces")
+TOP_PREFIXES = (
+    "audit", "billing", "cdn", "db", "events", "exports", "firewall", "imports",
+    "jobs", "logs", "metrics", "queue", "search", "traces", "uploads", "web",
+)  # fmt: skip
 OBJECTS_PER_DIRECTORY = 250
 HOSTS_PER_DAY = 16
 # Real buckets hold names like these too; they keep the key comparison honest.
@@ -147,18 +151,29 @@ def seed_bucket(root: Path, bucket: str, keys: list[str], *, seed: int = 42) -> 
 
 
 class RcloneServer:
-    """`rclone serve s3` on 127.0.0.1 over `root`; a context manager that always stops it."""
+    """`rclone serve s3` on 127.0.0.1 over `root`; a context manager that always stops it.
+    With `latency_ms`, a latency proxy (bench.latency) stands in front of it: `endpoint`
+    is the proxy's, `direct_endpoint` and `port` the server's own."""
 
-    def __init__(self, rclone: str, root: Path, log: Path, *, etag_hash: str = "MD5") -> None:
+    def __init__(
+        self, rclone: str, root: Path, log: Path, *, etag_hash: str = "MD5", latency_ms: float = 0
+    ) -> None:
         self.rclone = rclone
         self.root = root
         self.log = log
         self.etag_hash = etag_hash
+        self.latency_ms = latency_ms
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.proxy: LatencyProxy | None = None
 
     @property
     def endpoint(self) -> str:
+        """What the measured clients talk to: the latency proxy if there is one."""
+        return self.proxy.endpoint if self.proxy is not None else self.direct_endpoint
+
+    @property
+    def direct_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -189,6 +204,13 @@ class RcloneServer:
                     env={k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")},
                 )  # fmt: skip
             if self._wait_ready():
+                if self.latency_ms:
+                    self.proxy = LatencyProxy(self.port, self.latency_ms)
+                    try:
+                        self.proxy.start()
+                    except BaseException:
+                        self.stop()
+                        raise
                 return
         raise RuntimeError(f"rclone serve s3 did not start; see {self.log}:\n{self._log_tail()}")
 
@@ -228,6 +250,9 @@ class RcloneServer:
         return 0.0
 
     def stop(self) -> None:
+        proxy, self.proxy = self.proxy, None
+        if proxy is not None:
+            proxy.stop()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return

@@ -28,11 +28,12 @@ class Settings:
     etag_hash: str
     keep_work: bool
     results_dir: Path = RESULTS_DIR
-    slow_runs: int = 1  # runs of a peer that needs minutes per run (aws s3 rm)
+    slow_runs: int = 1  # runs of a peer that needs minutes per run (aws s3 rm); 0: skipped
     count_requests: bool = True  # one more, untimed round through a counting proxy
     large: int | None = None  # large objects (read, copy); None: the scenario's default
     large_mb: int | None = None  # their size in MB
     stream_mb: int | None = None  # copy: one object streamed by s3-repair (0: none)
+    latency_ms: float = 0  # a latency proxy (bench.latency) in front of the server: 0 none
 
 
 def venv_tool(name: str) -> str:
