@@ -6,7 +6,8 @@ it with known damage, written as files before the server starts: objects removed
 (missing), rewritten longer (size_mismatch) or rewritten with the same length
 (etag_mismatch), and extra objects before the first key, between keys and after
 the last one. The local directory is the served directory of `src` itself. Every
-run's findings must equal the seeded damage exactly.
+run's findings must equal the seeded damage exactly. The server's listing ceiling
+(bench.ceiling, over `src`) is measured first.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from bench import ceiling as server_ceiling
+from bench import targets as goals
 from bench.common import (
     REMOTE,
     clone_tree,
@@ -28,7 +31,7 @@ from bench.common import (
     warm_listing,
 )
 from bench.fixture import log
-from bench.measure import samples_table
+from bench.measure import Series, samples_table
 from bench.report import Conditions, Rated, machine_section, rate_table, shown
 from bench.rounds import Command, Commands, count_round, measure_rounds
 from bench.server import layout_keys, seed_bucket
@@ -104,7 +107,14 @@ def verify_rclone(combined: Path, damage: Damage, total: int) -> str:
             f"- {len(wanted['-'])} extra, * {len(wanted['*'])} differ)")  # fmt: skip
 
 
-def commands_for(root: Path, damage: Damage, total: int) -> Commands:
+OURS, PIPE, LOCAL = ("s3-check (list)", "s3-manifest s3://src/ piped to s3-check",
+                     "local dir: s3-manifest DIR piped to s3-check")  # fmt: skip
+RCLONE, RCLONE_FAST, RCLONE_LOCAL = ("rclone check", "rclone check --fast-list",
+                                     "local dir: rclone check DIR")  # fmt: skip
+
+
+def commands_for(root: Path, damage: Damage, total: int, latency: bool = False) -> Commands:
+    """The commands; `latency`: head mode (one request per key) counts as slow at any size."""
     check, manifest = venv_tool("s3-check"), venv_tool("s3-manifest")
     local = root / "src"
 
@@ -115,13 +125,19 @@ def commands_for(root: Path, damage: Damage, total: int) -> Commands:
 
         pipe = (f"{manifest} {local} --no-progress | {check} s3://replica/ -o "
                 f"{work / 'out-local.ndjson'} --no-progress --endpoint-url {endpoint}")  # fmt: skip
+        bucket_pipe = (f"{manifest} s3://src/ --no-progress --endpoint-url {endpoint} | {check} "
+                       f"s3://replica/ -o {work / 'out-pipe.ndjson'} --no-progress "
+                       f"--endpoint-url {endpoint}")  # fmt: skip
         return [
             Command("s3-check (list)", s3_check("list", "out-list.ndjson"),
                     lambda _: verify_check(work / "out-list.ndjson", damage, total, False),
                     ok_codes=(1,)),
             Command("s3-check --mode head", s3_check("head", "out-head.ndjson"),
                     lambda _: verify_check(work / "out-head.ndjson", damage, total, True),
-                    ok_codes=(1,), slow=total > SLOW_ABOVE),
+                    ok_codes=(1,), slow=total > SLOW_ABOVE or latency),
+            Command(PIPE, shell(bucket_pipe),
+                    lambda _: verify_check(work / "out-pipe.ndjson", damage, total, False),
+                    ok_codes=(1,)),
             Command("rclone check", rclone_argv(work, "check", f"{REMOTE}:src", f"{REMOTE}:replica",
                                                 "--combined", str(work / "combined.txt")),
                     lambda _: verify_rclone(work / "combined.txt", damage, total), ok_codes=(1,)),
@@ -130,7 +146,7 @@ def commands_for(root: Path, damage: Damage, total: int) -> Commands:
                         "--combined", str(work / "combined-fast.txt")),
                     lambda _: verify_rclone(work / "combined-fast.txt", damage, total),
                     ok_codes=(1,)),
-            Command("local dir: s3-manifest DIR piped to s3-check", shell(pipe),
+            Command(LOCAL, shell(pipe),
                     lambda _: verify_check(work / "out-local.ndjson", damage, total, False),
                     ok_codes=(1,)),
             Command("local dir: rclone check DIR", rclone_argv(
@@ -152,7 +168,7 @@ def run(settings: Settings) -> Report:
         seeded = seed_bucket(root, "src", keys)
         clone_tree(root / "src", root / "replica")
         damage = damage_replica(root / "replica", keys)
-        build = commands_for(root, damage, n)
+        build = commands_for(root, damage, n, latency=bool(settings.latency_ms))
         with new_server(settings, root, work) as server:
             env = tools_env(server.endpoint, work)
             warm = warm_listing(server.direct_endpoint, "src", env, work, n)
@@ -161,20 +177,28 @@ def run(settings: Settings) -> Report:
             )
             listed = make_manifest(server.direct_endpoint, "src", work / "src.ndjson", env)
             expect(listed == keys, "the manifest of src is not the seeded keys")
+            log("measuring the server's listing ceiling")
+            ceiling = server_ceiling.measure(server.direct_endpoint, "src", keys, work, env,
+                                             settings.runs, server.cpu_seconds)  # fmt: skip
             conditions = Conditions()
             all_series, checks = measure_rounds(
                 server, work, build, settings.runs, conditions, settings.slow_runs
             )
             conditions.end()
+            for series in all_series:
+                series.objects = n
             requests = {}
             if settings.count_requests:
                 requests = count_round(server, work, build, skip_slow=n > SLOW_ABOVE)
             example = build("URL", Path("WORK"))
     rows = [Rated(s, n, requests.get(s.name, "-")) for s in all_series]
     runs_note = "; ".join(f"{s.name}: {len(s.samples)}" for s in all_series)
-    table = rate_table(rows, "objects/s")
+    table = rate_table(rows, "objects/s", ceiling=ceiling.rate)
     commands = "\n".join(f"  - {c.name}: `{shown(c.argv, {str(root): 'ROOT'})}`" for c in example)
     markdown = f"""# Checking {n:,} objects against a damaged replica
+
+{server_ceiling.summary(ceiling, settings.latency_ms)} (s3-check's list mode and rclone
+check list the replica; the piped rows and rclone also list the source.)
 
 Medians over runs (per command: {runs_note}), in rounds, against one `rclone serve s3`
 on 127.0.0.1 (directory cache warmed: {warm:.1f} s). Ratios are s3-check (list mode) /
@@ -201,6 +225,38 @@ record).
 {machine_section(conditions)}
 ## All runs
 
-{samples_table(all_series)}
-"""
+{samples_table([*all_series, ceiling])}
+
+{
+        goals.section(
+            check_targets(all_series, n), n, settings.latency_ms, "100,000 objects (peak RSS: 1M)"
+        )
+    }"""
     return Report(f"check-{n}", markdown, table)
+
+
+def check_targets(series: list[Series], n: int) -> list[goals.Target]:
+    """Wall <= 1.1x and CPU <= 0.5x rclone check's (the better of its rows), bucket vs
+    bucket and local dir vs bucket; at 1M, peak RSS <= 0.2x rclone's and <= 100 MB."""
+    rclone = [goals.find(series, RCLONE), goals.find(series, RCLONE_FAST)]
+    rclone_local = [goals.find(series, RCLONE_LOCAL)]
+    pairs = [("bucket vs bucket, manifest of src made beforehand", OURS, rclone),
+             ("bucket vs bucket, both listed in the clock", PIPE, rclone),
+             ("local dir vs bucket", LOCAL, rclone_local)]  # fmt: skip
+    found = []
+    for what, name, peers in pairs:
+        ours = goals.find(series, name)
+        found += [
+            goals.ratio(f"check list mode, {what} (`{name}`): wall <= 1.1x rclone check's",
+                        ours, peers, goals.WALL, 1.1),
+            goals.ratio(f"check list mode, {what} (`{name}`): client CPU <= 0.5x rclone's",
+                        ours, peers, goals.CPU, 0.5),
+        ]  # fmt: skip
+        if n >= 1_000_000:
+            found += [
+                goals.ratio(f"check at 1M, {what} (`{name}`): peak RSS <= 0.2x rclone's",
+                            ours, peers, goals.RSS, 0.2),
+                goals.absolute(f"peak RSS <= 100 MB at 1M objects (`{name}`)", ours,
+                               goals.RSS, goals.RSS_LIMIT_MB),
+            ]  # fmt: skip
+    return found

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import targets as goals
 from bench.common import (
     REMOTE,
     clone_tree,
@@ -64,6 +65,12 @@ class Deleter:
     verify: Callable[[Context, Path], str]  # (context, stdout) -> what was checked
     manifest: bool = False  # needs work/manifest.ndjson of the bucket made beforehand
     slow: bool = False  # minutes per run: settings.slow_runs runs
+    per_key: bool = False  # one request per key: slow with added latency above SLOW_ABOVE
+
+    def is_slow(self, settings: Settings) -> bool:
+        return self.slow or (
+            self.per_key and bool(settings.latency_ms) and settings.objects > COUNT_SLOW_UP_TO
+        )
 
 
 def verify_s3_delete(ctx: Context, _stdout: Path) -> str:
@@ -107,10 +114,10 @@ def deleters() -> list[Deleter]:
         Deleter("s5cmd rm", lambda c: s5cmd_argv(c.endpoint, "rm", f"s3://{c.bucket}/*"),
                 count_lines("rm ")),
         Deleter("rclone delete", lambda c: rclone_argv(c.work, "delete", f"{REMOTE}:{c.bucket}"),
-                lambda c, out: "bucket and disk only (rclone prints nothing)"),
+                lambda c, out: "bucket and disk only (rclone prints nothing)", per_key=True),
         Deleter("aws s3 rm", lambda c: [venv_tool("aws"), "s3", "rm", "--recursive",
                                         f"s3://{c.bucket}/", "--endpoint-url", c.endpoint],
-                count_lines("delete: "), slow=True),
+                count_lines("delete: "), slow=True, per_key=True),
     ]  # fmt: skip
 
 
@@ -166,7 +173,9 @@ def run(settings: Settings) -> Report:
         conditions = Conditions()
         for round_index in range(settings.runs):
             for tool, series in zip(tools, all_series, strict=True):
-                if tool.slow and round_index >= settings.slow_runs:
+                if tool.is_slow(settings) and round_index >= settings.slow_runs:
+                    if settings.slow_runs == 0:
+                        checks[tool.name] = "not run: minutes per run here (--slow-runs 0)"
                     continue
                 tag = f"{round_index}-{tool.name.split()[0]}"
                 done, checks[tool.name], _ = one_run(
@@ -177,13 +186,14 @@ def run(settings: Settings) -> Report:
         conditions.end()
         if settings.count_requests:
             for tool in tools:
-                if tool.slow and n > COUNT_SLOW_UP_TO:
+                if tool.is_slow(settings) and (n > COUNT_SLOW_UP_TO or not settings.slow_runs):
                     requests[tool.name] = "not counted (minutes per run at this size)"
                     continue
                 _, _, counts = one_run(settings, work, work / "template" / "tpl", keys, tool,
                                        f"count-{tool.name.split()[0]}", None)  # fmt: skip
                 requests[tool.name] = describe_counts(counts)
                 log(f"{tool.name}: {requests[tool.name]}")
+    all_series = [s for s in all_series if s.samples]
     rows = [Rated(s, n, requests.get(s.name, "-")) for s in all_series]
     table = rate_table(rows, "deletes/s")
     example = Context("URL", "BUCKET", Path("WORK"), keys)
@@ -218,5 +228,22 @@ Ratios are the first row / peer: below 1 means s3-delete needs less.
 ## All runs
 
 {samples_table(all_series)}
-"""
+
+{goals.section(delete_targets(all_series, tools), n, settings.latency_ms, "100,000 objects")}"""
     return Report(f"delete-{n}", markdown, table)
+
+
+def delete_targets(series: list[Series], tools: list[Deleter]) -> list[goals.Target]:
+    """Wall <= s5cmd rm's and CPU per object <= 2x s5cmd's, for the manifest-fed row and
+    for the pipeline that lists in the clock, as s5cmd does."""
+    s5cmd = goals.find(series, "s5cmd rm")
+    found = []
+    for tool in tools[:2]:  # s3-delete -i manifest; s3-manifest piped to s3-delete
+        ours = goals.find(series, tool.name)
+        found += [
+            goals.ratio(f"delete (`{tool.name}`): wall <= s5cmd rm's", ours, [s5cmd],
+                        goals.WALL, 1.0),
+            goals.ratio(f"delete (`{tool.name}`): CPU per object <= 2x s5cmd rm's", ours,
+                        [s5cmd], goals.CPU, 2.0),
+        ]  # fmt: skip
+    return found

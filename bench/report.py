@@ -23,10 +23,11 @@ class Rated:
     requests: str = "-"
 
 
-def rate_table(rows: Sequence[Rated], unit: str, ours: int = 0) -> str:
-    """Medians; the rate in `unit`; ratios of row `ours` to every other row (below 1: ours
-    needs less wall time, CPU or memory)."""
-    header = ["command", "wall s", "CPU s", "peak RSS MB", unit, "server CPU s", "requests",
+def rate_table(rows: Sequence[Rated], unit: str, ours: int = 0, ceiling: float = 0.0) -> str:
+    """Medians; the rate in `unit` (with `ceiling`, also as a share of that rate); ratios of
+    row `ours` to every other row (below 1: ours needs less wall time, CPU or memory)."""
+    header = ["command", "wall s", "CPU s", "peak RSS MB", unit,
+              *(["% of ceiling"] if ceiling else []), "server CPU s", "requests",
               "ours/peer wall", "ours/peer CPU", "ours/peer RSS"]  # fmt: skip
     base = rows[ours].series
     lines = []
@@ -41,6 +42,7 @@ def rate_table(rows: Sequence[Rated], unit: str, ours: int = 0) -> str:
                       f"{base.maxrss_mb / s.maxrss_mb:.2f}" if s.maxrss_mb else "-"]  # fmt: skip
         lines.append([s.name, f"{s.wall_s:.2f}", f"{s.cpu_s:.2f}", f"{s.maxrss_mb:.0f}",
                       f"{rate:,.0f}" if rate >= 100 else f"{rate:,.1f}",
+                      *([f"{100 * rate / ceiling:.0f}%"] if ceiling else []),
                       f"{s.server_cpu_s:.2f}", row.requests, *ratios])  # fmt: skip
     return markdown_table(header, lines)
 

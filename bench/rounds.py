@@ -38,8 +38,9 @@ def measure_rounds(
     server: RcloneServer, work: Path, commands: Commands, runs: int, conditions: Conditions,
     slow_runs: int = 1,
 ) -> tuple[list[Series], dict[str, str]]:  # fmt: skip
-    """`runs` rounds of every command (of a slow one, `slow_runs`); returns a Series per
-    command and what was checked for each; samples the load after every run."""
+    """`runs` rounds of every command (of a slow one, `slow_runs`: 0 leaves it out); returns
+    a Series per command that ran and what was checked for each (for one left out, why);
+    samples the load after every run."""
     env = tools_env(server.endpoint, work)
     built = commands(server.endpoint, work)
     all_series = [Series(command.name, 0) for command in built]
@@ -58,7 +59,10 @@ def measure_rounds(
             checks[command.name] = command.verify(job.stdout)
             series.samples.append(sample)
             log(f"run {round_index + 1}/{runs} {command.name}: {sample.wall_s:.2f} s")
-    return all_series, checks
+    for command in built:
+        if command.slow and slow_runs == 0:
+            checks[command.name] = "not run: minutes per run at this size (--slow-runs 0)"
+    return [series for series in all_series if series.samples], checks
 
 
 def count_round(
