@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CODE := lib stages tests bench demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint demo bench clean
+.PHONY: help install test lint demo bench bench-full clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,8 +30,11 @@ lint: install ## ruff check, ruff format --check, mypy on lib and stages
 demo: install ## Start a local S3 server, seed sample data, run the pipeline, show the result
 	$(BIN)/python demo/demo.py
 
-bench: install ## Benchmark against rclone serve s3 next to s5cmd, rclone and the AWS CLI
-	$(BIN)/python -m bench.run
+bench: install ## Benchmark suite (~40 min): list, check, delete at 100k, loopback and +50 ms
+	$(BIN)/python -m bench.run --suite default $(BENCH_ARGS)
+
+bench-full: install ## The suite with 1M objects, slow peers, copy and read (hours)
+	$(BIN)/python -m bench.run --suite full $(BENCH_ARGS)
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo/out bench/work

@@ -162,7 +162,7 @@ def run(settings: Settings) -> Report:
             conditions = Conditions()
             all_series, checks = measure_rounds(server, work, build, settings.runs, conditions)
             failures: list[str] = []
-            if huge:
+            if huge and settings.slow_runs:
                 build_huge = commands_for(server.endpoint, huge, aws_config, huge="streamed")
                 more, more_checks = measure_rounds(
                     server, work, build_huge, settings.slow_runs, conditions
