@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from lib import cli
+from lib import cli, sources
 from lib.errors import ExitCode, UsageError
+from lib.extsort import DEFAULT_RUN_SIZE
+from lib.keylist import SortOptions
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
 from lib.runner import StageRun, run_stage
@@ -21,11 +23,13 @@ app = cli.new_app("List a bucket, a prefix or a local directory as object record
 @app.command()
 def manifest(
     location: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="LOCATION", help="s3://bucket[/prefix], file:///path or a local directory."
+            metavar="LOCATION",
+            help="s3://bucket[/prefix], file:///path or a local directory (optional with "
+            "--inventory: then it only selects a prefix of the report's bucket).",
         ),
-    ],
+    ] = None,
     output: cli.Output = "-",
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
@@ -50,6 +54,10 @@ def manifest(
         bool, typer.Option("--md5", help="Local directories: compute each file's MD5 as etag.")
     ] = False,
     page_size: cli.PageSize = 1000,
+    inventory: sources.InventoryUrl = None,
+    keys: sources.KeysFile = None,
+    temp_dir: sources.TempDir = None,
+    sort_buffer: sources.SortBuffer = DEFAULT_RUN_SIZE,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
@@ -64,14 +72,46 @@ def manifest(
     Local directories list regular files (symlinks are skipped) with keys relative
     to the directory, using / as separator.
 
+    --inventory reads an S3 Inventory report (CSV) instead of listing: its
+    manifest.json in S3, or a local copy with its data files beside it. --keys
+    turns a plain list of full keys (one per line, - for stdin) into records
+    without any request: size, etag and last_modified are null, and s3-check
+    then checks existence only. Both are written in S3 key order, sorted on disk
+    (--temp-dir) when the input is not.
+
     \b
     Examples:
       s3-manifest s3://my-bucket/logs/ -o logs.ndjson --checkpoint logs.ck
       s3-manifest s3://my-bucket --versions | head
       s3-manifest /srv/backup --md5 --include '*.tar' -o backup.ndjson.gz
+      s3-manifest --inventory s3://inv/src/daily/2026-11-21T01-00Z/manifest.json -o src.ndjson
+      s3-manifest s3://src/logs/ --inventory ./daily/2026-11-21T01-00Z/manifest.json --versions
+      s3-manifest s3://my-bucket/ --keys keys.txt | s3-check --mode head
     """
 
     def body() -> ExitCode:
+        if inventory is not None or keys is not None:
+            if md5:
+                raise UsageError("--md5 applies to listing local directories")
+            run, build = sources.plan(
+                sources.SourceRequest(
+                    stage=STAGE,
+                    location=location,
+                    inventory=inventory,
+                    keys=keys,
+                    versions=versions,
+                    include=include or [],
+                    exclude=exclude or [],
+                    sort=SortOptions(run_size=sort_buffer, temp_dir=temp_dir),
+                    config=cli.s3_config(endpoint_url, profile, region),
+                    output_fields=cli.output_fields(output, checkpoint, restart, progress, quiet),
+                ),
+                classify=classify,
+                judge=judge,
+            )
+            return run_stage(run, build)
+        if location is None:
+            raise UsageError("give LOCATION, --inventory MANIFEST or --keys FILE")
         where = parse_location(location)
         options = ManifestOptions(
             versions=versions,

@@ -1,0 +1,159 @@
+"""s3-manifest's other sources than a listing: an S3 Inventory report and a plain key list.
+
+`plan` turns the options into the StageRun (header source, checkpoint arguments)
+and the pipeline builder, so the stage only wires them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+
+from lib.errors import ExitCode, UsageError
+from lib.inventory import InventoryOptions, InventoryPipeline, Report
+from lib.keylist import KeyListOptions, KeyListPipeline, SortOptions
+from lib.location import Location, parse_location
+from lib.ndjson import open_input
+from lib.records import DataRecord
+from lib.runner import Pipeline, StageRun
+from lib.s3 import S3Config, make_client
+
+InventoryUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--inventory",
+        metavar="MANIFEST",
+        help="Read an S3 Inventory report (CSV): s3://bucket/.../manifest.json or a local "
+        "copy of it, its data files beside it (data/ next to the dated directory).",
+    ),
+]
+KeysFile = Annotated[
+    str | None,
+    typer.Option(
+        "--keys",
+        metavar="FILE",
+        help="Make records of a list of full keys, one per line (- for stdin), without "
+        "any request; keys must be under LOCATION's prefix.",
+    ),
+]
+TempDir = Annotated[
+    str | None,
+    typer.Option(
+        "--temp-dir",
+        metavar="DIR",
+        help="For --inventory/--keys: where data files and sorted runs go (default: TMPDIR).",
+    ),
+]
+SortBuffer = Annotated[
+    int,
+    typer.Option(
+        "--sort-buffer",
+        metavar="N",
+        min=1,
+        help="For --inventory/--keys: records held in memory per sorted run on disk.",
+    ),
+]
+
+
+@dataclass
+class SourceRequest:
+    stage: str
+    location: str | None
+    inventory: str | None
+    keys: str | None
+    versions: bool
+    include: Sequence[str]
+    exclude: Sequence[str]
+    sort: SortOptions
+    config: S3Config
+    output_fields: dict[str, Any] = field(default_factory=dict)
+
+
+Build = Callable[[dict[str, Any] | None], Pipeline]
+
+
+def plan(
+    request: SourceRequest,
+    *,
+    classify: Callable[[DataRecord], tuple[str, int]],
+    judge: Callable[[dict[str, int], bool], ExitCode],
+) -> tuple[StageRun, Build]:
+    if request.inventory is not None and request.keys is not None:
+        raise UsageError("--inventory and --keys exclude each other")
+    arguments: dict[str, Any] = {
+        "include": list(request.include),
+        "exclude": list(request.exclude),
+        "output": request.output_fields.get("output"),
+    }
+    build: Build
+    if request.inventory is not None:
+        where, arguments_more, build = _plan_inventory(request)
+    else:
+        where, arguments_more, build = _plan_keys(request)
+    arguments.update(arguments_more)
+    run = StageRun(
+        stage=request.stage,
+        verb="listed",
+        source=str(where),
+        arguments=arguments,
+        **request.output_fields,
+        classify=classify,
+        judge=judge,
+    )
+    return run, build
+
+
+def _plan_inventory(request: SourceRequest) -> tuple[Location, dict[str, Any], Build]:
+    url = request.inventory
+    assert url is not None
+    client = make_client(request.config) if url.startswith("s3://") else None
+    report = Report(url, client)
+    if request.location is None:
+        where = Location("s3", report.source_bucket, "")
+    else:
+        where = parse_location(request.location)
+        if not where.is_s3 or where.bucket != report.source_bucket:
+            raise UsageError(
+                f"LOCATION {request.location} is not in the report's bucket "
+                f"s3://{report.source_bucket}/",
+                hint="with --inventory, LOCATION only selects a prefix of the source bucket",
+            )
+    if request.versions and report.columns.version_id is None:
+        raise UsageError(
+            "--versions needs a report of all versions; this one has no VersionId column"
+        )
+    options = InventoryOptions(
+        versions=request.versions,
+        include=request.include,
+        exclude=request.exclude,
+        sort=request.sort,
+    )
+    arguments = {
+        "location": str(where),
+        "inventory": url,
+        "inventory_md5": report.md5,
+        "endpoint": client.meta.endpoint_url if client else None,
+        "versions": request.versions,
+    }
+    return (
+        where,
+        arguments,
+        lambda cursor: InventoryPipeline(report, where, options, cursor=cursor),
+    )
+
+
+def _plan_keys(request: SourceRequest) -> tuple[Location, dict[str, Any], Build]:
+    if request.location is None:
+        raise UsageError("--keys needs LOCATION: the bucket (and prefix) the keys are in")
+    if request.versions:
+        raise UsageError("--versions does not apply to --keys: a key list names no versions")
+    where = parse_location(request.location)
+    keys = request.keys
+    assert keys is not None
+    stream, _ = open_input(keys)
+    options = KeyListOptions(include=request.include, exclude=request.exclude, sort=request.sort)
+    arguments = {"location": str(where), "keys": keys}
+    return where, arguments, lambda cursor: KeyListPipeline(stream, where, options, cursor=cursor)
