@@ -68,18 +68,20 @@ class InventoryManifest(msgspec.Struct, rename="camel"):
 
 @dataclass(frozen=True)
 class Columns:
-    """Where each field the records need is in a row (None: not in this report)."""
+    """Where each field the records need is in a row. A field the report lacks points
+    at `count`, one past the last column, where every row gets an empty string."""
 
     count: int
     key: int
-    version_id: int | None = None
-    is_latest: int | None = None
-    delete_marker: int | None = None
-    size: int | None = None
-    last_modified: int | None = None
-    etag: int | None = None
-    storage_class: int | None = None
-    checksum_algorithm: int | None = None
+    version_id: int
+    is_latest: int
+    delete_marker: int
+    size: int
+    last_modified: int
+    etag: int
+    storage_class: int
+    checksum_algorithm: int
+    names: frozenset[str]
 
     @classmethod
     def parse(cls, schema: str) -> Columns:
@@ -87,17 +89,19 @@ class Columns:
         where = {name: index for index, name in enumerate(names)}
         if "Key" not in where:
             raise UsageError(f"the report's fileSchema has no Key column: {schema!r}")
+        absent = len(names)
         return cls(
             count=len(names),
             key=where["Key"],
-            version_id=where.get("VersionId"),
-            is_latest=where.get("IsLatest"),
-            delete_marker=where.get("IsDeleteMarker"),
-            size=where.get("Size"),
-            last_modified=where.get("LastModifiedDate"),
-            etag=where.get("ETag"),
-            storage_class=where.get("StorageClass"),
-            checksum_algorithm=where.get("ChecksumAlgorithm"),
+            version_id=where.get("VersionId", absent),
+            is_latest=where.get("IsLatest", absent),
+            delete_marker=where.get("IsDeleteMarker", absent),
+            size=where.get("Size", absent),
+            last_modified=where.get("LastModifiedDate", absent),
+            etag=where.get("ETag", absent),
+            storage_class=where.get("StorageClass", absent),
+            checksum_algorithm=where.get("ChecksumAlgorithm", absent),
+            names=frozenset(names),
         )
 
 
@@ -216,10 +220,6 @@ def _copy_hashing(source: IO[bytes], target: IO[bytes] | None) -> tuple[str, int
     return md5.hexdigest(), size
 
 
-def _flag(text: str) -> bool:
-    return text.strip().lower() == "true"
-
-
 def _epoch_ms(stamp: str | None) -> int:
     if not stamp:
         return 0
@@ -228,7 +228,8 @@ def _epoch_ms(stamp: str | None) -> int:
 
 class RowReader:
     """Turns one data file's rows into sort items: (key bytes, 0 for the latest version
-    else 1, minus the modification time in ms, file number, row number, packed record)."""
+    else 1, minus the modification time in ms, file number, row number, packed record).
+    The first pass (`scan`) only needs the first three and skips building records."""
 
     def __init__(self, report: Report, location: Location, options: InventoryOptions) -> None:
         self.columns = report.columns
@@ -238,70 +239,90 @@ class RowReader:
         self.keep = key_filter(location.prefix, options.include, options.exclude)
         self._encoder = msgspec.msgpack.Encoder()
 
-    def items(self, path: str, name: str, number: int) -> Iterator[Item]:
-        columns, encode = self.columns, self._encoder.encode
+    def items(self, path: str, name: str, number: int, *, scan: bool = False) -> Iterator[Item]:
+        columns, encode, versions = self.columns, self._encoder.encode, self.versions
+        count, key_at, latest_at, marker_at = (
+            columns.count,
+            columns.key,
+            columns.is_latest,
+            columns.delete_marker,
+        )
+        has_latest = columns.is_latest < count
+        prefix, keep = self.prefix, self.keep
         with _open_text(path) as text:
             reader = csv.reader(text, strict=True)
-            row_number = 0
             try:
-                for row_number, row in enumerate(reader, 1):
-                    if not row:
-                        continue
-                    if len(row) != columns.count:
+                for row in reader:
+                    if len(row) != count:
+                        if not row:
+                            continue
                         raise UsageError(
-                            f"{name}: line {row_number}: {len(row)} fields, the fileSchema "
-                            f"has {columns.count}"
+                            f"{name}: line {reader.line_num}: {len(row)} fields, the fileSchema "
+                            f"has {count}"
                         )
-                    record = self._record(row, name, row_number)
-                    if record is None:
+                    row.append("")  # what the columns the report lacks point at
+                    encoded = row[key_at]
+                    key = _decode_key(encoded, name, reader.line_num)
+                    if not key.startswith(prefix) or (keep is not None and not keep(key)):
                         continue
-                    yield (
-                        record.key.encode("utf-8"),
-                        0 if record.is_latest else 1,
-                        -_epoch_ms(record.last_modified) if self.versions else 0,
-                        number,
-                        row_number,
-                        encode(record),
+                    is_latest = not has_latest or row[latest_at] == "true"
+                    delete_marker = row[marker_at] == "true"
+                    if not versions and (delete_marker or not is_latest):
+                        continue
+                    modified = _timestamp(row[columns.last_modified])
+                    order = (
+                        key.encode("utf-8"),
+                        0 if is_latest else 1,
+                        -_epoch_ms(modified) if versions else 0,
                     )
+                    if scan:
+                        yield order
+                        continue
+                    record = self._record(row, key, is_latest, delete_marker, modified)
+                    yield (*order, number, reader.line_num, encode(record))
             except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-                raise UsageError(f"{name}: line {row_number + 1}: unreadable: {exc}") from None
+                raise UsageError(f"{name}: line {reader.line_num + 1}: unreadable: {exc}") from None
+            except ValueError as exc:
+                raise UsageError(f"{name}: line {reader.line_num}: {exc}") from None
 
-    def _record(self, row: list[str], name: str, number: int) -> ObjectRecord | None:
+    def _record(
+        self,
+        row: list[str],
+        key: str,
+        is_latest: bool,
+        delete_marker: bool,
+        modified: str | None,
+    ) -> ObjectRecord:
         columns = self.columns
+        size, etag = row[columns.size], row[columns.etag]
+        return ObjectRecord(
+            bucket=self.bucket,
+            key=key,
+            size=int(size) if size else (None if delete_marker else 0),
+            etag=etag.strip('"') or None,
+            last_modified=modified,
+            storage_class=row[columns.storage_class] or None,
+            version_id=(row[columns.version_id] or NULL_VERSION) if self.versions else None,
+            is_latest=is_latest,
+            delete_marker=delete_marker,
+            checksum_algorithm=row[columns.checksum_algorithm] or None,
+        )
 
-        def value(index: int | None) -> str:
-            return row[index] if index is not None else ""
 
-        try:
-            key = unquote_plus(row[columns.key], errors="strict")
-        except UnicodeDecodeError:
-            raise UsageError(f"{name}: line {number}: the key is not URL-encoded UTF-8") from None
-        if not key.startswith(self.prefix) or (self.keep is not None and not self.keep(key)):
-            return None
-        is_latest = columns.is_latest is None or _flag(value(columns.is_latest))
-        delete_marker = _flag(value(columns.delete_marker))
-        if not self.versions and (delete_marker or not is_latest):
-            return None
-        size, etag = value(columns.size).strip(), value(columns.etag).strip().strip('"')
-        modified = value(columns.last_modified).strip()
-        version_id = None
-        if self.versions:
-            version_id = value(columns.version_id) or NULL_VERSION
-        try:
-            return ObjectRecord(
-                bucket=self.bucket,
-                key=key,
-                size=int(size) if size else (None if delete_marker else 0),
-                etag=etag or None,
-                last_modified=normalize_timestamp(modified) if modified else None,
-                storage_class=value(columns.storage_class) or None,
-                version_id=version_id,
-                is_latest=is_latest,
-                delete_marker=delete_marker,
-                checksum_algorithm=value(columns.checksum_algorithm) or None,
-            )
-        except ValueError as exc:
-            raise UsageError(f"{name}: line {number}: {exc}") from None
+def _decode_key(encoded: str, name: str, line: int) -> str:
+    """Inventory keys are URL-encoded with `+` for a space; most need no decoding."""
+    if "%" not in encoded and "+" not in encoded:
+        return encoded
+    try:
+        return unquote_plus(encoded, errors="strict")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: line {line}: the key is not URL-encoded UTF-8") from None
+
+
+def _timestamp(text: str) -> str | None:
+    if not text:
+        return None
+    return text if len(text) == 24 and text[-1] == "Z" else normalize_timestamp(text)
 
 
 @contextlib.contextmanager
@@ -369,8 +390,7 @@ class InventoryPipeline:
     def _scan(self, path: str, name: str, number: int) -> _Scan:
         scan = _Scan(path, name, number)
         previous: Item | None = None
-        for item in self.rows.items(path, name, number):
-            order = item[:3]
+        for order in self.rows.items(path, name, number, scan=True):
             if previous is not None and order < previous:
                 scan.in_order = False
             if scan.first is None:

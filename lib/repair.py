@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from lib.copier import Copied, Copier, SourceInfo
 from lib.errors import BadInput, ExitCode
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
 from lib.transfer import Retrier, Timeouts, Uploads
-from lib.verify import Verifier
+from lib.verify import Verifier, existence_only
 from lib.window import ordered_window
 
 REPAIRABLE = frozenset(
@@ -156,10 +158,20 @@ class RepairPipeline:
         result: RepairRecord,
         retrier: Retrier,
     ) -> None:
+        info: SourceInfo | None = None
+        if existence_only(expected):
+            # A record from a key list describes nothing: the source's own HEAD is what
+            # the target must match, before (a replay copies nothing) and after the copy.
+            info = self.copier.describe(source_key, retrier)
+            if info is None:
+                result.status, result.error = "failed", "the source object does not exist"
+                return
+            expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
+            result.action = self.copier.planned_action(info.size)
         if self.uploads.get(record.key) is None and self._target_is_whole(record.key, expected):
             result.action = "none"  # already whole: a replayed repair copies nothing
             return
-        info = self.copier.describe(source_key, retrier)
+        info = info or self.copier.describe(source_key, retrier)
         if info is None:
             result.status, result.error = "failed", "the source object does not exist"
             return

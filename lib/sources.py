@@ -121,7 +121,7 @@ def _plan_inventory(request: SourceRequest) -> tuple[Location, dict[str, Any], B
                 f"s3://{report.source_bucket}/",
                 hint="with --inventory, LOCATION only selects a prefix of the source bucket",
             )
-    if request.versions and report.columns.version_id is None:
+    if request.versions and "VersionId" not in report.columns.names:
         raise UsageError(
             "--versions needs a report of all versions; this one has no VersionId column"
         )

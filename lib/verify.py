@@ -18,6 +18,12 @@ from lib.stores import LocalStore, ObjectInfo, S3Store
 
 Verdict = tuple[str, str | None]
 OK: Verdict = ("ok", None)
+EXISTS: Verdict = ("ok", "existence checked only")
+
+
+def existence_only(expected: ObjectRecord) -> bool:
+    """A record that names an object without describing it (s3-manifest --keys)."""
+    return expected.size is None and expected.etag is None
 
 
 @dataclass
@@ -45,11 +51,13 @@ class Verifier:
 
     def compare(self, expected: ObjectRecord, actual: ObjectRecord) -> Verdict:
         """Size first, then ETag; a local side without an ETag gets one computed."""
+        if existence_only(expected):
+            return EXISTS
         if expected.size is not None and actual.size != expected.size:
             return "size_mismatch", f"size is {actual.size}, expected {expected.size}"
         wanted, found = expected.etag, actual.etag
         if wanted is None and found is None:
-            return OK if expected.size is not None else ("ok", "existence checked only")
+            return OK
         if wanted is not None and found is not None:
             if wanted == found:
                 return OK
