@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -41,6 +42,23 @@ Output = Annotated[
         "-o",
         metavar="FILE",
         help="Write records to this file (.gz: gzip) or - for stdout.",
+    ),
+]
+
+
+class Format(StrEnum):
+    """The values of --format (lib/batchcsv.py writes s3-batch-csv)."""
+
+    ndjson = "ndjson"
+    s3_batch_csv = "s3-batch-csv"
+
+
+OutputFormat = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        help="ndjson (records), or s3-batch-csv: Bucket,Key[,VersionId] rows of the objects "
+        "the records name, an S3 Batch Operations manifest (no header, summary or errors).",
     ),
 ]
 InputPath = Annotated[
@@ -172,11 +190,17 @@ def parse_statuses(
 
 
 def output_fields(
-    output: str, checkpoint: str | None, restart: bool, progress: bool, quiet: bool
+    output: str,
+    checkpoint: str | None,
+    restart: bool,
+    progress: bool,
+    quiet: bool,
+    output_format: Format = Format.ndjson,
 ) -> dict[str, Any]:
     """StageRun's fields from the options every stage shares."""
     return {
         "output": output,
+        "output_format": Format(output_format).value,
         "checkpoint": checkpoint,
         "restart": restart,
         "progress": progress,

@@ -236,23 +236,29 @@ class RecordWriter:
             self._raw.close()
 
 
-def open_output(target: str, *, resume_offset: int | None) -> RecordWriter:
-    """Opens `-` (stdout) or a local path; on resume truncates the file to the offset."""
+def open_output(
+    target: str, *, resume_offset: int | None, writer: type[RecordWriter] | None = None
+) -> RecordWriter:
+    """Opens `-` (stdout) or a local path; on resume truncates the file to the offset.
+
+    `writer` is the RecordWriter class that encodes the records (default: NDJSON).
+    """
+    writer = writer or RecordWriter
     gzip = target.endswith(".gz")
     if target.endswith(".zst"):
         raise UsageError(".zst output is not supported yet; write .gz or plain NDJSON")
     if target == "-":
-        return RecordWriter(sys.stdout.buffer, is_file=False, gzip=gzip)
+        return writer(sys.stdout.buffer, is_file=False, gzip=gzip)
     if "://" in target and not target.startswith("file://"):
         raise UsageError(f"output must be a local file or -, not {target}")
     path = target.removeprefix("file://")
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         # /dev/null, a FIFO: written like stdout, nothing to truncate or fsync.
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
-        return RecordWriter(raw, is_file=False, gzip=gzip)
+        return writer(raw, is_file=False, gzip=gzip)
     if resume_offset is None:
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
-        return RecordWriter(raw, is_file=True, gzip=gzip)
+        return writer(raw, is_file=True, gzip=gzip)
     try:
         raw = open(path, "r+b", buffering=0)  # noqa: SIM115 - owned by the writer
     except FileNotFoundError:
@@ -269,7 +275,7 @@ def open_output(target: str, *, resume_offset: int | None) -> RecordWriter:
         )
     raw.truncate(resume_offset)
     raw.seek(resume_offset)
-    return RecordWriter(raw, is_file=True, offset=resume_offset, gzip=gzip)
+    return writer(raw, is_file=True, offset=resume_offset, gzip=gzip)
 
 
 def peek_summary(path: str) -> Summary | None:

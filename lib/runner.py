@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lib import interrupts
+from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointState
 from lib.errors import ExitCode, Interrupted
 from lib.ndjson import RecordWriter, open_output
@@ -44,6 +45,7 @@ class StageRun:
     source: str
     arguments: dict[str, Any]
     output: str = "-"
+    output_format: str = "ndjson"  # or "s3-batch-csv" (lib/batchcsv.py)
     checkpoint: str | None = None
     restart: bool = False
     progress: bool = True
@@ -108,6 +110,9 @@ class _Session:
 def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline]) -> ExitCode:
     """Runs one stage to its end and returns its exit code; StageError propagates."""
     interrupts.install()
+    if run.output_format != "ndjson":
+        run.arguments = {**run.arguments, "format": run.output_format}
+    writer_type = writer_class(run.output_format)
     checkpoint = Checkpoint(run.checkpoint, run.stage, run.arguments) if run.checkpoint else None
     saved = checkpoint.load(restart=run.restart) if checkpoint else None
     progress = Progress(run.stage, run.verb, enabled=run.progress, quiet=run.quiet, total=run.total)
@@ -124,12 +129,12 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
             arguments=run.arguments,
             started=utc_now(),
         )
-        writer = open_output(run.output, resume_offset=None)
+        writer = open_output(run.output, resume_offset=None, writer=writer_type)
     else:
         state = saved
         state.resumed += 1
         resume_offset = state.output_offset if run.output != "-" else None
-        writer = open_output(run.output, resume_offset=resume_offset)
+        writer = open_output(run.output, resume_offset=resume_offset, writer=writer_type)
     session = _Session(run, state, writer)
     if saved is None or not writer.is_file:
         writer.write(

@@ -42,6 +42,7 @@ def check(
     ] = None,
     input_path: cli.InputPath = "-",
     output: cli.Output = "-",
+    output_format: cli.OutputFormat = cli.Format.ndjson,
     mode: Annotated[
         str,
         typer.Option(
@@ -90,6 +91,7 @@ def check(
       s3-check s3://dst/backup/ -i src.ndjson -o chk.ndjson --checkpoint chk.ck
       s3-check -i old.ndjson --mode head --status missing
       s3-manifest /srv/files | s3-check s3://bucket/files/ --mode read
+      s3-check s3://dst/ -i src.ndjson --status missing --format s3-batch-csv -o missing.csv
     """
 
     def body() -> ExitCode:
@@ -122,7 +124,7 @@ def check(
             verb="checked",
             source=str(where or listing or source or "-"),
             arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet),
+            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
             **records.run_fields(),
             classify=classify,
             judge=judge,

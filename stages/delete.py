@@ -32,6 +32,7 @@ def delete(
     ],
     input_path: cli.InputPath = "-",
     output: cli.Output = "-",
+    output_format: cli.OutputFormat = cli.Format.ndjson,
     status: Annotated[
         list[str] | None,
         typer.Option(
@@ -81,6 +82,7 @@ def delete(
       s3-manifest s3://b/old-test/ | s3-delete s3://b/old-test/
       s3-check s3://dst/backup/ -i src.ndjson --status extra | s3-delete s3://dst/backup/ --dry-run
       s3-delete s3://dst/ -i chk.ndjson --status extra --max-delete 1000 -o del.ndjson
+      s3-delete s3://dst/ -i chk.ndjson --status extra --dry-run --format s3-batch-csv
     """
 
     def body() -> ExitCode:
@@ -115,7 +117,7 @@ def delete(
             verb="processed",
             source=str(where),
             arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet),
+            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
             **records.run_fields(),
             judge=judge,
         )

@@ -41,6 +41,7 @@ def repair(
     ],
     input_path: cli.InputPath = "-",
     output: cli.Output = "-",
+    output_format: cli.OutputFormat = cli.Format.ndjson,
     status: Annotated[
         list[str] | None,
         typer.Option(
@@ -109,6 +110,7 @@ def repair(
       s3-check s3://dst/backup/ -i src.ndjson | s3-repair s3://dst/backup/ --from s3://src/data/
       s3-repair s3://dst/ --from /srv/files -i chk.ndjson -o rep.ndjson --checkpoint rep.ck
       s3-repair /restore/ --from s3://bucket/ -i chk.ndjson --dry-run
+      s3-repair s3://dst/ --from s3://src/ -i chk.ndjson --dry-run --format s3-batch-csv
     """
 
     def body() -> ExitCode:
@@ -157,7 +159,7 @@ def repair(
             verb="processed",
             source=str(to),
             arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet),
+            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
             **records.run_fields(),
             classify=classify,
             judge=judge,
