@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from lib import cli, sources
+from lib import publish as published
 from lib.errors import ExitCode, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE
 from lib.keylist import SortOptions
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
-from lib.runner import StageRun, run_stage
+from lib.runner import Pipeline, StageRun, run_stage
 from lib.s3 import make_client
 
 STAGE = "s3-manifest"
@@ -31,6 +33,7 @@ def manifest(
         ),
     ] = None,
     output: cli.Output = "-",
+    output_format: cli.OutputFormat = cli.Format.ndjson,
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
     versions: Annotated[
@@ -58,6 +61,28 @@ def manifest(
     keys: sources.KeysFile = None,
     temp_dir: sources.TempDir = None,
     sort_buffer: sources.SortBuffer = DEFAULT_RUN_SIZE,
+    publish_to: Annotated[
+        str | None,
+        typer.Option(
+            "--publish",
+            metavar="URL",
+            help="When the listing completes, publish the -o file as gzip NDJSON at URL "
+            "(s3://bucket/key.gz or a local path), atomically.",
+        ),
+    ] = None,
+    from_published: Annotated[
+        str | None,
+        typer.Option(
+            "--from-published",
+            metavar="URL",
+            help="Emit the manifest published at URL instead of listing, if it is complete, "
+            "of LOCATION and younger than --max-age; otherwise list live.",
+        ),
+    ] = None,
+    max_age: Annotated[
+        str,
+        typer.Option("--max-age", metavar="AGE", help="With --from-published: 90s, 30m, 24h, 7d."),
+    ] = "24h",
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
@@ -87,12 +112,17 @@ def manifest(
       s3-manifest --inventory s3://inv/src/daily/2026-11-21T01-00Z/manifest.json -o src.ndjson
       s3-manifest s3://src/logs/ --inventory ./daily/2026-11-21T01-00Z/manifest.json --versions
       s3-manifest s3://my-bucket/ --keys keys.txt | s3-check --mode head
+      s3-manifest s3://my-bucket --versions --format s3-batch-csv -o batch.csv
+      s3-manifest s3://src -o src.ndjson.gz --checkpoint src.ck --publish s3://meta/src.ndjson.gz
+      s3-manifest s3://src --from-published s3://meta/src.ndjson.gz --max-age 24h -o src.ndjson
     """
 
     def body() -> ExitCode:
         if inventory is not None or keys is not None:
             if md5:
                 raise UsageError("--md5 applies to listing local directories")
+            if publish_to or from_published:
+                raise UsageError("--publish and --from-published apply to live listings")
             run, build = sources.plan(
                 sources.SourceRequest(
                     stage=STAGE,
@@ -104,7 +134,9 @@ def manifest(
                     exclude=exclude or [],
                     sort=SortOptions(run_size=sort_buffer, temp_dir=temp_dir),
                     config=cli.s3_config(endpoint_url, profile, region),
-                    output_fields=cli.output_fields(output, checkpoint, restart, progress, quiet),
+                    output_fields=cli.output_fields(
+                        output, checkpoint, restart, progress, quiet, output_format
+                    ),
                 ),
                 classify=classify,
                 judge=judge,
@@ -125,6 +157,11 @@ def manifest(
         if not where.is_s3 and versions:
             raise UsageError("--versions applies to S3 locations only")
         client = make_client(cli.s3_config(endpoint_url, profile, region)) if where.is_s3 else None
+        shared = published.check_options(
+            publish_to, from_published, output, output_format, filtered=bool(include or exclude)
+        )
+        if shared and client is None:
+            client = make_client(cli.s3_config(endpoint_url, profile, region))
         arguments: dict[str, Any] = {
             "location": str(where),
             "endpoint": client.meta.endpoint_url if client else None,
@@ -134,18 +171,41 @@ def manifest(
             "exclude": options.exclude,
             "md5": md5,
         }
+        copy = None
+        if from_published:
+            copy, why = published.plan(
+                from_published, where, versions=versions, md5=md5,
+                max_age_s=published.parse_age(max_age), client=client,
+                checkpoint=None if restart else checkpoint,
+            )  # fmt: skip
+            arguments["from_published"] = from_published
+            if why and not quiet:
+                print(f"{STAGE}: {why}", file=sys.stderr)
         run = StageRun(
             stage=STAGE,
             verb="listed",
             source=str(where),
             arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet),
+            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
             classify=classify,
             judge=judge,
+            upstream=copy.upstream() if copy else None,
         )
-        return run_stage(
-            run, lambda cursor: ManifestPipeline(where, options, client=client, cursor=cursor)
-        )
+
+        def build(cursor: dict[str, Any] | None) -> Pipeline:
+            if copy is not None:
+                return published.PublishedPipeline(
+                    copy, include=options.include, exclude=options.exclude, client=client,
+                    cursor=cursor,
+                )  # fmt: skip
+            return ManifestPipeline(where, options, client=client, cursor=cursor)
+
+        code = run_stage(run, build)
+        if publish_to:
+            said = published.publish(output, publish_to, client)
+            if not quiet:
+                print(f"{STAGE}: {said}", file=sys.stderr)
+        return code
 
     cli.run_main(STAGE, debug, body)
 
