@@ -13,7 +13,7 @@
 #
 #   make -f examples/fleet.mk -j 4 BUCKETS="photos:photos-dr logs" WORK=/var/lib/s3deep
 #
-# Cron, nightly at 02:15 UTC, retried hourly until 08:00 (a completed night is a no-op):
+# Cron, nightly at 02:15 UTC, retried hourly until 08:15 (a completed night is a no-op):
 #   15 2-8 * * *  cd /opt/s3deep && make -f examples/fleet.mk -j 4 -k BUCKETS="photos:photos-dr logs" WORK=/var/lib/s3deep >>/var/log/s3deep-fleet.log 2>&1
 #
 # Variables (override on the command line):
