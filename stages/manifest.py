@@ -123,7 +123,7 @@ def manifest(
                 raise UsageError("--md5 applies to listing local directories")
             if publish_to or from_published:
                 raise UsageError("--publish and --from-published apply to live listings")
-            run, build = sources.plan(
+            run, from_source = sources.plan(
                 sources.SourceRequest(
                     stage=STAGE,
                     location=location,
@@ -141,7 +141,7 @@ def manifest(
                 classify=classify,
                 judge=judge,
             )
-            return run_stage(run, build)
+            return run_stage(run, from_source)
         if location is None:
             raise UsageError("give LOCATION, --inventory MANIFEST or --keys FILE")
         where = parse_location(location)
