@@ -536,16 +536,25 @@ def test_kill_9_at_random_points_then_resume(
     reference_output = (reference_dir / "out.ndjson").read_bytes()
     assert reference_output.count(b"\n") == len(objects) + 2
 
-    # Early kills land during start-up, later ones mid-listing (a full run takes ~6 s).
-    windows = [(0.2, 1.0), (1.0, 2.0), (1.5, 2.5), (2.0, 3.0), (2.0, 3.5), (2.5, 4.0)]
+    # The first kill lands during start-up; the later ones are timed from the run's
+    # first commit, so that they land mid-listing however slow start-up is on a loaded
+    # machine (a full run takes ~6 s).
+    windows = [(0.2, 1.0), (0.0, 0.5), (0.3, 1.0), (0.5, 1.5), (0.5, 2.0), (1.0, 2.5)]
     kills: list[tuple[float, int, bool]] = []  # (delay, object lines written, checkpointed)
+    checkpoint = killed_dir / "out.ck"
     for attempt, (low, high) in enumerate(windows):
         delay = rng.uniform(low, high)
         stderr_path = tmp_path / f"stderr-{attempt}.txt"
+        before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
         with open(stderr_path, "wb") as stderr:
             process = start_cli(
                 STAGE, *command(killed_dir), stdout=subprocess.DEVNULL, stderr=stderr
             )
+        deadline = time.monotonic() + 30
+        while attempt and process.poll() is None and time.monotonic() < deadline:
+            if checkpoint.exists() and checkpoint.stat().st_mtime_ns != before:
+                break
+            time.sleep(0.02)
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:
