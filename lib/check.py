@@ -9,6 +9,10 @@ The cursor, taken whenever the pipeline is suspended at a yield, holds the input
 position after the last expected record whose result was yielded and the last
 target key yielded, so a resumed run relists after that key and rereads the
 input from there.
+
+With a shard, both sides keep only the target keys that hash to it: an expected
+record by its mapped key, a listed object by its key. A matching pair has one key,
+so it lands in one shard, and no shard calls another's object `extra`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
+from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
 from lib.verify import Stores, Verdict, Verifier
 from lib.window import ordered_window
@@ -48,6 +53,7 @@ class CheckOptions:
     part_size: int | None = None
     concurrency: int = 16
     page_size: int = 1000
+    shard: Shard | None = None
 
 
 class KeyMap:
@@ -84,6 +90,7 @@ class CheckPipeline:
         self.verifier = Verifier(stores, part_size=options.part_size)
         self.complete = False
         self.notes: list[str] = []
+        self.shard = ShardFilter(options.shard)
         cursor = cursor or {}
         self._last_key: str | None = cursor.get("last_key")
         self._seen: int = cursor.get("seen", 0)
@@ -99,23 +106,38 @@ class CheckPipeline:
             yield from self._merge_with_listing()
         else:
             yield from self._one_by_one()
+        note = self.shard.note()
+        if note:
+            self.notes.append(note)
 
     # --- input -------------------------------------------------------------------
 
     def _expected(self) -> Iterator[Expected]:
-        """Object records to check (latest versions only) and error records to pass on."""
+        """Object records to check (latest versions only) and error records to pass on,
+        of this shard; `_seen` counts the object records of every shard."""
         reader = self.reader
+        keeps = self.shard.keeps
         for record in reader:
             match record:
                 case ObjectRecord(delete_marker=False, is_latest=True):
-                    yield record, reader.position()
+                    self._seen += 1
+                    if keeps(self._output_key(record)):
+                        yield record, reader.position()
                 case ObjectRecord():
                     continue
                 case ErrorRecord():
-                    yield record, reader.position()
+                    if keeps(None):
+                        yield record, reader.position()
                 case _:
                     kind = type(record).__name__.removesuffix("Record").lower()
                     raise BadInput(reader.lines, f"expected object records, got a {kind} record")
+
+    def _output_key(self, record: ObjectRecord) -> str:
+        """The key of the check record written for `record`: the one a shard hashes."""
+        try:
+            return self.keymap.locate(record)[1]
+        except ValueError:
+            return record.key
 
     def _advance(self, position: InputPosition | None, key: str | None) -> None:
         """Moves the cursor past a record about to be yielded."""
@@ -134,7 +156,9 @@ class CheckPipeline:
             lister = S3Store(store.client, self.listing, page_size=self.options.page_size)
         else:
             lister = LocalStore(self.listing)
-        listing = iter(lister.list(start_after=self._last_key))
+        listing: Iterator[DataRecord | None] = iter(lister.list(start_after=self._last_key))
+        if self.options.shard is not None:
+            listing = _owned(listing, self.options.shard)
         actual = yield from _next_actual(listing)
         previous: ObjectRecord | None = None
         for expected, position in self._expected():
@@ -142,7 +166,6 @@ class CheckPipeline:
                 self._advance(position, None)
                 yield expected
                 continue
-            self._seen += 1
             try:
                 bucket, key = self.keymap.locate(expected)
             except ValueError as exc:
@@ -225,6 +248,13 @@ class CheckPipeline:
         if self.options.mode == "read" and verdict[0] == "ok":
             verdict, _ = self.verifier.read(expected, store, info)
         return _record(bucket, key, verdict[0], expected, info.record, verdict[1])
+
+
+def _owned(listing: Iterator[DataRecord | None], shard: Shard) -> Iterator[DataRecord | None]:
+    """The listed objects whose key hashes to `shard` (flush markers pass through)."""
+    for item in listing:
+        if item is None or not isinstance(item, ObjectRecord) or shard.keeps(item.key):
+            yield item
 
 
 def _next_actual(

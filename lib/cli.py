@@ -22,6 +22,7 @@ from lib.errors import ExitCode, StageError, UsageError
 from lib.ndjson import RecordReader, open_input, peek_summary
 from lib.records import Header, header_as_dict, new_decoder
 from lib.s3 import S3Config
+from lib.shard import Shard, estimated_total
 
 
 def new_app(help_text: str) -> typer.Typer:
@@ -77,6 +78,16 @@ SkipBadLines = Annotated[
     bool,
     typer.Option(
         "--skip-bad-lines", help="Turn unreadable input lines into error records and go on."
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Do only part K of N (0-based K) of the work, or 'env' to take K and N from "
+        "JOB_COMPLETION_INDEX/JOB_COMPLETIONS or "
+        "AWS_BATCH_JOB_ARRAY_INDEX/AWS_BATCH_JOB_ARRAY_SIZE.",
     ),
 ]
 CheckpointPath = Annotated[
@@ -156,12 +167,14 @@ class RecordInput:
             "input_header": hashlib.sha256(header_line).hexdigest() if header_line else None,
         }
 
-    def run_fields(self) -> dict[str, Any]:
-        """StageRun's fields that come from the input: the upstream header and the total."""
+    def run_fields(self, shard: Shard | None = None) -> dict[str, Any]:
+        """StageRun's fields that come from the input: the upstream header and the total
+        (a shard's estimated part of it)."""
         summary = peek_summary(self.path) if self.seekable else None
+        total = sum(summary.counts.values()) if summary else None
         return {
             "upstream": header_as_dict(self.header) if self.header else None,
-            "total": sum(summary.counts.values()) if summary else None,
+            "total": estimated_total(total, shard),
         }
 
 

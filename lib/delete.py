@@ -21,6 +21,7 @@ from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
+from lib.shard import Shard, ShardFilter
 from lib.window import AdaptiveWindow, ordered_window
 
 THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
@@ -36,6 +37,7 @@ class DeleteOptions:
     max_delete: int | None = None
     batch_size: int = 1000
     concurrency: int = 10
+    shard: Shard | None = None
 
 
 @dataclass
@@ -72,6 +74,7 @@ class DeletePipeline:
         self.complete = False
         self.notes: list[str] = []
         self.window = AdaptiveWindow(options.concurrency)
+        self.shard = ShardFilter(options.shard)
         cursor = cursor or {}
         self._issued: int = cursor.get("issued", 0)  # deletions decided (for --max-delete)
         self._issued_output = self._issued  # of which written out: what the cursor records
@@ -123,8 +126,11 @@ class DeletePipeline:
     def _units(self) -> Iterator[Unit]:
         unit = Unit()
         options = self.options
+        keeps = self.shard.keeps
         for record in self.reader:
             target = self._target(record, self.reader.position())
+            if not keeps(None if isinstance(record, ErrorRecord) else target.key):
+                continue
             if target.result is None:
                 if not self._in_scope(target):
                     target.result = self._result(target, "out_of_scope", None)
@@ -172,6 +178,9 @@ class DeletePipeline:
                         yield result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
+        note = self.shard.note()
+        if note:
+            self.notes.append(note)
         if self._guard_hit:
             self.notes.append(
                 f"--max-delete {self.options.max_delete} reached: stopped before deleting more"

@@ -22,6 +22,7 @@ from lib.errors import BadInput, ExitCode
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
+from lib.shard import Shard, ShardFilter
 from lib.transfer import Retrier, Timeouts, Uploads
 from lib.verify import Verifier, existence_only
 from lib.window import ordered_window
@@ -36,6 +37,7 @@ class RepairOptions:
     statuses: frozenset[str] = REPAIRABLE
     dry_run: bool = False
     concurrency: int = 8
+    shard: Shard | None = None
 
 
 def local_path_problem(root: str, key: str) -> str | None:
@@ -73,6 +75,8 @@ class RepairPipeline:
         self.options = options
         self.timeouts = Timeouts()
         self.complete = False
+        self.notes: list[str] = []
+        self.shard = ShardFilter(options.shard)
         cursor = cursor or {}
         self.uploads: Uploads = copier.uploads
         if "uploads" in cursor:
@@ -85,9 +89,11 @@ class RepairPipeline:
         return cursor
 
     def _records(self) -> Iterator[tuple[CheckRecord | ErrorRecord, InputPosition]]:
+        keeps = self.shard.keeps
         for record in self.reader:
             if isinstance(record, CheckRecord | ErrorRecord):
-                yield record, self.reader.position()
+                if keeps(record.key if isinstance(record, CheckRecord) else None):
+                    yield record, self.reader.position()
             else:
                 kind = type(record).__name__.removesuffix("Record").lower()
                 raise BadInput(self.reader.lines, f"expected check records, got a {kind} record")
@@ -108,6 +114,9 @@ class RepairPipeline:
                     yield result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
+        note = self.shard.note()
+        if note:
+            self.notes.append(note)
         self.complete = True
 
     # --- one record ------------------------------------------------------------------

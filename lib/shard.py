@@ -4,6 +4,11 @@ K is 0-based (0 <= K < N), like the array indexes that job engines hand out
 (`JOB_COMPLETION_INDEX`, `AWS_BATCH_JOB_ARRAY_INDEX`). s3-manifest splits the key
 space into N ordered ranges and lists the K-th; the other stages keep the records
 whose key hashes to K (`Shard.keeps`), so every worker agrees without talking.
+
+The key hashed is the key of the record a stage writes (for s3-check, the target
+key, whether it comes from the input or from the listing), so the N outputs are
+disjoint and their union is the output of one unsharded run. Records without a key
+(error records of unreadable input lines) belong to shard 0, so they appear once.
 """
 
 from __future__ import annotations
@@ -36,6 +41,48 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+class ShardFilter:
+    """Decides which records this process does, and counts those left to the others."""
+
+    def __init__(self, shard: Shard | None) -> None:
+        self.shard = shard
+        self.left = 0
+
+    def keeps(self, key: str | None) -> bool:
+        """Whether this shard owns the record written for `key` (None: a keyless record)."""
+        shard = self.shard
+        if shard is None:
+            return True
+        owned = shard.index == 0 if key is None else shard.keeps(key)
+        if not owned:
+            self.left += 1
+        return owned
+
+    def note(self) -> str | None:
+        """The closing line about the other shards' part, if this run is a shard."""
+        if self.shard is None:
+            return None
+        return (
+            f"shard {self.shard}: {self.left} input record(s) read in this run belong to "
+            "the other shards and were left to them"
+        )
+
+
+def checkpoint_arguments(shard: Shard | None) -> dict[str, str]:
+    """The shard as a checkpoint argument: each shard keeps, and accepts, only its own.
+
+    Nothing for an unsharded run, so its checkpoints stay those of earlier versions.
+    """
+    return {"shard": str(shard)} if shard is not None else {}
+
+
+def estimated_total(total: int | None, shard: Shard | None) -> int | None:
+    """This shard's part of the input's record count, for the progress ETA."""
+    if total is None or shard is None:
+        return total
+    return -(-total // shard.count)
 
 
 def parse_shard(text: str | None, environ: Mapping[str, str] | None = None) -> Shard | None:

@@ -23,6 +23,7 @@ from lib.location import parse_location
 from lib.records import DataRecord
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
+from lib.shard import checkpoint_arguments, parse_shard
 from lib.verify import Stores
 
 STAGE = "s3-check"
@@ -70,6 +71,7 @@ def check(
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
     skip_bad_lines: cli.SkipBadLines = False,
+    shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
@@ -92,12 +94,18 @@ def check(
       s3-check -i old.ndjson --mode head --status missing
       s3-manifest /srv/files | s3-check s3://bucket/files/ --mode read
       s3-check s3://dst/ -i src.ndjson --status missing --format s3-batch-csv -o missing.csv
+      parallel s3-check s3://dst/backup/ -i src.ndjson --shard {}/4 -o chk-{}.ndjson ::: 0 1 2 3
+
+    With --shard K/N, only the target keys that hash to K are checked (on both sides
+    of list mode, which still lists all of TARGET); the N outputs together are the
+    output of one run.
     """
 
     def body() -> ExitCode:
         if mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
         wanted = cli.parse_statuses(status, STATUSES)
+        part = parse_shard(shard)
         where = parse_location(target) if target else None
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
         source = source_of(records.header.source if records.header else None)
@@ -115,9 +123,14 @@ def check(
             "status": sorted(wanted),
             "part_size": part_size,
             "endpoint": client.meta.endpoint_url,
+            **checkpoint_arguments(part),
         }
         options = CheckOptions(
-            mode=mode, part_size=part_size, concurrency=concurrency, page_size=page_size
+            mode=mode,
+            part_size=part_size,
+            concurrency=concurrency,
+            page_size=page_size,
+            shard=part,
         )
         run = StageRun(
             stage=STAGE,
@@ -125,7 +138,7 @@ def check(
             source=str(where or listing or source or "-"),
             arguments=arguments,
             **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            **records.run_fields(),
+            **records.run_fields(part),
             classify=classify,
             judge=judge,
             keep=_status_filter(wanted),

@@ -13,6 +13,7 @@ from lib.errors import ExitCode
 from lib.location import parse_location
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
+from lib.shard import checkpoint_arguments, parse_shard
 from lib.stores import store_for
 
 STAGE = "s3-delete"
@@ -63,6 +64,7 @@ def delete(
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
     skip_bad_lines: cli.SkipBadLines = False,
+    shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
@@ -83,11 +85,16 @@ def delete(
       s3-check s3://dst/backup/ -i src.ndjson --status extra | s3-delete s3://dst/backup/ --dry-run
       s3-delete s3://dst/ -i chk.ndjson --status extra --max-delete 1000 -o del.ndjson
       s3-delete s3://dst/ -i chk.ndjson --status extra --dry-run --format s3-batch-csv
+      parallel s3-delete s3://b/old/ -i old.ndjson --shard {}/4 -o del-{}.ndjson ::: 0 1 2 3
+
+    With --shard K/N, only the records whose key hashes to K are processed (the
+    others are left out of the output); --max-delete then applies to each shard.
     """
 
     def body() -> ExitCode:
         refused = {"ok": "deleting objects that were verified intact is refused"}
         wanted = cli.parse_statuses(status, STATUSES, refused)
+        part = parse_shard(shard)
         where = parse_location(scope)
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
         client = None
@@ -104,6 +111,7 @@ def delete(
             "dry_run": dry_run,
             "max_delete": max_delete,
             "endpoint": client.meta.endpoint_url if client else None,
+            **checkpoint_arguments(part),
         }
         options = DeleteOptions(
             statuses=wanted,
@@ -111,6 +119,7 @@ def delete(
             max_delete=max_delete,
             batch_size=batch_size,
             concurrency=concurrency,
+            shard=part,
         )
         run = StageRun(
             stage=STAGE,
@@ -118,7 +127,7 @@ def delete(
             source=str(where),
             arguments=arguments,
             **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            **records.run_fields(),
+            **records.run_fields(part),
             judge=judge,
         )
         pipelines: list[DeletePipeline] = []

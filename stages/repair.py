@@ -17,6 +17,7 @@ from lib.location import Location, parse_location
 from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, classify, judge
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
+from lib.shard import checkpoint_arguments, parse_shard
 from lib.stores import store_for
 from lib.transfer import MIB, Buffers, Clients, Uploads
 from lib.verify import Stores, Verifier
@@ -92,6 +93,7 @@ def repair(
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
     skip_bad_lines: cli.SkipBadLines = False,
+    shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
@@ -111,11 +113,16 @@ def repair(
       s3-repair s3://dst/ --from /srv/files -i chk.ndjson -o rep.ndjson --checkpoint rep.ck
       s3-repair /restore/ --from s3://bucket/ -i chk.ndjson --dry-run
       s3-repair s3://dst/ --from s3://src/ -i chk.ndjson --dry-run --format s3-batch-csv
+      s3-repair s3://dst/ --from s3://src/ -i chk.ndjson --shard 1/4 -o rep-1.ndjson
+
+    With --shard K/N, only the records whose key hashes to K are processed; the N
+    outputs together are the output of one run.
     """
 
     def body() -> ExitCode:
         never = "ok and extra objects are never copied over"
         wanted = cli.parse_statuses(status, STATUSES, {"ok": never, "extra": never}) or REPAIRABLE
+        part = parse_shard(shard)
         to, origin = parse_location(target), parse_location(source)
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
         connections = concurrency + part_concurrency + 4
@@ -152,15 +159,18 @@ def repair(
             "dry_run": dry_run,
             "endpoint": effective,
             "source_endpoint": source_effective,
+            **checkpoint_arguments(part),
         }
-        options = RepairOptions(statuses=wanted, dry_run=dry_run, concurrency=concurrency)
+        options = RepairOptions(
+            statuses=wanted, dry_run=dry_run, concurrency=concurrency, shard=part
+        )
         run = StageRun(
             stage=STAGE,
             verb="processed",
             source=str(to),
             arguments=arguments,
             **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            **records.run_fields(),
+            **records.run_fields(part),
             classify=classify,
             judge=judge,
             throughput=True,
