@@ -6,12 +6,24 @@ STAMP := $(VENV)/.installed-stamp
 CODE := lib stages tests bench demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint demo bench bench-full clean
+.PHONY: help install tools test lint demo bench bench-full clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) ## Create .venv and install s3deep (editable) with the dev tools
+install: $(STAMP) tools ## Create .venv and install s3deep (editable) with the dev tools
+
+# GNU parallel: the reference runner of --shard workers (README "Scaling out"; an e2e test).
+tools: ## Install GNU parallel with apt-get if it is missing (as root)
+	@command -v parallel >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing GNU parallel with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq parallel \
+	      >/dev/null; \
+	  else \
+	    echo "warning: GNU parallel is missing and this is not root with apt-get: install it" \
+	      "(apt-get install parallel, brew install parallel); the sharding e2e test needs it"; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
