@@ -100,7 +100,13 @@ def parse_shard(text: str | None, environ: Mapping[str, str] | None = None) -> S
 def _from_environment(environ: Mapping[str, str]) -> Shard:
     for index_var, count_var in ENGINES:
         if index_var in environ:
-            index, count = environ.get(index_var, ""), environ.get(count_var, "")
+            if count_var not in environ:
+                # Kubernetes sets only the index: the Job's pod template sets the count.
+                raise UsageError(
+                    f"--shard env: {index_var} is set but {count_var} is not",
+                    hint=f"set {count_var} to the number of shards in the job's environment",
+                )
+            index, count = environ[index_var], environ[count_var]
             if not index.isdigit() or not count.isdigit():
                 raise UsageError(
                     f"--shard env: {index_var}={index!r} and {count_var}={count!r} "

@@ -100,7 +100,7 @@ def test_env_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> N
     ("environ", "message"),
     [
         ({}, "none of the job engines' variables is set"),
-        ({"JOB_COMPLETION_INDEX": "1"}, "must both be whole numbers"),
+        ({"JOB_COMPLETION_INDEX": "1"}, "JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not"),
         ({"JOB_COMPLETION_INDEX": "x", "JOB_COMPLETIONS": "3"}, "must both be whole numbers"),
         ({"JOB_COMPLETION_INDEX": "3", "JOB_COMPLETIONS": "3"}, "K=3, N=3"),
     ],
