@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from bench import ceiling as server_ceiling
 from bench import targets as goals
@@ -73,6 +74,13 @@ def damage_replica(replica: Path, keys: list[str]) -> Damage:
 def verify_check(output: Path, damage: Damage, total: int, head: bool) -> str:
     """The check records' statuses equal the seeded damage; everything else is ok."""
     records, summary = read_output(output, "s3-check")
+    return verify_check_records(records, summary["counts"], damage, total, head)
+
+
+def verify_check_records(
+    records: list[dict[str, Any]], counted: dict[str, int], damage: Damage, total: int, head: bool
+) -> str:
+    """verify_check on records and summary counts already read (of one or more outputs)."""
     found: Damage = defaultdict(set)
     for record in records:
         expect(record["type"] == "check", f"s3-check wrote {record}")
@@ -82,7 +90,7 @@ def verify_check(output: Path, damage: Damage, total: int, head: bool) -> str:
     expect(dict(found) == wanted, f"s3-check found {dict(found)}, seeded {wanted}")
     ok = total - sum(len(v) for k, v in damage.items() if k != "extra")
     counts = {"ok": ok, **{k: len(v) for k, v in wanted.items()}}
-    expect(summary["counts"] == counts, f"s3-check counted {summary['counts']}, want {counts}")
+    expect(counted == counts, f"s3-check counted {counted}, want {counts}")
     return f"statuses equal the seeded damage ({', '.join(f'{k} {v}' for k, v in counts.items())})"
 
 

@@ -5,6 +5,7 @@
     python -m bench.run --scenario list --objects 10000 --runs 5
     python -m bench.run --scenario delete --objects 100000 --latency-ms 50
     python -m bench.run --scenario check --scenario read --scenario copy
+    python -m bench.run --scenario shard --objects 5000   # 1 process vs 4 shards (parallel)
 
 The default suite: list, check and delete at 100k objects, each on loopback and
 with 50 ms added per response (bench.latency), 3 runs each; peers that need
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import checking, copying, deleting, listing, reading
+from bench import checking, copying, deleting, listing, reading, sharding
 from bench.common import WrongResult
 from bench.fixture import log
 from bench.measure import CommandFailed
@@ -42,10 +43,11 @@ SCENARIOS: dict[str, Callable[[Settings], Report]] = {
     "read": reading.run,
     "copy": copying.run,
     "list-1m": listing.run_large,
+    "shard": sharding.run,
 }
 # --objects when not given: sized so that each scenario runs in a few minutes.
 DEFAULT_OBJECTS = {"list": 100_000, "delete": 20_000, "check": 100_000, "read": 1000,
-                   "copy": 1000, "list-1m": 1_000_000}  # fmt: skip
+                   "copy": 1000, "list-1m": 1_000_000, "shard": 5000}  # fmt: skip
 LATENCY_MS = 50
 
 
