@@ -12,6 +12,7 @@ once (delete). Wall and CPU of the sharded rows cover parallel and all 4 shards.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,23 @@ def check_commands(damage: Damage, total: int) -> Commands:
     return build
 
 
+def what_bounds_head_mode(single: Series, wide: Series, sharded: Series, n: int) -> str:
+    """What the head-mode medians say about where the time goes."""
+    cores = os.cpu_count() or 1
+    busy = single.cpu_s / single.wall_s
+    return (
+        f"Head mode costs {1000 * single.cpu_s / n:.1f} ms of client CPU per record in one "
+        f"process (botocore builds, signs and parses each request): {busy:.0%} of one core "
+        f"over the run. With {SHARDS} times as many requests in flight, that process took "
+        f"{wide.wall_s / single.wall_s:.2f}x the wall time, so the server was not what held "
+        f"it back. {SHARDS} shards can at best use the {cores} cores, less the server's share; "
+        f"they spent {sharded.cpu_s - single.cpu_s:+.1f} s of CPU more than one process "
+        f"({SHARDS - 1} more interpreter starts, and each shard reads the whole manifest) and "
+        f"took {sharded.wall_s / single.wall_s:.2f}x its wall time. The gain needs idle "
+        "cores: see Machine for how much of them other processes took."
+    )
+
+
 def verify_union_of(
     work: Path, out: str, damage: Damage, total: int, head: bool, *, shards: bool
 ) -> str:
@@ -148,15 +166,16 @@ def run_check(settings: Settings, work: Path, conditions: Conditions) -> tuple[s
     build = check_commands(damage, n)
     with new_server(settings, root, work) as server:
         env = tools_env(server.endpoint, work)
-        warm_listing(server.endpoint, "replica", env, work, n - MISSING + len(EXTRAS))
-        expect(make_manifest(server.endpoint, "src", work / "src.ndjson", env) == keys,
+        warm_listing(server.direct_endpoint, "replica", env, work, n - MISSING + len(EXTRAS))
+        expect(make_manifest(server.direct_endpoint, "src", work / "src.ndjson", env) == keys,
                "the manifest of src is not the seeded keys")  # fmt: skip
         all_series, checks = measure_rounds(server, work, build, settings.runs, conditions)
         requests = count_round(server, work, build) if settings.count_requests else {}
         example = build("URL", Path("WORK"))
     head = [Rated(s, n, requests.get(s.name, "-")) for s in all_series[:3]]
     listed = [Rated(s, n, requests.get(s.name, "-")) for s in all_series[3:]]
-    tables = rate_table(head, "objects/s") + "\n\n" + rate_table(listed, "objects/s")
+    tables = (f"{rate_table(head, 'objects/s')}\n\n{what_bounds_head_mode(*all_series[:3], n)}"
+              f"\n\n{rate_table(listed, 'objects/s')}")  # fmt: skip
     commands = "\n".join(f"  - {c.name}: `{shown(c.argv)}`" for c in example)
     correctness = "\n".join(f"- {name}: {what}" for name, what in checks.items())
     runs = len(all_series[0].samples)
