@@ -104,7 +104,8 @@ def what_bounds_head_mode(single: Series, wide: Series, sharded: Series, n: int)
     busy = single.cpu_s / single.wall_s
     return (
         f"Head mode costs {1000 * single.cpu_s / n:.1f} ms of client CPU per record in one "
-        f"process (botocore builds, signs and parses each request): {busy:.0%} of one core "
+        f"process, start-up included (botocore builds, signs and parses each request): "
+        f"{busy:.0%} of one core "
         f"over the run. With {SHARDS} times as many requests in flight, that process took "
         f"{wide.wall_s / single.wall_s:.2f}x the wall time, so the server was not what held "
         f"it back. {SHARDS} shards can at best use the {cores} cores, less the server's share; "
