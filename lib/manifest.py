@@ -11,8 +11,10 @@ from typing import Any
 from lib.errors import ExitCode
 from lib.local import list_directory
 from lib.location import Location
+from lib.ranges import KeyRange, ParallelLister, shard_range
 from lib.records import DataRecord, ObjectRecord
 from lib.s3 import ListRequest
+from lib.shard import Shard
 from lib.stores import S3Store
 
 
@@ -23,6 +25,8 @@ class ManifestOptions:
     exclude: Sequence[str] = field(default_factory=list)
     page_size: int = 1000
     md5: bool = False
+    parallel: int = 1  # list streams; more than one lists key ranges at once
+    shard: Shard | None = None
 
 
 def key_filter(
@@ -67,14 +71,20 @@ class ManifestPipeline:
         self._resume = dict(cursor or {})
         self._last: ObjectRecord | None = None
         self._last_path: bytes | None = None
+        self._shard_range: KeyRange | None = None
         self.requests = 0
+        self.notes: list[str] = []
 
     def cursor(self) -> dict[str, Any]:
+        cursor = dict(self._resume)
         if self._last is not None:
-            return {"key": self._last.key, "version_id": self._last.version_id}
-        if self._last_path is not None:
-            return {"after_path": self._last_path.hex()}
-        return dict(self._resume)
+            cursor = {"key": self._last.key, "version_id": self._last.version_id}
+        elif self._last_path is not None:
+            cursor = {"after_path": self._last_path.hex()}
+        if self._shard_range is not None:
+            # A resumed shard keeps its bounds even if the bucket changed meanwhile.
+            cursor["shard_range"] = [self._shard_range.after, self._shard_range.upto]
+        return cursor
 
     def __iter__(self) -> Iterator[DataRecord | None]:
         if self.location.is_s3:
@@ -93,10 +103,16 @@ class ManifestPipeline:
             start_after=self._resume.get("key"),
             version_marker=self._resume.get("version_id"),
         )
-        store = S3Store(self.client, location)
         keep = key_filter(location.prefix, options.include, options.exclude)
+        lister: S3Store | ParallelLister
+        if options.parallel > 1 or options.shard is not None:
+            lister = ParallelLister(self.client, request, options.parallel, self._bounds(request))
+            records: Iterator[ObjectRecord | None] = iter(lister)
+        else:
+            lister = S3Store(self.client, location)
+            records = lister.list_request(request)
         try:
-            for record in store.list_request(request):
+            for record in records:
                 if record is None:
                     yield None
                     continue
@@ -104,7 +120,26 @@ class ManifestPipeline:
                 if keep is None or keep(record.key):
                     yield record
         finally:
-            self.requests = store.requests
+            self.requests = lister.requests
+
+    def _bounds(self, request: ListRequest) -> KeyRange:
+        """The key range to list: the shard's (saved, or found now), after the cursor."""
+        shard = self.options.shard
+        bounds = KeyRange()
+        if shard is not None:
+            saved = self._resume.get("shard_range")
+            if saved is not None:
+                bounds = KeyRange(saved[0], saved[1])
+            else:
+                bounds = shard_range(self.client, request, shard.index, shard.count)
+            self._shard_range = bounds
+            self.notes.append(
+                f"shard {shard}: keys after {bounds.after!r} up to {bounds.upto!r} "
+                "(None: the prefix's start or end)"
+            )
+        if request.start_after is not None:
+            bounds = KeyRange(request.start_after, bounds.upto)
+        return bounds
 
     def _list_local(self) -> Iterator[DataRecord | None]:
         location, options = self.location, self.options

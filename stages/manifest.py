@@ -14,8 +14,10 @@ from lib.extsort import DEFAULT_RUN_SIZE
 from lib.keylist import SortOptions
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
+from lib.ranges import MAX_PARALLEL
 from lib.runner import Pipeline, StageRun, run_stage
 from lib.s3 import make_client
+from lib.shard import parse_shard
 
 STAGE = "s3-manifest"
 
@@ -83,6 +85,17 @@ def manifest(
         str,
         typer.Option("--max-age", metavar="AGE", help="With --from-published: 90s, 30m, 24h, 7d."),
     ] = "24h",
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel",
+            metavar="N",
+            min=1,
+            max=MAX_PARALLEL,
+            help="S3: list this many key ranges at once (output stays in key order).",
+        ),
+    ] = 1,
+    shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
@@ -93,6 +106,11 @@ def manifest(
     """List LOCATION as NDJSON records: a header, one object record per object (in
     S3 key order), and a summary. Memory stays flat however many objects there are;
     with --checkpoint a killed run resumes from its last listed key.
+
+    --parallel N splits the key space into ranges while listing and lists N at
+    once; the output is the same as without it. --shard K/N lists only the K-th of
+    N disjoint key ranges (found from the prefix's "directories"), so N machines
+    can split one bucket: the union of their outputs, sorted, is the whole listing.
 
     Local directories list regular files (symlinks are skipped) with keys relative
     to the directory, using / as separator.
@@ -108,6 +126,8 @@ def manifest(
     Examples:
       s3-manifest s3://my-bucket/logs/ -o logs.ndjson --checkpoint logs.ck
       s3-manifest s3://my-bucket --versions | head
+      s3-manifest s3://my-bucket/logs/ --parallel 8 -o logs.ndjson
+      s3-manifest s3://my-bucket --shard 2/4 -o part-2.ndjson --checkpoint part-2.ck
       s3-manifest /srv/backup --md5 --include '*.tar' -o backup.ndjson.gz
       s3-manifest --inventory s3://inv/src/daily/2026-11-21T01-00Z/manifest.json -o src.ndjson
       s3-manifest s3://src/logs/ --inventory ./daily/2026-11-21T01-00Z/manifest.json --versions
@@ -118,6 +138,8 @@ def manifest(
     """
 
     def body() -> ExitCode:
+        if (inventory is not None or keys is not None) and (parallel > 1 or shard is not None):
+            raise UsageError("--parallel and --shard apply to listing S3, not --inventory/--keys")
         if inventory is not None or keys is not None:
             if md5:
                 raise UsageError("--md5 applies to listing local directories")
@@ -151,17 +173,26 @@ def manifest(
             exclude=exclude or [],
             page_size=page_size,
             md5=md5,
+            parallel=parallel,
+            shard=parse_shard(shard),
         )
         if where.is_s3 and md5:
             raise UsageError("--md5 applies to local directories; S3 objects carry their ETag")
         if not where.is_s3 and versions:
             raise UsageError("--versions applies to S3 locations only")
-        client = make_client(cli.s3_config(endpoint_url, profile, region)) if where.is_s3 else None
+        if not where.is_s3 and (parallel > 1 or shard is not None):
+            raise UsageError("--parallel and --shard apply to S3 locations only")
+        if shard is not None and (publish_to or from_published):
+            raise UsageError(
+                "--publish and --from-published take the whole location, not a --shard"
+            )
+        config = cli.s3_config(endpoint_url, profile, region, max(16, parallel + 4))
+        client = make_client(config) if where.is_s3 else None
         shared = published.check_options(
             publish_to, from_published, output, output_format, filtered=bool(include or exclude)
         )
         if shared and client is None:
-            client = make_client(cli.s3_config(endpoint_url, profile, region))
+            client = make_client(config)
         arguments: dict[str, Any] = {
             "location": str(where),
             "endpoint": client.meta.endpoint_url if client else None,
@@ -170,6 +201,9 @@ def manifest(
             "include": options.include,
             "exclude": options.exclude,
             "md5": md5,
+            # --parallel is left out: it does not change the output, so a resumed run
+            # may use another N.
+            "shard": str(options.shard) if options.shard else None,
         }
         copy = None
         if from_published:

@@ -1,0 +1,160 @@
+"""Key ranges: split points, shard bounds, and the parallel lister's ordered merge."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from lib import ranges
+from lib.ranges import KeyRange, ParallelLister, after_subtree, shard_bounds, split_point
+from lib.s3 import ListRequest, S3Config, make_client
+
+KEYS = sorted(
+    [
+        f"logs/2026/{month:02d}/{day:02d}/part-{part:03d}"
+        for month in (1, 2, 11)
+        for day in (1, 9)
+        for part in range(40)
+    ]
+    + ["a", "a/", "a0", "plus+sign", "percent%20", "ümlaut", "😀/x", "\uffff", "sp ace", "zz"]
+)
+
+
+def first_key_after(
+    keys: list[str], probes: list[str] | None = None
+) -> Callable[[str], str | None]:
+    def probe(point: str) -> str | None:
+        if probes is not None:
+            probes.append(point)
+        index = bisect.bisect_right(keys, point)
+        return keys[index] if index < len(keys) else None
+
+    return probe
+
+
+def test_after_subtree_is_above_the_subtree_and_below_what_follows() -> None:
+    assert after_subtree("logs/2026", 4) == "logs0"
+    assert after_subtree("a\ud7ffb", 1) == "a\ue000"
+    assert after_subtree("a\U0010ffff", 1) is None
+
+
+@pytest.mark.parametrize("low", ["logs/2026/01/01/part-000", "logs/2026/11/09/part-038", "a0"])
+@pytest.mark.parametrize("high", [None, "logs/2026/02", "zz"])
+def test_split_point_leaves_keys_on_both_sides(low: str, high: str | None) -> None:
+    probes: list[str] = []
+    point = split_point(low, high, 0, first_key_after(KEYS, probes))
+    remaining = [key for key in KEYS if key > low and (high is None or key <= high)]
+    if point is None:
+        # Only when nothing is left to split off.
+        assert len(remaining) <= 1 or all(key.startswith(low) for key in remaining)
+        return
+    assert low < point and (high is None or point < high)
+    assert any(key > point for key in remaining)
+    assert len(probes) <= 6
+    # The widest subtree: a shorter one would leave nothing after the point.
+    shorter = [p for p in (after_subtree(low, i) for i in range(len(point) - 1)) if p]
+    for candidate in shorter:
+        assert not any(candidate < key for key in remaining), (point, candidate)
+
+
+def test_split_point_respects_the_prefix() -> None:
+    keys = ["p/a1", "p/a2", "p/b1"]
+    assert split_point("p/a1", None, 2, first_key_after(keys)) == "p/b"
+    assert split_point("p/b1", None, 2, first_key_after(keys)) is None
+
+
+def test_shard_bounds_cut_the_directories_into_equal_groups() -> None:
+    tree = {
+        "": [("a/", True), ("b", False), ("c/", True)],
+        "a/": [(f"a/{n}", False) for n in range(6)],
+        "c/": [("c/x/", True), ("c/y", False)],
+        "c/x/": [("c/x/1", False)],
+    }
+    opened: list[str] = []
+
+    def level(prefix: str) -> list[tuple[str, bool]]:
+        opened.append(prefix)
+        return tree[prefix]
+
+    bounds = shard_bounds(level, "", 3)
+    assert bounds == sorted(bounds) and len(bounds) == 2
+    keys = sorted([*(f"a/{n}" for n in range(6)), "b", "c/x/1", "c/y"])
+    parts = [
+        [key for key in keys if KeyRange(after, upto).holds(key)]
+        for after, upto in zip([None, *bounds], [*bounds, None], strict=True)
+    ]
+    assert sorted(key for part in parts for key in part) == keys
+    assert [len(part) for part in parts] == [3, 3, 3]
+    assert shard_bounds(level, "", 3) == bounds  # deterministic
+    assert shard_bounds(lambda prefix: [], "p/", 3) == ["p/", "p/"]
+
+
+# --- the parallel lister against moto in-process -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def listed_bucket() -> Iterator[tuple[Any, list[str]]]:
+    with mock_aws():
+        client = make_client(S3Config(region="us-east-1"))
+        client.create_bucket(Bucket="bkt")
+        for key in KEYS:
+            client.put_object(Bucket="bkt", Key=key, Body=key.encode())
+        yield client, KEYS
+
+
+@pytest.mark.parametrize("streams", [1, 2, 5])
+@pytest.mark.parametrize("page_size", [3, 1000])
+def test_parallel_listing_is_the_sequential_listing(
+    listed_bucket: tuple[Any, list[str]], streams: int, page_size: int
+) -> None:
+    client, keys = listed_bucket
+    lister = ParallelLister(client, ListRequest("bkt", "", page_size=page_size), streams)
+    listed = [record.key for record in lister if record is not None]
+    assert listed == keys
+    if streams > 1 and page_size == 3:
+        assert lister.splits > 0
+
+
+@pytest.mark.parametrize(
+    ("prefix", "bounds"),
+    [("logs/", KeyRange("logs/2026/02", "logs/2026/11/01/part-005")), ("", KeyRange(None, "a0"))],
+)
+def test_parallel_listing_stays_in_its_bounds(
+    listed_bucket: tuple[Any, list[str]], prefix: str, bounds: KeyRange
+) -> None:
+    client, keys = listed_bucket
+    lister = ParallelLister(client, ListRequest("bkt", prefix, page_size=4), 3, bounds)
+    expected = [key for key in keys if key.startswith(prefix) and bounds.holds(key)]
+    assert [record.key for record in lister if record is not None] == expected
+
+
+def test_few_pages_are_buffered_while_the_reader_waits(
+    listed_bucket: tuple[Any, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, keys = listed_bucket
+    monkeypatch.setattr(ranges, "PAGES_PER_STREAM", 2)
+    lister = ParallelLister(client, ListRequest("bkt", "", page_size=2), 3)
+    records = iter(lister)
+    first = next(record for record in records if record is not None)
+    # The workers run into their budget of 3 x 2 pages, then wait.
+    requests, deadline = -1, time.monotonic() + 10
+    while lister.requests != requests and time.monotonic() < deadline:
+        requests = lister.requests
+        time.sleep(0.3)
+    assert lister.requests == requests < len(keys) // 2
+    held = sum(len(part.pages) for part in lister._ranges)
+    assert 0 < held <= 3 * 2
+    rest = [record.key for record in records if record is not None]
+    assert [first.key, *rest] == keys
+
+
+def test_a_listing_error_reaches_the_reader(listed_bucket: tuple[Any, list[str]]) -> None:
+    client, _ = listed_bucket
+    lister = ParallelLister(client, ListRequest("no-such-bucket", ""), 2)
+    with pytest.raises(Exception, match="NoSuchBucket"):
+        list(lister)
