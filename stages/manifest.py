@@ -182,6 +182,10 @@ def manifest(
             raise UsageError("--versions applies to S3 locations only")
         if not where.is_s3 and (parallel > 1 or shard is not None):
             raise UsageError("--parallel and --shard apply to S3 locations only")
+        if versions and (parallel > 1 or shard is not None):
+            # Ranges would start at KeyMarker=<boundary> without a VersionIdMarker, which
+            # S3-compatible servers do not all honour (moto skips one version instead).
+            raise UsageError("--versions cannot be combined with --parallel or --shard")
         if shard is not None and (publish_to or from_published):
             raise UsageError(
                 "--publish and --from-published take the whole location, not a --shard"
