@@ -36,6 +36,7 @@ from lib.s3 import RAW_BODY, ListRequest, next_params, parse_page, translate_err
 MAX_PARALLEL = 64
 PAGES_PER_RANGE = 2  # parsed pages a range may hold before its fetching waits
 PAGES_PER_STREAM = 4  # pages buffered across all ranges, per stream
+PAGES_BEFORE_SPLIT = 2  # pages a range lists before (and between) tries to split it
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,20 @@ def after_subtree(key: str, position: int) -> str | None:
     return key[:position] + chr(code)
 
 
+def shared_length(first: str, second: str) -> int:
+    """How many leading characters two strings share."""
+    for index, (one, other) in enumerate(zip(first, second, strict=False)):
+        if one != other:
+            return index
+    return min(len(first), len(second))
+
+
 def split_point(
-    low: str, high: str | None, fixed: int, first_key_after: Callable[[str], str | None]
+    low: str,
+    high: str | None,
+    fixed: int,
+    first_key_after: Callable[[str], str | None],
+    deepest: int | None = None,
 ) -> str | None:
     """A boundary m with low < m < high that leaves keys on both sides, or None.
 
@@ -69,24 +82,36 @@ def split_point(
     lie past a candidate (and up to `high`) only grows as the subtree shrinks, so a
     binary search finds the widest subtree worth splitting off in a few probes.
     `fixed` is the prefix length: positions inside the prefix are never split.
+    `deepest` is the last position worth trying (a subtree below the level where the
+    last page's keys differ holds less than a page).
     """
+    last = len(low) if deepest is None else min(len(low), max(deepest, fixed) + 1)
     candidates = [
-        point
-        for position in range(fixed, len(low))
+        (position, point)
+        for position in range(fixed, last)
         if (point := after_subtree(low, position)) is not None
         and (high is None or point < high)
         and len(point.encode("utf-8")) <= 1024
     ]
+    # The widest candidate first: it is often right (the next "directory" has keys).
+    # A key found past a candidate also lies past every candidate from the position
+    # where it leaves `low` on, so one probe can settle many.
     found = None
-    lo, hi = 0, len(candidates) - 1
+    lo, hi, middle = 0, len(candidates) - 1, 0
     while lo <= hi:
-        middle = (lo + hi) // 2
-        key = first_key_after(candidates[middle])
+        key = first_key_after(candidates[middle][1])
         if key is not None and (high is None or key <= high):
-            found = candidates[middle]
+            leaves_at = shared_length(key, low)
+            middle = next(
+                i
+                for i, (pos, point) in enumerate(candidates)
+                if (pos >= leaves_at and point < key) or i == middle
+            )
+            found = candidates[middle][1]
             hi = middle - 1
         else:
             lo = middle + 1
+        middle = (lo + hi) // 2
     return found
 
 
@@ -96,12 +121,12 @@ class _Range:
     version_marker: str | None = None  # resuming inside one key's versions
     params: dict[str, Any] | None = None  # the next request; None before the first
     last_key: str | None = None  # the last key fetched
+    page_first_key: str | None = None  # the first key of the last page fetched
     pages: deque[list[ObjectRecord]] = field(default_factory=deque)
     fetching: bool = False
     splitting: bool = False
     done: bool = False  # nothing more to fetch
-    unsplittable_at: str | None = None  # a split failed here; retry once it has moved on
-    tried_split: bool = False
+    pages_since_split: int = 0  # pages fetched since it began or was last tried
 
 
 class ParallelLister:
@@ -214,15 +239,16 @@ class ParallelLister:
         if not room or self._streams == 1:
             return None
         for candidate in self._ranges:
-            if (
-                not candidate.done
-                and not candidate.splitting
-                and candidate.last_key is not None
-                and not (candidate.tried_split and candidate.unsplittable_at == candidate.last_key)
-            ):
+            if not candidate.done and not candidate.splitting and self._worth_splitting(candidate):
                 candidate.splitting = True
                 return "split", candidate
         return None
+
+    @staticmethod
+    def _worth_splitting(candidate: _Range) -> bool:
+        # Only once it has shown itself longer than a few pages: the probes for a
+        # split (a few requests) would cost more than they save on a short range.
+        return candidate.pages_since_split >= PAGES_BEFORE_SPLIT
 
     def _fetch(self, chosen: _Range) -> None:
         request = self._request
@@ -238,6 +264,8 @@ class ParallelLister:
             chosen.fetching = False
             if records:
                 chosen.last_key = records[-1].key
+                chosen.page_first_key = records[0].key
+                chosen.pages_since_split += 1
             upto = chosen.bounds.upto  # read now: a split may have lowered it meanwhile
             if upto is not None and records and records[-1].key > upto:
                 keys = [record.key for record in records]
@@ -253,12 +281,14 @@ class ParallelLister:
 
     def _split(self, chosen: _Range) -> None:
         with self._lock:
-            low, high = chosen.last_key, chosen.bounds.upto
-        assert low is not None
-        point = split_point(low, high, len(self._request.prefix), self._first_key_after)
+            low, high, first = chosen.last_key, chosen.bounds.upto, chosen.page_first_key
+            chosen.pages_since_split = 0  # probes cost requests too: try again later
+        assert low is not None and first is not None
+        varies_at = shared_length(first, low)
+        prefix = self._request.prefix
+        point = split_point(low, high, len(prefix), self._first_key_after, varies_at)
         with self._lock:
             chosen.splitting = False
-            chosen.tried_split = True
             last = chosen.last_key
             upto = chosen.bounds.upto
             if (
@@ -267,7 +297,6 @@ class ParallelLister:
                 or (last is not None and last >= point)
                 or (upto is not None and point >= upto)
             ):
-                chosen.unsplittable_at = low
                 return
             index = self._ranges.index(chosen)
             self._ranges.insert(index + 1, _Range(KeyRange(point, upto)))
