@@ -192,6 +192,7 @@ def test_shard_from_the_job_engine_environment(
         (["--shard", "x"], "expected K/N"),
         (["--versions", "--parallel", "2"], "--versions cannot be combined"),
         (["--versions", "--shard", "0/2"], "--versions cannot be combined"),
+        (["--keys", "-", "--parallel", "2"], "not --inventory/--keys"),
     ],
 )
 def test_bad_parallel_or_shard_is_a_usage_error(
