@@ -127,3 +127,95 @@ def test_version_markers() -> None:
 def test_timestamps_are_normalized_to_milliseconds(given: str, expected: str) -> None:
     body = page(contents("k").replace("2026-01-02T03:04:05.000Z", given))
     assert parse_page(body, ListRequest("bkt", ""))[0].last_modified == expected
+
+
+# --- the fast path reads exactly what the tree parser reads -------------------------------
+
+HARD_KEYS = [
+    "plain/key.txt",
+    "with space and + plus",
+    "100% done%2F",
+    "a&b<c>d\"e'f",
+    "line\nbreak\ttab",
+    "naïve café/日本語/📦",
+    "/leading//double/../dots",
+    "x" * 1024,
+]
+
+
+def encoded_page(keys: list[str], *, url: bool, **fields: str) -> bytes:
+    """A page as a server writes it: keys URL-encoded (plus for space) or XML-escaped."""
+    from urllib.parse import quote_plus
+    from xml.sax.saxutils import escape
+
+    entries = "".join(
+        contents(quote_plus(key, safe="/") if url else escape(key), **fields)  # type: ignore[arg-type]
+        for key in keys
+    )
+    return page(entries, extra="<EncodingType>url</EncodingType>" if url else "")
+
+
+@pytest.mark.parametrize("url", [True, False])
+@pytest.mark.parametrize("checksum", ["", "CRC32"])
+def test_fast_path_matches_the_tree_parser(url: bool, checksum: str) -> None:
+    from lib.s3 import _parse_objects_fast, _parse_tree
+
+    body = encoded_page(HARD_KEYS, url=url, checksum=checksum)
+    request = ListRequest("bkt", "")
+    fast = _parse_objects_fast(body, "bkt")
+    assert fast is not None
+    assert fast == _parse_tree(body, request)
+    assert [record.key for record in fast] == HARD_KEYS
+
+
+def test_fast_path_unescapes_character_references_like_xml() -> None:
+    from lib.s3 import _parse_objects_fast
+
+    body = page(contents("&#x80;&#128;&#x1F4E6;&apos;&quot;"))
+    [record] = _parse_objects_fast(body, "bkt") or []
+    assert record.key == "\x80\x80📦'\""  # not HTML's windows-1252 reading of &#x80;
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        page(contents("a")).replace(b"</ListBucketResult>", b""),  # cut off
+        page(contents("a") + contents("b"))[:-40] + b"</ListBucketResult>",  # torn entry
+        page(contents("<![CDATA[a]]>")),
+        page(contents("a\r\nb")),
+        page(contents("a &#0; b")),
+        page(contents("a & b")),
+        page("<s3:Contents><s3:Key>a</s3:Key></s3:Contents>"),
+        page(contents("a").replace("<Size>3</Size>", "")),
+        page(contents("a").replace("<Key>a</Key>", "<Key/>")),
+        b'<?xml version="1.0" encoding="ISO-8859-1"?>' + page(contents("a"))[38:],
+    ],
+)
+def test_unusual_pages_are_left_to_the_tree_parser(body: bytes) -> None:
+    from lib.s3 import _parse_objects_fast
+
+    assert _parse_objects_fast(body, "bkt") is None
+
+
+def test_only_whole_listings_skip_botocores_200_error_check() -> None:
+    from lib.s3 import RAW_BODY, S3Config, make_client
+
+    client = make_client(S3Config(endpoint_url="http://127.0.0.1:9", region="us-east-1"))
+    model = client.meta.service_model.operation_model("ListObjectsV2")
+
+    def after_parse_hooks(body: bytes) -> tuple[int, dict[str, object]]:
+        response = {"status_code": 200, "body": body, "headers": {}}
+        custom: dict[str, object] = {}
+        client.meta.events.emit(
+            "before-parse.s3.ListObjectsV2",
+            operation_model=model,
+            response_dict=response,
+            customized_response_dict=custom,
+        )
+        return int(response["status_code"]), custom  # type: ignore[call-overload]
+
+    whole = page(contents("a"))
+    assert after_parse_hooks(whole) == (200, {RAW_BODY: whole})
+    error = b"<?xml version='1.0'?><Error><Code>InternalError</Code></Error>"
+    assert after_parse_hooks(error)[0] == 500  # retried by botocore, as without us
+    assert after_parse_hooks(whole[:-30])[0] == 500  # a cut-off body too
