@@ -24,7 +24,7 @@ from typing import Any
 
 from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
-from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
+from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
 from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
@@ -44,7 +44,7 @@ STATUSES = (
 MODES = ("list", "head", "read")
 
 Flush = None
-Expected = tuple[ObjectRecord | ErrorRecord, InputPosition]
+Expected = tuple[ObjectRecord | ErrorRecord, InputMark]
 
 
 @dataclass
@@ -94,7 +94,7 @@ class CheckPipeline:
         cursor = cursor or {}
         self._last_key: str | None = cursor.get("last_key")
         self._seen: int = cursor.get("seen", 0)
-        self._position = resume_input(reader, cursor)
+        self._position: InputPosition | InputMark | None = resume_input(reader, cursor)
 
     def cursor(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"seen": self._seen, "last_key": self._last_key}
@@ -122,12 +122,12 @@ class CheckPipeline:
                 case ObjectRecord(delete_marker=False, is_latest=True):
                     self._seen += 1
                     if keeps(self._output_key(record)):
-                        yield record, reader.position()
+                        yield record, reader.mark()
                 case ObjectRecord():
                     continue
                 case ErrorRecord():
                     if keeps(None):
-                        yield record, reader.position()
+                        yield record, reader.mark()
                 case _:
                     kind = type(record).__name__.removesuffix("Record").lower()
                     raise BadInput(reader.lines, f"expected object records, got a {kind} record")
@@ -139,7 +139,7 @@ class CheckPipeline:
         except ValueError:
             return record.key
 
-    def _advance(self, position: InputPosition | None, key: str | None) -> None:
+    def _advance(self, position: InputMark | None, key: str | None) -> None:
         """Moves the cursor past a record about to be yielded."""
         if position is not None:
             self._position = position

@@ -50,8 +50,25 @@ def resume_input(reader: RecordReader, cursor: dict[str, Any]) -> InputPosition 
     return position
 
 
-def input_cursor(position: InputPosition | None) -> dict[str, Any]:
+class InputMark:
+    """A reader's position taken cheaply for every record (`RecordReader.mark`); its digest
+    is computed only when a checkpoint asks for it."""
+
+    __slots__ = ("_hash", "lines", "offset")
+
+    def __init__(self, lines: int, offset: int, running_hash: Any) -> None:
+        self.lines = lines
+        self.offset = offset
+        self._hash = running_hash
+
+    def position(self) -> InputPosition:
+        return InputPosition(self.lines, self.offset, self._hash.hexdigest())
+
+
+def input_cursor(position: InputPosition | InputMark | None) -> dict[str, Any]:
     """The part of a cursor that says where the input stands."""
+    if isinstance(position, InputMark):
+        position = position.position()
     return {} if position is None else {"input": msgspec.to_builtins(position)}
 
 
@@ -91,6 +108,10 @@ class RecordReader:
 
     def position(self) -> InputPosition:
         return InputPosition(self.lines, self.offset, self._hash.copy().hexdigest())
+
+    def mark(self) -> InputMark:
+        """What `position()` tells, for a fraction of its cost when taken per record."""
+        return InputMark(self.lines, self.offset, self._hash.copy())
 
     def read_header(self) -> Header | None:
         """Reads the first line if it is a header; call it once, before iterating."""
@@ -136,16 +157,34 @@ class RecordReader:
         if self._pending is not None:
             line, self._pending = self._pending, None
             yield from self._accept(line)
+        # `_readline` and `_accept` inlined for the usual line: this loop runs per record.
+        readline, decode, update = self._stream.readline, self._decoder.decode, self._hash.update
+        framing = (Header, Summary)
         while True:
-            line = self._readline()
+            line = readline(MAX_LINE_BYTES + 1)
             if not line:
                 return
-            yield from self._accept(line)
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                raise BadInput(self.lines + 1, f"line longer than {MAX_LINE_BYTES} bytes")
+            self.lines += 1
+            self.offset += len(line)
+            update(line)
+            try:
+                record = decode(line)
+            except msgspec.DecodeError:
+                yield from self._accept(line)
+                continue
+            if self.summary is None and not isinstance(record, framing):
+                yield record
+            else:
+                yield from self._route(record)
 
     def _accept(self, line: bytes) -> Iterator[DataRecord]:
         if not line.strip():
             return
-        record = self._decode(line)
+        yield from self._route(self._decode(line))
+
+    def _route(self, record: Record | ErrorRecord) -> Iterator[DataRecord]:
         if isinstance(record, Summary):
             self.summary = record
         elif isinstance(record, Header):

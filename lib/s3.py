@@ -365,7 +365,7 @@ def _parse_objects_fast(body: bytes, bucket: str) -> list[ObjectRecord] | None:
             append(
                 ObjectRecord(
                     bucket=bucket,
-                    key=unquote_plus(key) if url_encoded else key,
+                    key=unquote_plus(key) if url_encoded and ("%" in key or "+" in key) else key,
                     size=int(size),
                     etag=etag.strip('"'),
                     last_modified=stamp if len(stamp) == 24 else normalize_timestamp(stamp),

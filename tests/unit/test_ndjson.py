@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lib.errors import BadInput, UsageError
-from lib.ndjson import InputPosition, RecordReader, open_output
+from lib.ndjson import InputPosition, RecordReader, input_cursor, open_output
 from lib.records import ErrorRecord, Header, ObjectRecord, Summary, new_decoder
 
 HEADER = b'{"type":"header","stage":"s3-manifest","source":"s3://b/"}\n'
@@ -85,6 +85,19 @@ def test_blank_lines_are_skipped_but_counted() -> None:
     source.read_header()
     with pytest.raises(BadInput, match="line 5"):
         list(source)
+
+
+def test_a_mark_is_the_position_it_was_taken_at() -> None:
+    source = reader(HEADER + obj("a") + b"\n" + obj("b") + obj("c"))
+    source.read_header()
+    marks, positions = [], []
+    for _ in source:
+        marks.append(source.mark())
+        positions.append(source.position())
+    assert [mark.position() for mark in marks] == positions
+    assert [p.lines for p in positions] == [2, 4, 5]
+    assert len({p.digest for p in positions}) == 3
+    assert input_cursor(marks[1]) == input_cursor(positions[1])
 
 
 def consume(source: RecordReader, count: int) -> InputPosition:
