@@ -52,6 +52,13 @@ class Copied:
     action: str
     bytes: int
     etag: str | None  # the ETag the target should now have, when known
+    reported_etag: str | None = None  # the ETag the server says it wrote (PUT, CopyObject)
+
+    def confirmed(self) -> bool:
+        """The server's answer already proves the bytes: it reports the MD5 we expected
+        (a single-part ETag), so a HEAD after the write would tell nothing new."""
+        etag = self.etag
+        return etag is not None and "-" not in etag and self.reported_etag == etag
 
 
 @dataclass
@@ -142,10 +149,11 @@ class Copier:
                 data = b"".join(self._read(source_key, 0, info.size, retrier))
             assert self.target.clients is not None
             params = self._create_params(target_key, info)
-            retrier.call(
+            response = retrier.call(
                 self.target.clients, len(data), lambda c: c.put_object(Body=data, **params)
             )
-            return Copied(action, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            return Copied(action, len(data), md5, _unquoted(response.get("ETag")))
         size, md5 = write_atomically(
             self.target.path(target_key), self._read(source_key, 0, info.size, retrier)
         )
@@ -164,9 +172,9 @@ class Copier:
         if info.storage_class and info.storage_class != "STANDARD":
             params["StorageClass"] = info.storage_class
         response = retrier.call(self.target.clients, info.size, lambda c: c.copy_object(**params))
-        etag = str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"') or None
+        etag = _unquoted(response.get("CopyObjectResult", {}).get("ETag"))
         single_part_source = info.etag is not None and "-" not in info.etag
-        return Copied("copy", info.size, info.etag if single_part_source else etag)
+        return Copied("copy", info.size, info.etag if single_part_source else etag, etag)
 
     def _create_params(self, target_key: str, info: SourceInfo) -> dict[str, Any]:
         params: dict[str, Any] = {"Bucket": self.target.location.bucket, "Key": target_key}
@@ -307,3 +315,7 @@ class Copier:
                 return data
 
             yield retrier.call(clients, size, fetch_piece)
+
+
+def _unquoted(etag: object) -> str | None:
+    return str(etag or "").strip('"') or None

@@ -37,6 +37,12 @@ class S3Config:
     max_attempts: int = 10
 
 
+# One session per profile and region: a session loads the S3 model once (~0.2 s of CPU),
+# and later clients from it (other timeouts, other endpoints) cost a few milliseconds.
+_SESSIONS: dict[tuple[str | None, str | None], Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 def make_client(
     config: S3Config, *, read_timeout: float = 60, max_attempts: int | None = None
 ) -> Any:
@@ -44,10 +50,6 @@ def make_client(
     import botocore.config
     import botocore.exceptions
 
-    try:
-        session = boto3.session.Session(profile_name=config.profile, region_name=config.region)
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise UsageError(str(exc)) from None
     client_config = botocore.config.Config(
         retries={"mode": "standard", "max_attempts": max_attempts or config.max_attempts},
         max_pool_connections=config.max_connections,
@@ -58,7 +60,17 @@ def make_client(
         # validating GETs too would cost a second pass and turn a mismatch into an error.
         response_checksum_validation="when_required",
     )
-    client = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get((config.profile, config.region))
+        if session is None:
+            try:
+                session = boto3.session.Session(
+                    profile_name=config.profile, region_name=config.region
+                )
+            except botocore.exceptions.ProfileNotFound as exc:
+                raise UsageError(str(exc)) from None
+            _SESSIONS[(config.profile, config.region)] = session
+        client = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
     events = client.meta.events
     for operation in LIST_OPERATIONS:
         events.register(f"before-parse.s3.{operation}", _keep_raw_body)

@@ -159,6 +159,10 @@ def test_server_side_repair_within_one_endpoint(
     assert records["backup/k1"]["bytes"] == 101 and records["backup/k1"]["attempts"] == 1
     assert records["backup/k0"]["status"] == "skipped"
     assert not [path for path in counter.requests("GET") if "/data/" in path]  # no bytes pulled
+    # One HEAD of the target before each copy; CopyObject's own ETag verifies it after.
+    assert sorted(path for path in counter.requests("HEAD") if "/backup/" in path) == [
+        f"/{target}/backup/k{n}" for n in (1, 2, 3)
+    ]
     assert_same_as_source(s3_client, source_bucket, target, "backup/")
     again = run_cli(
         "s3-check",

@@ -158,3 +158,32 @@ def test_verification_after_a_multipart_upload(
         Copied("multipart_upload", 10, "abc-2"),
     )
     assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+@pytest.mark.parametrize(
+    ("reported", "head_etag", "problem"),
+    [
+        ("abc", "other", None),  # the write's answer proves it: the HEAD is not asked
+        (None, "abc", None),  # no answer: the HEAD verifies
+        (None, "other", "ETag is other"),
+        ("xyz", "xyz", "ETag is xyz"),  # the server wrote other bytes: the HEAD finds out
+    ],
+)
+def test_a_write_whose_answer_carries_the_md5_needs_no_head(
+    reported: str | None, head_etag: str, problem: str | None
+) -> None:
+    from lib.copier import Copied, SourceInfo
+    from lib.records import ObjectRecord
+    from lib.repair import RepairPipeline
+
+    pipeline = object.__new__(RepairPipeline)
+    pipeline.target = Location("s3", "t")
+    pipeline.verifier = type("V", (), {"stores": _Written(10, head_etag)})()  # type: ignore[assignment]
+    found = pipeline._written_problem(
+        "k",
+        SourceInfo(10, "abc", None),
+        ObjectRecord(bucket="s", key="k", size=10, etag="abc"),
+        Copied("copy", 10, "abc", reported),
+    )
+    assert (found is None) if problem is None else (found is not None and problem in found)
+    assert not Copied("multipart_copy", 10, "abc-2", "abc-2").confirmed()
