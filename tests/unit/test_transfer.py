@@ -2,6 +2,7 @@
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,6 +133,25 @@ class _Written:
         return self.info
 
 
+def written_problem(
+    head_etag: str, source_etag: str | None, expected_etag: str, copied: Any
+) -> str | None:
+    """What s3-repair's check after a write finds, when a HEAD would answer `head_etag`."""
+    from lib.copier import SourceInfo
+    from lib.records import ObjectRecord
+    from lib.repair import RepairPipeline
+
+    pipeline = object.__new__(RepairPipeline)
+    pipeline.target = Location("s3", "t")
+    pipeline.verifier = type("V", (), {"stores": _Written(10, head_etag)})()  # type: ignore[assignment]
+    return pipeline._written_problem(
+        "k",
+        SourceInfo(10, source_etag, None),
+        ObjectRecord(bucket="s", key="k", size=10, etag=expected_etag),
+        copied,
+    )
+
+
 @pytest.mark.parametrize(
     ("server_etag", "expected_etag", "problem"),
     [
@@ -144,18 +164,10 @@ class _Written:
 def test_verification_after_a_multipart_upload(
     server_etag: str, expected_etag: str, problem: str | None
 ) -> None:
-    from lib.copier import Copied, SourceInfo
-    from lib.records import ObjectRecord
-    from lib.repair import RepairPipeline
+    from lib.copier import Copied
 
-    pipeline = object.__new__(RepairPipeline)
-    pipeline.target = Location("s3", "t")
-    pipeline.verifier = type("V", (), {"stores": _Written(10, server_etag)})()  # type: ignore[assignment]
-    found = pipeline._written_problem(
-        "k",
-        SourceInfo(10, None, None),
-        ObjectRecord(bucket="s", key="k", size=10, etag=expected_etag),
-        Copied("multipart_upload", 10, "abc-2"),
+    found = written_problem(
+        server_etag, None, expected_etag, Copied("multipart_upload", 10, "abc-2")
     )
     assert (found is None) if problem is None else (found is not None and problem in found)
 
@@ -172,18 +184,8 @@ def test_verification_after_a_multipart_upload(
 def test_a_write_whose_answer_carries_the_md5_needs_no_head(
     reported: str | None, head_etag: str, problem: str | None
 ) -> None:
-    from lib.copier import Copied, SourceInfo
-    from lib.records import ObjectRecord
-    from lib.repair import RepairPipeline
+    from lib.copier import Copied
 
-    pipeline = object.__new__(RepairPipeline)
-    pipeline.target = Location("s3", "t")
-    pipeline.verifier = type("V", (), {"stores": _Written(10, head_etag)})()  # type: ignore[assignment]
-    found = pipeline._written_problem(
-        "k",
-        SourceInfo(10, "abc", None),
-        ObjectRecord(bucket="s", key="k", size=10, etag="abc"),
-        Copied("copy", 10, "abc", reported),
-    )
+    found = written_problem(head_etag, "abc", "abc", Copied("copy", 10, "abc", reported))
     assert (found is None) if problem is None else (found is not None and problem in found)
     assert not Copied("multipart_copy", 10, "abc-2", "abc-2").confirmed()
