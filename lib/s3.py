@@ -372,6 +372,8 @@ def _parse_objects_fast(body: bytes, bucket: str) -> list[ObjectRecord] | None:
                 key = _unescape_xml(key)
             if "&" in etag:
                 etag = _unescape_xml(etag)
+            if "&" in stamp:
+                stamp = _unescape_xml(stamp)
             if storage_class is not None and "&" in storage_class:
                 storage_class = _unescape_xml(storage_class)
             append(
@@ -379,9 +381,12 @@ def _parse_objects_fast(body: bytes, bucket: str) -> list[ObjectRecord] | None:
                     bucket=bucket,
                     key=unquote_plus(key) if url_encoded and ("%" in key or "+" in key) else key,
                     size=int(size),
-                    etag=etag.strip('"'),
-                    last_modified=stamp if len(stamp) == 24 else normalize_timestamp(stamp),
-                    storage_class=storage_class,
+                    # An empty element has no text: None, as the tree parser reads it.
+                    etag=etag.strip('"') if etag else None,
+                    last_modified=stamp
+                    if len(stamp) == 24
+                    else (normalize_timestamp(stamp) if stamp else None),
+                    storage_class=storage_class or None,
                     checksum_algorithm=checksum,
                 )
             )

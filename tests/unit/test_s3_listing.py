@@ -168,6 +168,25 @@ def test_fast_path_matches_the_tree_parser(url: bool, checksum: str) -> None:
     assert [record.key for record in fast] == HARD_KEYS
 
 
+@pytest.mark.parametrize(
+    ("element", "empty"),
+    [
+        ("<ETag>&quot;abc-2&quot;</ETag>", "<ETag></ETag>"),
+        ("<StorageClass>STANDARD</StorageClass>", "<StorageClass></StorageClass>"),
+        ("2026-01-02T03:04:05.000Z", ""),
+        ("2026-01-02T03:04:05.000Z", "2026-01-02T03:04:05&#46;5Z"),
+    ],
+)
+def test_fast_path_reads_empty_and_escaped_fields_like_the_tree_parser(
+    element: str, empty: str
+) -> None:
+    from lib.s3 import _parse_objects_fast, _parse_tree
+
+    body = page(contents("a").replace(element, empty) + contents("b"))
+    fast = _parse_objects_fast(body, "bkt")
+    assert fast is not None and fast == _parse_tree(body, ListRequest("bkt", ""))
+
+
 def test_fast_path_unescapes_character_references_like_xml() -> None:
     from lib.s3 import _parse_objects_fast
 
