@@ -59,7 +59,10 @@ def _version(package: str) -> str:
 
 def _bytecode_note() -> str:
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        return " (PYTHONDONTWRITEBYTECODE is set: modules without a .pyc compile at each start)"
+        return (
+            " (PYTHONDONTWRITEBYTECODE is set: s3deep's own modules were compiled before the"
+            " runs, as pip install does for installed packages)"
+        )
     return ""
 
 

@@ -24,6 +24,7 @@ with `run(settings) -> Report`, registered in SCENARIOS.
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from bench import checking, copying, deleting, listing, reading, sharding
 from bench.common import WrongResult
 from bench.fixture import log
 from bench.measure import CommandFailed
-from bench.settings import RESULTS_DIR, Report, Settings
+from bench.settings import PROJECT_DIR, RESULTS_DIR, Report, Settings
 
 SCENARIOS: dict[str, Callable[[Settings], Report]] = {
     "list": listing.run,
@@ -178,6 +179,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[Job]]:
 def main(argv: list[str] | None = None) -> None:
     settings, jobs = parse_args(argv)
     started = time.perf_counter()
+    # As after pip install: s3deep's modules have their .pyc, so no run pays to compile
+    # them (with PYTHONDONTWRITEBYTECODE set, every start would).
+    compileall.compile_dir(PROJECT_DIR / "lib", quiet=1)
+    compileall.compile_dir(PROJECT_DIR / "stages", quiet=1)
     for job in jobs:
         scenario_started = time.perf_counter()
         label = f"{job.scenario} {job.objects}" + (
