@@ -7,11 +7,15 @@ stops at the first key past `upto`, so any increasing boundary strings split the
 space exactly, and all versions of one key always fall in one range. Where the
 boundaries lie only decides how evenly the work spreads:
 
-- `--parallel`: ranges are split while they are listed. A worker with nothing to
-  fetch takes the earliest range still being listed and probes (one key per
-  request) for the widest subtree of its last key that still has keys behind it;
-  the range keeps that subtree, a new range takes the rest. The writer drains
-  ranges in order; ranges ahead of it stop fetching when their buffers are full.
+- `--parallel`: the first ranges come from one listing of the prefix's
+  "directories" (Delimiter='/'; a level deeper when there are fewer than streams),
+  so every stream has work from the first round trip on. Ranges are then split
+  while they are listed: a worker with nothing to fetch takes the earliest range
+  still being listed and probes (one key per request) for the widest subtree of
+  its last key that still has keys behind it; the range keeps that subtree, a new
+  range takes the rest (flat keys, or a directory far bigger than the others). The
+  writer drains ranges in order; the earliest ranges fetch first, and all stop
+  when the pages buffered across ranges reach the budget.
 - `--shard`: all workers must agree without talking, so the boundaries come from a
   deterministic walk of the "directories" (Delimiter='/') below the prefix, cut
   into N groups of equal entry counts.
@@ -20,12 +24,14 @@ boundaries lie only decides how evenly the work spreads:
 from __future__ import annotations
 
 import bisect
+import re
 import threading
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -34,9 +40,11 @@ from lib.records import ObjectRecord
 from lib.s3 import RAW_BODY, ListRequest, next_params, parse_page, translate_error
 
 MAX_PARALLEL = 64
-PAGES_PER_RANGE = 2  # parsed pages a range may hold before its fetching waits
+PAGES_PER_RANGE = 2  # parsed pages the head range may hold past the budget
 PAGES_PER_STREAM = 4  # pages buffered across all ranges, per stream
 PAGES_BEFORE_SPLIT = 2  # pages a range lists before (and between) tries to split it
+SEED_RANGES_PER_STREAM = 2  # ranges seeded from the directories, per stream
+SEED_DEPTH = 2  # directory levels opened below the prefix when there are too few
 
 
 @dataclass(frozen=True)
@@ -157,10 +165,32 @@ class ParallelLister:
         self._error: BaseException | None = None
         self.requests = 0
         self.splits = 0
+        self.seeded = 1  # ranges at the start, after seeding
+
+    def _seed(self) -> None:
+        """Cuts the starting range at the prefix's directories (a few requests, at once)."""
+        request, head = self._request, self._ranges[0]
+        if self._streams == 1 or request.versions or head.version_marker is not None:
+            return
+
+        def level(prefix: str) -> tuple[list[tuple[str, bool]], bool]:
+            try:
+                return list_directory_level(
+                    self._client, request, prefix, start_after=head.bounds.after, max_pages=1
+                )
+            finally:
+                with self._lock:
+                    self.requests += 1
+
+        bounds = seed_bounds(level, request.prefix, head.bounds, self._streams)
+        edges = [head.bounds.after, *bounds, head.bounds.upto]
+        self._ranges = [_Range(KeyRange(low, high)) for low, high in pairwise(edges)]
+        self.seeded = len(self._ranges)
 
     # --- the reader's side ---------------------------------------------------------
 
     def __iter__(self) -> Iterator[ObjectRecord | None]:
+        self._seed()
         threads = [
             threading.Thread(target=self._work, name=f"s3-list-{n}", daemon=True)
             for n in range(self._streams)
@@ -230,9 +260,11 @@ class ParallelLister:
             return None
         room = self._buffered < self._budget
         for index, candidate in enumerate(self._ranges):
-            if candidate.done or candidate.fetching or len(candidate.pages) >= PAGES_PER_RANGE:
+            if candidate.done or candidate.fetching:
                 continue
-            if room or index == 0:  # the head may always fetch: the writer waits for it
+            # The earliest ranges first, any number of pages each, within the budget; the
+            # head may always hold a few: the writer waits for it.
+            if room or (index == 0 and len(candidate.pages) < PAGES_PER_RANGE):
                 candidate.fetching = True
                 self._buffered += 1
                 return "fetch", candidate
@@ -323,6 +355,68 @@ class ParallelLister:
         return body
 
 
+# --- seeds: the first ranges of --parallel, from the prefix's "directories" -----------
+
+# Some servers (moto) fail a request whose StartAfter holds one: not worth cutting at.
+_NONCHARACTER = re.compile("[\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff]")
+Level = Callable[[str], tuple[list[tuple[str, bool]], bool]]
+_Piece = tuple[str | None, str | None]  # (its upper end, its directory if it is one)
+
+
+def seed_bounds(level: Level, prefix: str, bounds: KeyRange, streams: int) -> list[str]:
+    """Increasing boundaries strictly inside `bounds` that cut it at directories.
+
+    `level(p)` lists one page of the entries right below p as (name, is a directory)
+    in key order, and says whether more follow. A piece of work is a directory, a
+    run of keys between directories, or the unlisted rest of a level. Directories
+    are opened (all at once) while there are fewer pieces than streams; the pieces
+    are then cut into at most SEED_RANGES_PER_STREAM * streams groups of equal counts.
+    """
+    pieces = _pieces(*level(prefix), bounds.upto)
+    for _ in range(SEED_DEPTH):
+        directories = [name for _, name in pieces if name is not None]
+        if len(pieces) >= streams or not directories:
+            break
+        with ThreadPoolExecutor(min(streams, len(directories))) as pool:
+            opened = dict(zip(directories, pool.map(level, directories), strict=True))
+        expanded: list[_Piece] = []
+        for end, name in pieces:
+            inner = _pieces(*opened[name], end) if name is not None else []
+            expanded.extend(inner or [(end, name)])
+        pieces = expanded
+    ends = sorted(
+        {
+            end
+            for end, _ in pieces
+            if end is not None
+            and not _NONCHARACTER.search(end)
+            and (bounds.after is None or end > bounds.after)
+            and (bounds.upto is None or end < bounds.upto)
+        }
+    )
+    groups = min(len(ends) + 1, SEED_RANGES_PER_STREAM * streams)
+    return [ends[part * (len(ends) + 1) // groups - 1] for part in range(1, groups)]
+
+
+def _pieces(entries: list[tuple[str, bool]], truncated: bool, end: str | None) -> list[_Piece]:
+    """A level's pieces of work; `end` closes the unlisted rest, if any."""
+    pieces: list[_Piece] = []
+    last_key = None
+    for name, is_directory in entries:
+        if not is_directory:
+            last_key = name
+            continue
+        if last_key is not None:
+            pieces.append((last_key, None))
+            last_key = None
+        pieces.append((after_subtree(name, len(name) - 1) if name else None, name))
+    if last_key is not None:
+        pieces.append((last_key, None))
+    if truncated:
+        pieces.append((end, None))
+    return pieces
+
+
 # --- shards: the same ranges for every worker, from the bucket's "directories" -----------
 
 DISCOVERY_ENTRIES_PER_SHARD = 16
@@ -335,7 +429,7 @@ def shard_range(client: Any, request: ListRequest, index: int, count: int) -> Ke
     if count == 1:
         return KeyRange()
     bounds = shard_bounds(
-        lambda prefix: list_directory_level(client, request, prefix), request.prefix, count
+        lambda prefix: list_directory_level(client, request, prefix)[0], request.prefix, count
     )
     return KeyRange(
         bounds[index - 1] if index > 0 else None, bounds[index] if index < count - 1 else None
@@ -378,13 +472,21 @@ def shard_bounds(
     return bounds
 
 
-def list_directory_level(client: Any, request: ListRequest, prefix: str) -> list[tuple[str, bool]]:
-    """Keys and common prefixes right below `prefix` (Delimiter='/'), merged in key order."""
-    listing = ListRequest(request.bucket, prefix)
+def list_directory_level(
+    client: Any,
+    request: ListRequest,
+    prefix: str,
+    *,
+    start_after: str | None = None,
+    max_pages: int = DISCOVERY_MAX_PAGES,
+) -> tuple[list[tuple[str, bool]], bool]:
+    """Keys and common prefixes right below `prefix` (Delimiter='/'), merged in key order,
+    and whether more entries follow those (after `max_pages` pages)."""
+    listing = ListRequest(request.bucket, prefix, start_after=start_after)
     params: dict[str, Any] | None = {**listing.params(), "Delimiter": "/"}
     entries: list[tuple[str, bool]] = []
     pages = 0
-    while params is not None and pages < DISCOVERY_MAX_PAGES:
+    while params is not None and pages < max_pages:
         try:
             body: bytes = client.list_objects_v2(**params)[RAW_BODY]
         except Exception as exc:
@@ -394,7 +496,7 @@ def list_directory_level(client: Any, request: ListRequest, prefix: str) -> list
         entries.extend((name, True) for name in common_prefixes(body))
         params = next_params(listing, params, body)
     entries.sort()
-    return entries
+    return entries, params is not None
 
 
 def common_prefixes(body: bytes) -> list[str]:

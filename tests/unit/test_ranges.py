@@ -158,3 +158,96 @@ def test_a_listing_error_reaches_the_reader(listed_bucket: tuple[Any, list[str]]
     lister = ParallelLister(client, ListRequest("no-such-bucket", ""), 2)
     with pytest.raises(Exception, match="NoSuchBucket"):
         list(lister)
+
+
+# --- seeding --parallel from the directories ------------------------------------------
+
+
+def seeded_listing(client: Any, keys: list[str], prefix: str, streams: int = 4) -> ParallelLister:
+    """Lists `prefix` on `streams` streams and checks it against the sorted keys."""
+    lister = ParallelLister(client, ListRequest("seeds", prefix, page_size=5), streams)
+    listed = [record.key for record in lister if record is not None]
+    assert listed == sorted(key for key in keys if key.startswith(prefix))
+    return lister
+
+
+SEED_LAYOUTS = {
+    "directories": [
+        f"{top}/{n:02d}" for top in ("aa", "bb", "cc", "dd", "ee", "ff") for n in range(9)
+    ],
+    "deep": [f"deep/down/{top}/x/{n}" for top in "abcdefg" for n in range(6)],
+    "one-directory": [f"only/{sub}/{n}" for sub in "pqrstu" for n in range(7)] + ["only-not"],
+    "hard": sorted(
+        [
+            f"h/{name}/{n}"
+            for name in ("a+b", "sp ace", "ümlaut", "😀", "\uffff", "%20")
+            for n in range(5)
+        ]
+        + ["h/", "h/a", "h/a/", "h/a0", "h/zz"]
+    ),
+}
+
+
+SEED_KEYS = sorted(
+    {
+        *(f"flat-{n:04d}" for n in range(60)),
+        *(key for keys in SEED_LAYOUTS.values() for key in keys),
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def seed_bucket() -> Iterator[Any]:
+    with mock_aws():
+        client = make_client(S3Config(region="us-east-1"))
+        client.create_bucket(Bucket="seeds")
+        for key in SEED_KEYS:
+            client.put_object(Bucket="seeds", Key=key, Body=b"")
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("layout", "prefix"),
+    [("directories", ""), ("deep", "deep/down/"), ("one-directory", "only"), ("hard", "h/")],
+)
+def test_seeding_cuts_at_the_directories(seed_bucket: Any, layout: str, prefix: str) -> None:
+    keys = [key for key in SEED_KEYS if key.startswith(prefix)]
+    assert set(SEED_LAYOUTS[layout]) <= set(keys)
+    lister = seeded_listing(seed_bucket, keys, prefix)
+    assert lister.seeded >= 4, lister.seeded  # every stream has a range from the start
+    # One request for the level (plus one per directory opened when too few), each
+    # range then lists about its own keys' pages: no probing to get going.
+    pages = len(keys) // 5 + lister.seeded * 2
+    assert lister.requests <= pages + 1 + 8, (lister.requests, pages)
+
+
+def test_seeding_flat_keys_falls_back_to_splitting(seed_bucket: Any) -> None:
+    flat = [f"flat-{n:04d}" for n in range(60)]
+    lister = seeded_listing(seed_bucket, flat, "flat-", streams=3)
+    assert lister.seeded <= 2  # nothing to cut at: ranges come from splitting
+    assert lister.splits > 0
+
+
+def test_seed_bounds_stay_inside_the_bounds_and_group_the_pieces() -> None:
+    top = [(f"d{n:02d}/", True) for n in range(40)]
+
+    def level(prefix: str) -> tuple[list[tuple[str, bool]], bool]:
+        return (top, False) if prefix == "" else ([(f"{prefix}k", False)], False)
+
+    bounds = ranges.seed_bounds(level, "", KeyRange(), 4)
+    assert len(bounds) == 4 * ranges.SEED_RANGES_PER_STREAM - 1
+    assert bounds == sorted(set(bounds))
+    inside = ranges.seed_bounds(level, "", KeyRange("d10/x", "d20/"), 4)
+    assert inside and all("d10/x" < bound < "d20/" for bound in inside)
+    # A directory below too few: opened, one level deeper.
+    opened: list[str] = []
+
+    def single(prefix: str) -> tuple[list[tuple[str, bool]], bool]:
+        opened.append(prefix)
+        if prefix == "p":
+            return [("p/", True)], False
+        return [(f"p/{n}/", True) for n in range(6)], True
+
+    deeper = ranges.seed_bounds(single, "p", KeyRange(), 3)
+    assert opened == ["p", "p/"]
+    assert len(deeper) == 5 and deeper == sorted(deeper)
