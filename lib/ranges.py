@@ -270,17 +270,20 @@ class ParallelLister:
                 return "fetch", candidate
         if not room or self._streams == 1:
             return None
+        # Only once a range has shown itself longer than a few pages: the probes for a
+        # split (a few requests) would cost more than they save on a short range. One
+        # page is enough while fewer ranges are listed than there are streams.
+        live = sum(not candidate.done for candidate in self._ranges)
+        enough = 1 if live < self._streams else PAGES_BEFORE_SPLIT
         for candidate in self._ranges:
-            if not candidate.done and not candidate.splitting and self._worth_splitting(candidate):
+            if (
+                not candidate.done
+                and not candidate.splitting
+                and candidate.pages_since_split >= enough
+            ):
                 candidate.splitting = True
                 return "split", candidate
         return None
-
-    @staticmethod
-    def _worth_splitting(candidate: _Range) -> bool:
-        # Only once it has shown itself longer than a few pages: the probes for a
-        # split (a few requests) would cost more than they save on a short range.
-        return candidate.pages_since_split >= PAGES_BEFORE_SPLIT
 
     def _fetch(self, chosen: _Range) -> None:
         request = self._request

@@ -107,8 +107,9 @@ def manifest(
     S3 key order), and a summary. Memory stays flat however many objects there are;
     with --checkpoint a killed run resumes from its last listed key.
 
-    --parallel N splits the key space into ranges while listing and lists N at
-    once; the output is the same as without it. --shard K/N lists only the K-th of
+    --parallel N cuts the key space into ranges at the prefix's "directories" (and
+    splits ranges while listing) and lists N at once; the output is the same as
+    without it. --shard K/N lists only the K-th of
     N disjoint key ranges (found from the prefix's "directories"), so N machines
     can split one bucket: the union of their outputs, sorted, is the whole listing.
 
