@@ -58,7 +58,14 @@ def sequential(range_bucket: tuple[str, dict[str, bytes]], run_cli: Run) -> byte
 
 @pytest.mark.parametrize(
     ("parallel", "page_size", "prefix"),
-    [("2", "7", ""), ("8", "50", ""), ("4", "1000", ""), ("3", "5", "logs/")],
+    [
+        ("2", "7", ""),
+        ("8", "50", ""),
+        ("4", "1000", ""),
+        ("3", "5", "logs/"),
+        ("6", "10", "logs/0"),  # two directories, opened to seed six streams
+        ("4", "10", "flat-"),  # no directories: ranges come from splitting
+    ],
 )
 def test_parallel_output_is_the_sequential_output(
     range_bucket: tuple[str, dict[str, bytes]],
