@@ -26,8 +26,10 @@ from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
+from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, translate_error
 from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
+from lib.transfer import retryable
 from lib.verify import Stores, Verdict, Verifier
 from lib.window import ordered_window
 
@@ -241,6 +243,11 @@ class CheckPipeline:
         try:
             info = store.head(key, version)
         except Exception as exc:
+            where = f"s3://{bucket}/{key}"
+            if error_code(exc) in CREDENTIAL_CODES:
+                raise translate_error(exc, "HeadObject", where) from None
+            if retryable(exc):
+                raise exhausted(exc, "HeadObject", where) from None
             return _record(bucket, key, "error", expected, None, _describe(exc))
         if info is None:
             return _record(bucket, key, "missing", expected, None, None)

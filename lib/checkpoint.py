@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from lib.errors import UsageError
+from lib.errors import FatalError, UsageError
 
 CHECKPOINT_VERSION = 1
 
@@ -82,6 +82,16 @@ class Checkpoint:
         return state
 
     def save(self, state: CheckpointState) -> None:
+        """Saves atomically; a failure (disk full, read-only) leaves the last checkpoint."""
+        try:
+            self._save(state)
+        except OSError as exc:
+            raise FatalError(
+                f"cannot save checkpoint {self.path}: {exc.strerror or exc}",
+                hint="the previous checkpoint is intact; rerun once the disk is writable",
+            ) from None
+
+    def _save(self, state: CheckpointState) -> None:
         directory = os.path.dirname(self.path)
         temp = f"{self.path}.tmp"
         data = self._encoder.encode(state)

@@ -21,11 +21,18 @@ from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
+from lib.s3 import CREDENTIAL_CODES, exhausted, translate_error
 from lib.shard import Shard, ShardFilter
 from lib.window import AdaptiveWindow, ordered_window
 
 THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
+NETWORK_ERRORS = {
+    "ConnectionClosedError", "ReadTimeoutError", "EndpointConnectionError",
+    "ConnectTimeoutError", "ConnectionError", "ProxyConnectionError",
+}  # fmt: skip
 RETRY_CODES = THROTTLE_CODES | {"InternalError", "ServiceUnavailable", "500", "RequestTimeout"}
+# A whole DeleteObjects refused for these stops the run (exit 3): no other batch would pass.
+FATAL_CODES = CREDENTIAL_CODES | {"AccessDenied", "403"}
 MAX_ATTEMPTS = 6
 ISSUED = ("deleted", "failed", "dry_run")  # what --max-delete counts
 
@@ -125,6 +132,16 @@ class DeletePipeline:
 
     def _units(self) -> Iterator[Unit]:
         unit = Unit()
+        try:
+            yield from self._fill_units(unit)
+        except BadInput:
+            # Act on every record before a bad line (and on nothing after it).
+            if unit.entries:
+                yield unit
+            raise
+
+    def _fill_units(self, unit: Unit) -> Iterator[Unit]:
+        """Units of input records; `unit` is the one being filled, replaced as it is yielded."""
         options = self.options
         keeps = self.shard.keeps
         for record in self.reader:
@@ -145,10 +162,11 @@ class DeletePipeline:
                     unit.deletable.append(target)
             unit.entries.append(target)
             if len(unit.deletable) >= options.batch_size:
-                yield unit
-                unit = Unit()
+                yield Unit(unit.entries, unit.deletable)
+                unit.entries, unit.deletable = [], []
         if unit.entries:
-            yield unit
+            yield Unit(unit.entries, unit.deletable)
+            unit.entries, unit.deletable = [], []
 
     # --- running units --------------------------------------------------------------
 
@@ -222,12 +240,17 @@ class DeletePipeline:
                 )
             except Exception as exc:
                 code = _error_code(exc)
+                where = f"s3://{self.scope.bucket}"
+                if code in FATAL_CODES:
+                    raise translate_error(exc, "DeleteObjects", where) from None
                 if code in THROTTLE_CODES:
                     self.window.throttle()
-                if code not in RETRY_CODES or attempt == MAX_ATTEMPTS:
+                if code not in RETRY_CODES and code not in NETWORK_ERRORS:
                     for target in pending:
                         target.result = self._result(target, "failed", code)
                     return
+                if attempt == MAX_ATTEMPTS:
+                    raise exhausted(exc, "DeleteObjects", where) from None
                 _backoff(attempt)
                 continue
             self.window.success()

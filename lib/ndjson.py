@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import msgspec
 
-from lib.errors import BadInput, UsageError
+from lib.errors import BadInput, FatalError, UsageError
 from lib.records import DataRecord, ErrorRecord, Header, Record, Summary
 
 FLUSH_BYTES = 1 << 16
@@ -217,11 +217,30 @@ class RecordReader:
             )
 
 
+class OutputError(FatalError):
+    """Writing the output failed (disk full, file too large, I/O error): exit 3.
+
+    The writer refuses to sync after that, so no checkpoint can claim records whose
+    bytes never reached the file; the last good checkpoint stays, and a rerun
+    truncates the output back to it.
+    """
+
+
 class RecordWriter:
     """Buffers encoded records and writes them to a file, a pipe or stdout."""
 
-    def __init__(self, raw: IO[bytes], *, is_file: bool, offset: int = 0, gzip: bool = False):
+    def __init__(
+        self,
+        raw: IO[bytes],
+        *,
+        is_file: bool,
+        offset: int = 0,
+        gzip: bool = False,
+        name: str = "stdout",
+    ):
         self._raw = raw
+        self.name = name
+        self._failed: OutputError | None = None
         self.is_file = is_file
         self._buffer = bytearray()
         self._encoder = msgspec.json.Encoder()
@@ -249,12 +268,20 @@ class RecordWriter:
             self._raw.flush()
 
     def _write_all(self, data: bytes) -> None:
+        if self._failed is not None:
+            raise self._failed
         view = memoryview(data)
-        while view:
-            written = self._raw.write(view)
-            if written is None:
-                written = 0
-            view = view[written:]
+        try:
+            while view:
+                written = self._raw.write(view)
+                if written is None:
+                    written = 0
+                view = view[written:]
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            self._failed = OutputError(f"cannot write output {self.name}: {exc.strerror or exc}")
+            raise self._failed from None
         self.offset += len(data)
 
     def sync(self) -> int:
@@ -264,6 +291,8 @@ class RecordWriter:
             self._write_all(self._gzip.flush(zlib.Z_FINISH))
             self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31)
             self._gzip_dirty = False
+        if self._failed is not None:
+            raise self._failed
         if self.is_file:
             self._raw.flush()
             os.fsync(self._raw.fileno())
@@ -294,10 +323,10 @@ def open_output(
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         # /dev/null, a FIFO: written like stdout, nothing to truncate or fsync.
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
-        return writer(raw, is_file=False, gzip=gzip)
+        return _named(writer(raw, is_file=False, gzip=gzip), path)
     if resume_offset is None:
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
-        return writer(raw, is_file=True, gzip=gzip)
+        return _named(writer(raw, is_file=True, gzip=gzip), path)
     try:
         raw = open(path, "r+b", buffering=0)  # noqa: SIM115 - owned by the writer
     except FileNotFoundError:
@@ -314,7 +343,13 @@ def open_output(
         )
     raw.truncate(resume_offset)
     raw.seek(resume_offset)
-    return writer(raw, is_file=True, offset=resume_offset, gzip=gzip)
+    return _named(writer(raw, is_file=True, offset=resume_offset, gzip=gzip), path)
+
+
+def _named(writer: RecordWriter, path: str) -> RecordWriter:
+    """The writer, knowing its file's name for error messages."""
+    writer.name = path
+    return writer
 
 
 def peek_summary(path: str) -> Summary | None:

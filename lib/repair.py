@@ -22,8 +22,9 @@ from lib.errors import BadInput, ExitCode
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
+from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, translate_error
 from lib.shard import Shard, ShardFilter
-from lib.transfer import Retrier, Timeouts, Uploads
+from lib.transfer import Retrier, Timeouts, Uploads, retryable
 from lib.verify import Verifier, existence_only
 from lib.window import ordered_window
 
@@ -149,6 +150,12 @@ class RepairPipeline:
         try:
             self._copy_verified(record, record.expected, source_ref.key, result, retrier)
         except Exception as exc:
+            # Spent retries or refused credentials: stop (exit 3) with the upload kept in
+            # the checkpoint; the rerun re-checks this record before it copies again.
+            if error_code(exc) in CREDENTIAL_CODES:
+                raise translate_error(exc, "repair", f"s3://{record.bucket}/{record.key}") from None
+            if retryable(exc):
+                raise exhausted(exc, "repair", f"s3://{record.bucket}/{record.key}") from None
             result.status, result.error = "failed", _describe(exc)
             if result.action in ("multipart_copy", "multipart_upload"):
                 try:

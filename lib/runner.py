@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointState
-from lib.errors import ExitCode, Interrupted
+from lib.errors import ExitCode, Interrupted, StageError
 from lib.ndjson import RecordWriter, open_output
 from lib.progress import Progress
 from lib.records import DataRecord, Header, Summary, utc_now
@@ -229,7 +229,8 @@ def _finish_incomplete(session: _Session) -> None:
         session.commit(time.monotonic())
         session.writer.write(session.summary(complete=False))
         session.writer.sync()  # not committed: a resumed run truncates it away again
-    except (BrokenPipeError, OSError):
+    except (BrokenPipeError, OSError, StageError):
+        # The output or the checkpoint cannot be written: the last commit stands.
         _silence_stdout()
 
 

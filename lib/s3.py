@@ -10,6 +10,7 @@ which ElementTree extracts the handful of fields a record needs.
 from __future__ import annotations
 
 import html
+import os
 import queue
 import re
 import threading
@@ -26,6 +27,16 @@ from lib.records import ObjectRecord
 RAW_BODY = "S3deepRawBody"
 LIST_OPERATIONS = ("ListObjectsV2", "ListObjectVersions")
 PREFETCH_PAGES = 4
+READ_TIMEOUT_VARIABLE = "S3DEEP_READ_TIMEOUT"
+
+
+def read_timeout_s(default: float) -> float:
+    """The socket read timeout: S3DEEP_READ_TIMEOUT seconds if set (and valid), else default."""
+    try:
+        value = float(os.environ.get(READ_TIMEOUT_VARIABLE, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 @dataclass(frozen=True)
@@ -44,17 +55,20 @@ _SESSIONS_LOCK = threading.Lock()
 
 
 def make_client(
-    config: S3Config, *, read_timeout: float = 60, max_attempts: int | None = None
+    config: S3Config, *, read_timeout: float | None = None, max_attempts: int | None = None
 ) -> Any:
     import boto3
     import botocore.config
     import botocore.exceptions
 
+    attempts = max_attempts or config.max_attempts
+    if max_attempts is None:
+        attempts = _env_int("AWS_MAX_ATTEMPTS", attempts)  # the AWS CLI's variable wins
     client_config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": max_attempts or config.max_attempts},
+        retries={"mode": "standard", "max_attempts": attempts},
         max_pool_connections=config.max_connections,
         connect_timeout=10,
-        read_timeout=read_timeout,
+        read_timeout=read_timeout if read_timeout is not None else read_timeout_s(60),
         user_agent_extra="s3deep/0.1",
         # s3-check computes every checksum itself, in one pass with the ETag; botocore
         # validating GETs too would cost a second pass and turn a mismatch into an error.
@@ -102,6 +116,14 @@ def _check_200_errors_cheaply_on_listings(events: Any) -> None:
     events.register_first("before-parse.s3.*", check_unless_whole_listing)
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def _keep_raw_body(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
 ) -> None:
@@ -109,6 +131,40 @@ def _keep_raw_body(
     if response_dict.get("status_code") == 200:
         customized_response_dict[RAW_BODY] = response_dict["body"]
         response_dict["body"] = b""
+
+
+# Error codes that no retry and no other key can fix: the whole run stops (exit 3).
+CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenRefreshRequired",
+        "NoSuchBucket",
+        "AllAccessDisabled",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a botocore ClientError (or its HTTP status), else None."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return str(code or status or "") or None
+
+
+def exhausted(exc: Exception, operation: str, where: str) -> FatalError:
+    """The fatal error for a request whose retries are all spent (throttling, 5xx, network)."""
+    error = translate_error(exc, operation, where)
+    message = error.message if isinstance(error, FatalError) else f"{operation} {where}: {exc}"
+    return FatalError(
+        f"{message} (retries exhausted)",
+        hint="rerun the same command (with --checkpoint) to resume",
+    )
 
 
 def translate_error(exc: Exception, operation: str, where: str) -> Exception:
@@ -127,6 +183,7 @@ def translate_error(exc: Exception, operation: str, where: str) -> Exception:
             "InvalidAccessKeyId": "check the credentials (AWS_PROFILE, --profile)",
             "SignatureDoesNotMatch": "check the secret key for these credentials",
             "ExpiredToken": "refresh the session credentials",
+            "InvalidToken": "refresh the session credentials",
         }
         detail = f"{code}: {message}" if message else code
         return FatalError(f"{operation} {where} failed: {detail}", hint=hints.get(code))

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from lib.s3 import S3Config, make_client
+from lib.s3 import S3Config, make_client, read_timeout_s
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -42,9 +42,13 @@ class Timeouts:
     """Per-request timeouts from an exponential average of the measured bandwidth."""
 
     def __init__(
-        self, base_s: float = 15.0, factor: float = 4.0, bandwidth: float = 20e6, alpha: float = 0.3
+        self,
+        base_s: float | None = None,
+        factor: float = 4.0,
+        bandwidth: float = 20e6,
+        alpha: float = 0.3,
     ) -> None:
-        self.base_s = base_s
+        self.base_s = base_s if base_s is not None else read_timeout_s(15.0)
         self.factor = factor
         self.bandwidth = bandwidth
         self.alpha = alpha

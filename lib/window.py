@@ -60,10 +60,15 @@ def ordered_window(
     pool: concurrent.futures.Executor,
     window: int | AdaptiveWindow,
 ) -> Iterator[tuple[T, concurrent.futures.Future[R]] | None]:
-    """(item, finished future) in input order; None now and then while the oldest runs."""
+    """(item, finished future) in input order; None now and then while the oldest runs.
+
+    If reading the items fails (bad input), the calls already started are finished and
+    handed out first, then the error is raised: nothing before it is left half done.
+    """
     pending: deque[tuple[T, concurrent.futures.Future[R]]] = deque()
     source = iter(items)
     exhausted = False
+    failure: Exception | None = None
     try:
         while True:
             limit = window if isinstance(window, int) else window.size
@@ -73,8 +78,13 @@ def ordered_window(
                 except StopIteration:
                     exhausted = True
                     break
+                except Exception as exc:
+                    exhausted, failure = True, exc
+                    break
                 pending.append((item, pool.submit(work, item)))
             if not pending:
+                if failure is not None:
+                    raise failure
                 return
             item, future = pending[0]
             while not future.done():

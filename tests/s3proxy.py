@@ -3,19 +3,41 @@
 Enough HTTP for boto3's S3 calls, on 127.0.0.1 only. Tests use it to make a stage
 slow enough to interrupt, to count the requests it made, and to inject the faults
 a real S3 produces: throttling, per-key errors inside DeleteObjects, error
-statuses for chosen requests, and bodies cut short.
+statuses for chosen requests, bodies cut short, and (with `FaultRates`) random
+503 SlowDown, 500 InternalError, connections reset without a response and
+responses stalled past the client's read timeout, drawn from a seeded RNG.
 """
 
 from __future__ import annotations
 
 import http.client
+import random
 import re
+import socket
+import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Random faults: the chance of each per request, and how long a stall lasts.
+
+    A reset and a stall happen after the request reached the server (it took effect,
+    only the answer is lost), the harder case for a client that retries.
+    """
+
+    slow_down: float = 0.10  # 503 SlowDown
+    internal_error: float = 0.01  # 500 InternalError
+    reset: float = 0.02  # the connection closed (RST) without a response
+    stall: float = 0.01  # no response for stall_s, then the connection closed
+    stall_s: float = 3.0
+    seed: int = 0
 
 
 @dataclass
@@ -25,9 +47,36 @@ class Faults:
     throttle_deletes: int = 0  # DeleteObjects requests to answer 503 SlowDown
     delete_fail_once: set[str] = field(default_factory=set)  # keys: InternalError once
     delete_fail_always: set[str] = field(default_factory=set)  # keys: AccessDenied always
-    status: dict[tuple[str, str], int] = field(default_factory=dict)  # (method, path) -> code
+    # (method, path) -> HTTP status, or (status, error code) such as (400, "ExpiredToken")
+    status: dict[tuple[str, str], int | tuple[int, str]] = field(default_factory=dict)
     cut_short: set[str] = field(default_factory=set)  # GETs whose body stops halfway
+    rates: FaultRates | None = None  # random faults on every request
+    injected: Counter[str] = field(default_factory=Counter)  # fault kind -> times injected
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random | None = None
+
+    def set_rates(self, rates: FaultRates | None) -> None:
+        with self.lock:
+            self.rates = rates
+            self._rng = random.Random(rates.seed) if rates else None
+
+    def draw(self) -> str | None:
+        """The random fault for this request, if any (counted in `injected`)."""
+        with self.lock:
+            if self.rates is None or self._rng is None:
+                return None
+            roll, rates = self._rng.random(), self.rates
+            for kind, rate in (
+                ("SlowDown", rates.slow_down),
+                ("InternalError", rates.internal_error),
+                ("reset", rates.reset),
+                ("stall", rates.stall),
+            ):
+                if roll < rate:
+                    self.injected[kind] += 1
+                    return kind
+                roll -= rate
+            return None
 
     def take_throttle(self) -> bool:
         with self.lock:
@@ -36,10 +85,12 @@ class Faults:
                 return True
             return False
 
-    def status_for(self, method: str, path: str) -> int | None:
-        for (verb, part), code in self.status.items():
-            if verb == method and part in path:
-                return code
+    def status_for(self, method: str, path: str) -> tuple[int, str] | None:
+        for (verb, part), answer in list(self.status.items()):
+            if verb in (method, "*") and part in path:
+                if isinstance(answer, tuple):
+                    return answer
+                return answer, "AccessDenied" if answer == 403 else "InternalError"
         return None
 
     def delete_errors(self, request: bytes) -> list[tuple[bytes, bytes]]:
@@ -66,6 +117,8 @@ class _Proxy(ThreadingHTTPServer):
         self.delay_s = delay_s
         self.faults = Faults()
         self.requests: list[tuple[str, str]] = []
+        self.in_flight = 0  # DeleteObjects requests being answered right now
+        self.delete_arrivals: list[tuple[float, int]] = []  # (time, in flight on arrival)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,18 +126,36 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Proxy
 
     def _forward(self) -> None:
+        is_delete = self.command == "POST" and "delete" in self.path
+        if not is_delete:
+            self._answer(is_delete)
+            return
+        server = self.server
+        with server.faults.lock:
+            server.in_flight += 1
+            server.delete_arrivals.append((time.monotonic(), server.in_flight))
+        try:
+            self._answer(is_delete)
+        finally:
+            with server.faults.lock:
+                server.in_flight -= 1
+
+    def _answer(self, is_delete: bool) -> None:
         self.server.requests.append((self.command, self.path))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         time.sleep(self.server.delay_s)
         faults, path = self.server.faults, unquote(self.path)
-        is_delete = self.command == "POST" and "delete" in self.path
+        fault = faults.draw()
+        if fault in ("SlowDown", "InternalError"):
+            self._error(503 if fault == "SlowDown" else 500, fault)
+            return
         if is_delete and faults.take_throttle():
             self._error(503, "SlowDown")
             return
-        code = faults.status_for(self.command, path)
-        if code is not None:
-            self._error(code, "AccessDenied" if code == 403 else "InternalError")
+        answer = faults.status_for(self.command, path)
+        if answer is not None:
+            self._error(*answer)
             return
         upstream = http.client.HTTPConnection(*self.server.upstream, timeout=60)
         try:
@@ -93,6 +164,12 @@ class _Handler(BaseHTTPRequestHandler):
             data = response.read()
         finally:
             upstream.close()
+        if fault == "stall":
+            assert faults.rates is not None
+            time.sleep(faults.rates.stall_s)
+        if fault in ("reset", "stall"):
+            self._reset()
+            return
         errors = faults.delete_errors(body) if is_delete and body else []
         if errors:
             injected = b"".join(
@@ -115,6 +192,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(data)
+
+    def _reset(self) -> None:
+        """Drops the connection without a response: RST, not an orderly close."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
 
     def _error(self, status: int, code: str) -> None:
         payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
@@ -149,6 +232,11 @@ class ProxiedEndpoint:
     def delay_s(self, seconds: float) -> None:
         """Changes the delay of the requests to come (a checkpoint keys on the endpoint)."""
         self._proxy.delay_s = seconds
+
+    @property
+    def delete_arrivals(self) -> list[tuple[float, int]]:
+        """(time, DeleteObjects requests in flight) at each DeleteObjects arrival."""
+        return list(self._proxy.delete_arrivals)
 
     def requests(self, method: str | None = None) -> list[str]:
         """Paths requested so far (of one HTTP method if given)."""
