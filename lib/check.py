@@ -26,10 +26,9 @@ from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
-from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, translate_error
+from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, retryable, translate_error
 from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
-from lib.transfer import retryable
 from lib.verify import Stores, Verdict, Verifier
 from lib.window import ordered_window
 

@@ -22,9 +22,9 @@ from lib.errors import BadInput, ExitCode
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
-from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, translate_error
+from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, retryable, translate_error
 from lib.shard import Shard, ShardFilter
-from lib.transfer import Retrier, Timeouts, Uploads, retryable
+from lib.transfer import Retrier, Timeouts, Uploads
 from lib.verify import Verifier, existence_only
 from lib.window import ordered_window
 

@@ -147,6 +147,29 @@ CREDENTIAL_CODES = frozenset(
 )
 
 
+RETRYABLE_CODES = {
+    "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
+    "500", "502", "503", "504",
+}  # fmt: skip
+
+
+def retryable(exc: Exception) -> bool:
+    import botocore.exceptions
+
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        return error.get("Code") in RETRYABLE_CODES or status in RETRYABLE_CODES
+    return isinstance(
+        exc,
+        botocore.exceptions.ConnectionError
+        | botocore.exceptions.HTTPClientError
+        | botocore.exceptions.ReadTimeoutError
+        | TimeoutError
+        | ConnectionError,
+    )
+
+
 def error_code(exc: BaseException) -> str | None:
     """The S3 error code of a botocore ClientError (or its HTTP status), else None."""
     response = getattr(exc, "response", None)
@@ -293,6 +316,8 @@ class PagePrefetcher:
         try:
             response = self._call(**params)
         except Exception as exc:
+            if retryable(exc):
+                raise exhausted(exc, self._request.operation, where) from None
             raise translate_error(exc, self._request.operation, where) from None
         finally:
             self.requests += 1

@@ -22,16 +22,12 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from lib.s3 import S3Config, make_client, read_timeout_s
+from lib.s3 import S3Config, make_client, read_timeout_s, retryable
 
 T = TypeVar("T")
 MIB = 1024 * 1024
 MAX_PARTS = 10_000
 COPY_OBJECT_LIMIT = 5 * 1024 * MIB
-RETRYABLE_CODES = {
-    "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
-    "500", "502", "503", "504",
-}  # fmt: skip
 
 
 class TransferError(Exception):
@@ -103,23 +99,6 @@ class Retrier:
             self.timeouts.observe(nbytes, time.monotonic() - started)
             return result
         raise AssertionError("unreachable")
-
-
-def retryable(exc: Exception) -> bool:
-    import botocore.exceptions
-
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        return error.get("Code") in RETRYABLE_CODES or status in RETRYABLE_CODES
-    return isinstance(
-        exc,
-        botocore.exceptions.ConnectionError
-        | botocore.exceptions.HTTPClientError
-        | botocore.exceptions.ReadTimeoutError
-        | TimeoutError
-        | ConnectionError,
-    )
 
 
 class UploadState(msgspec.Struct):
