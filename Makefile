@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CODE := lib stages tests bench demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools test lint demo bench bench-full clean
+.PHONY: help install tools test chaos lint demo bench bench-full clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,8 +31,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install ## Run the test suite (unit, CLI and end-to-end against a local moto server)
+test: install ## Run the test suite (unit, CLI, end-to-end and chaos, against a local moto server)
 	$(BIN)/pytest -q
+
+chaos: install ## Only the chaos tests (kills, signals, faults, disk, bad input); prints the figures
+	$(BIN)/pytest -q -m chaos
 
 lint: install ## ruff check, ruff format --check, mypy on lib and stages
 	$(BIN)/ruff check $(CODE)

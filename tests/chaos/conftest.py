@@ -19,7 +19,7 @@ import stat
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,19 +45,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.chaos)
 
 
+FIGURES: Counter[str] = Counter()
+
+
 @pytest.fixture(scope="session")
-def figures(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
-    """Counters the chaos tests add to; reported when the session ends."""
-    counts: Counter[str] = Counter()
-    yield counts
-    if not counts:
+def figures() -> Counter[str]:
+    """Counters the chaos tests add to; reported at the end of the session."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES:
         return
-    report = dict(sorted(counts.items()))
-    request.config.cache.set("s3deep/chaos", report)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line("chaos figures: " + json.dumps(report))
+    report = dict(sorted(FIGURES.items()))
+    terminalreporter.config.cache.set("s3deep/chaos", report)
+    terminalreporter.section("chaos figures")
+    for name, count in report.items():
+        terminalreporter.write_line(f"{count:8d}  {name}")
 
 
 def strip_timing(records: Records) -> Records:

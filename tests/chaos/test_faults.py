@@ -79,8 +79,8 @@ def test_exhausted_retries_exit_3_and_the_rerun_completes(
 ) -> None:
     """Mid-run, every request starts failing with 503: the stage gives up after its
     retries with exit 3 and one line, keeps its checkpoint, and a rerun completes."""
-    job = jobs.build(stage, size=80)
-    proxy = slow_endpoint(0.05)
+    job = jobs.build(stage, size=150 if stage == "s3-delete" else 80)
+    proxy = slow_endpoint(0.15 if stage == "s3-delete" else 0.05)
     env = {**chaos_env, "AWS_ENDPOINT_URL": proxy.url, "AWS_MAX_ATTEMPTS": "2"}
     process = start_cli(
         stage, *job.command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -89,6 +89,7 @@ def test_exhausted_retries_exit_3_and_the_rerun_completes(
     while committed_records(job.checkpoint) < 5 and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    assert process.poll() is None, "the run ended before the faults began"
     proxy.faults.status[("*", "/")] = (503, "ServiceUnavailable")
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 3, stderr
@@ -152,6 +153,7 @@ def test_credentials_expiring_mid_run_stop_with_exit_3(
     while committed_records(job.checkpoint) < 5 and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    assert process.poll() is None, "the run ended before the credentials expired"
     proxy.faults.status[("*", "/")] = (400, "ExpiredToken")
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 3, stderr
