@@ -58,7 +58,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not FIGURES:
         return
     report = dict(sorted(FIGURES.items()))
-    terminalreporter.config.cache.set("s3deep/chaos", report)
+    cache = getattr(terminalreporter.config, "cache", None)  # absent with -p no:cacheprovider
+    if cache is not None:
+        cache.set("s3deep/chaos", report)
     terminalreporter.section("chaos figures")
     for name, count in report.items():
         terminalreporter.write_line(f"{count:8d}  {name}")

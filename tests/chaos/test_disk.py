@@ -48,8 +48,9 @@ def test_file_size_limit_exits_3_and_the_rerun_completes(
     figures: Counter[str],
 ) -> None:
     """The output hits `ulimit -f` after some commits (slow requests: a commit a second)."""
-    job = jobs.build(stage, size=300)
-    delay, limit = {"s3-manifest": (0.05, 30_000), "s3-delete": (0.15, 12_000)}[stage]
+    job = jobs.build(stage, size=400 if stage == "s3-manifest" else 300)
+    # At most ~25 kB (manifest) or ~7 kB (delete) per second: a commit lands before the limit.
+    delay, limit = {"s3-manifest": (0.05, 45_000), "s3-delete": (0.15, 12_000)}[stage]
     proxy = slow_endpoint(delay)
     env = {**cli_env, "AWS_ENDPOINT_URL": proxy.url}
     result = subprocess.run(

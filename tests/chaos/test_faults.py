@@ -79,7 +79,9 @@ def test_exhausted_retries_exit_3_and_the_rerun_completes(
 ) -> None:
     """Mid-run, every request starts failing with 503: the stage gives up after its
     retries with exit 3 and one line, keeps its checkpoint, and a rerun completes."""
-    job = jobs.build(stage, size=150 if stage == "s3-delete" else 80)
+    # Runs of a few seconds, so that the faults begin well before the end.
+    size = {"s3-manifest": 300, "s3-check": 150, "s3-repair": 80, "s3-delete": 150}[stage]
+    job = jobs.build(stage, size=size)
     proxy = slow_endpoint(0.15 if stage == "s3-delete" else 0.05)
     env = {**chaos_env, "AWS_ENDPOINT_URL": proxy.url, "AWS_MAX_ATTEMPTS": "2"}
     process = start_cli(
@@ -144,7 +146,7 @@ def test_credentials_expiring_mid_run_stop_with_exit_3(
     the bucket, exit 3, the checkpoint kept; with fresh credentials the rerun completes."""
     job = jobs.build(stage, size=200)
     bucket = job.args[0].removeprefix("s3://").split("/")[0]
-    proxy = slow_endpoint(0.1)
+    proxy = slow_endpoint(0.15)
     env = {"AWS_ENDPOINT_URL": proxy.url}
     process = start_cli(
         stage, *job.command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
