@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from types import TracebackType
+from typing import Any
 
 DEFAULT_DELAY_MS = 50
 CHUNK = 256 * 1024
@@ -187,14 +188,7 @@ class LatencyProxy:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process(process, 5)
 
     def __enter__(self) -> LatencyProxy:
         self.start()
@@ -207,6 +201,18 @@ class LatencyProxy:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def stop_process(process: subprocess.Popen[Any] | None, timeout_s: float) -> None:
+    """SIGTERM by PID, then SIGKILL if it is still there after timeout_s."""
+    if process is None or process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

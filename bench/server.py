@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
 import socket
 import subprocess
 import time
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from bench.latency import LatencyProxy
+from bench.latency import LatencyProxy, stop_process
 from bench.settings import ACCESS_KEY, REGION, SECRET_KEY
 
 READY_TIMEOUT_S = 20.0
@@ -254,14 +253,7 @@ class RcloneServer:
         if proxy is not None:
             proxy.stop()
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process(process, STOP_TIMEOUT_S)
 
     def __enter__(self) -> RcloneServer:
         self.start()
