@@ -208,8 +208,9 @@ def manifest(
             "md5": md5,
             # --parallel is left out: it does not change the output, so a resumed run
             # may use another N.
-            "shard": str(options.shard) if options.shard else None,
         }
+        if options.shard:  # only then, so that unsharded checkpoints of before still resume
+            arguments["shard"] = str(options.shard)
         copy = None
         if from_published:
             copy, why = published.plan(
