@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import Counter
 from typing import Any
 
 import pytest
 from s3proxy import FaultRates
 
-from .conftest import STAGES, STALL_S, Jobs, Run, Start, committed_records, one_error_line
+from .conftest import (
+    STAGES,
+    STALL_S,
+    Jobs,
+    Run,
+    Start,
+    committed_records,
+    one_error_line,
+    wait_for_commit,
+)
 
 SIZES = {"s3-manifest": 400, "s3-check": 300, "s3-repair": 80, "s3-delete": 300}
 
@@ -87,10 +95,7 @@ def test_exhausted_retries_exit_3_and_the_rerun_completes(
     process = start_cli(
         stage, *job.command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 60
-    while committed_records(job.checkpoint) < 5 and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_commit(process, job.checkpoint, records=5)
     assert process.poll() is None, "the run ended before the faults began"
     proxy.faults.status[("*", "/")] = (503, "ServiceUnavailable")
     _, stderr = process.communicate(timeout=120)
@@ -151,10 +156,7 @@ def test_credentials_expiring_mid_run_stop_with_exit_3(
     process = start_cli(
         stage, *job.command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 60
-    while committed_records(job.checkpoint) < 5 and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_commit(process, job.checkpoint, records=5)
     assert process.poll() is None, "the run ended before the credentials expired"
     proxy.faults.status[("*", "/")] = (400, "ExpiredToken")
     _, stderr = process.communicate(timeout=60)
