@@ -118,11 +118,12 @@ class CheckPipeline:
         of this shard; `_seen` counts the object records of every shard."""
         reader = self.reader
         keeps = self.shard.keeps
+        sharded = self.options.shard is not None
         for record in reader:
             match record:
                 case ObjectRecord(delete_marker=False, is_latest=True):
                     self._seen += 1
-                    if keeps(self._output_key(record)):
+                    if not sharded or keeps(self._output_key(record)):
                         yield record, reader.mark()
                 case ObjectRecord():
                     continue
