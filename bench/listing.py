@@ -321,21 +321,22 @@ def list_targets(settings: Settings, series: list[Series], ceiling: Series) -> l
     """The listing targets that apply to this run's size and latency."""
     ours, s5cmd = goals.find(series, OURS), goals.find(series, "s5cmd ls")
     found: list[goals.Target] = []
+    size = goals.count_label(settings.objects)
     if not settings.latency_ms:
         found += [
-            goals.ratio("list 100k loopback: s3-manifest client CPU per object <= s5cmd's",
+            goals.ratio(f"list {size} loopback: s3-manifest client CPU per object <= s5cmd's",
                         ours, [s5cmd], goals.CPU, 1.0),
-            goals.ratio("list 100k loopback: s3-manifest wall <= 1.1x s5cmd's",
+            goals.ratio(f"list {size} loopback: s3-manifest wall <= 1.1x s5cmd's",
                         ours, [s5cmd], goals.WALL, 1.1),
         ]  # fmt: skip
     else:
         par = goals.find(series, OURS_PARALLEL)
         found += [
-            goals.ratio(f"list 100k with 50 ms latency: `{OURS_PARALLEL}` >= 2.5x s5cmd's "
+            goals.ratio(f"list {size} with 50 ms latency: `{OURS_PARALLEL}` >= 2.5x s5cmd's "
                         "objects/s", par, [s5cmd], goals.RATE, 2.5, at_least=True),
-            goals.share(f"list 100k with 50 ms latency: `{OURS_PARALLEL}` >= 80% of the "
+            goals.share(f"list {size} with 50 ms latency: `{OURS_PARALLEL}` >= 80% of the "
                         "ceiling", par, ceiling, 0.8),
-            goals.Target(f"list 100k with 50 ms latency: `{OURS_PARALLEL}` output "
+            goals.Target(f"list {size} with 50 ms latency: `{OURS_PARALLEL}` output "
                          "byte-identical to the sequential listing",
                          "checked on every run" if par else "did not run",
                          True if par else None),

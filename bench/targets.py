@@ -33,6 +33,15 @@ RATE: Metric = lambda s: s.rate  # noqa: E731
 UNITS = {id(WALL): "s", id(CPU): "ms CPU/object", id(RSS): "MB", id(RATE): "objects/s"}
 
 
+def count_label(objects: int) -> str:
+    """100000 -> "100k", 1000000 -> "1M": how the issue names its sizes."""
+    if objects >= 1_000_000 and objects % 1_000_000 == 0:
+        return f"{objects // 1_000_000}M"
+    if objects >= 1000 and objects % 1000 == 0:
+        return f"{objects // 1000}k"
+    return f"{objects:,}"
+
+
 def find(series: Sequence[Series], name: str) -> Series | None:
     for one in series:
         if one.name == name and one.samples:

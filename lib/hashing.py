@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -151,8 +152,24 @@ def etag_parts(etag: str | None) -> int | None:
 
 def file_etag(path: str, part_size: int | None) -> str:
     """The ETag S3 would give this file uploaded whole (None) or in parts of part_size."""
+    if part_size is None:
+        return file_md5(path)
     hasher = ContentHasher(part_size=part_size)
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):
             hasher.update(chunk)
     return hasher.etag()
+
+
+def file_md5(path: str) -> str:
+    """The hex MD5 of a file. A tree of small files is hashed one file per call, so this
+    uses bare file descriptors: Python's buffered file object costs more than the hashing
+    (about 20 against 8 microseconds per small file)."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while chunk := os.read(fd, CHUNK):
+            md5.update(chunk)
+    finally:
+        os.close(fd)
+    return md5.hexdigest()

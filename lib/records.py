@@ -7,6 +7,8 @@ readers keep understanding each other; unknown fields are ignored on input.
 
 from __future__ import annotations
 
+import functools
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,8 +110,20 @@ def utc_now() -> str:
 
 
 def format_timestamp(epoch_seconds: float) -> str:
-    stamp = datetime.fromtimestamp(epoch_seconds, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    """RFC 3339 UTC with milliseconds (truncated, as `datetime` rounds to microseconds).
+
+    A local listing formats one per file, and files mostly share their seconds with
+    their neighbours, so the formatted second is cached."""
+    whole = math.floor(epoch_seconds)
+    micros = round((epoch_seconds - whole) * 1e6)  # half to even, as datetime does
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    return f"{_format_second(whole)}.{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_second(epoch_second: int) -> str:
+    return datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def header_as_dict(header: Header) -> dict[str, Any]:

@@ -164,6 +164,7 @@ class LocalStore:
     def __init__(self, location: Location) -> None:
         self.location = location
         self.requests = 0
+        self._root = os.path.join(location.bucket, "")
 
     def check_bucket(self) -> None:
         if not os.path.isdir(self.location.bucket):
@@ -175,7 +176,7 @@ class LocalStore:
             yield record
 
     def local_path(self, key: str) -> str:
-        return os.path.join(self.location.bucket, *key.split("/"))
+        return self._root + key  # keys use "/", the separator of the systems we run on
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         path = self.local_path(key)

@@ -1,5 +1,6 @@
 """ETags and checksums recomputed from bytes match what an S3 implementation stores."""
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lib.hashing import ContentHasher, etag_parts, file_etag
+from lib.hashing import CHUNK, ContentHasher, etag_parts, file_etag
 
 PART = 5 * 1024 * 1024
 DATA = os.urandom(2 * PART + 12345)
@@ -65,6 +66,13 @@ def test_single_part_etag_is_the_md5(s3: Any, tmp_path: Path) -> None:
     assert hashed(DATA[:1000]).etag() == etag
     (tmp_path / "f").write_bytes(DATA[:1000])
     assert file_etag(str(tmp_path / "f"), None) == etag
+
+
+@pytest.mark.parametrize("size", [0, CHUNK - 1, CHUNK, 2 * CHUNK + 7])
+def test_a_whole_file_etag_is_its_md5_across_read_chunks(tmp_path: Path, size: int) -> None:
+    data = (DATA * (size // len(DATA) + 1))[:size]
+    (tmp_path / "f").write_bytes(data)
+    assert file_etag(str(tmp_path / "f"), None) == hashlib.md5(data).hexdigest()
 
 
 @pytest.mark.parametrize("chunk", [1000, PART, 3 * PART])

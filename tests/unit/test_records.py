@@ -1,6 +1,8 @@
 """Records: exactly DESIGN.md's fields, tagged by `type`, tolerant of new fields."""
 
 import json
+import random
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -93,3 +95,16 @@ def test_hard_keys_round_trip_on_one_line(key: str) -> None:
 def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
     assert format_timestamp(0) == "1970-01-01T00:00:00.000Z"
     assert format_timestamp(1700000000.1234) == "2023-11-14T22:13:20.123Z"
+
+
+def test_format_timestamp_agrees_with_datetime_at_the_edges() -> None:
+    def reference(epoch: float) -> str:
+        stamp = datetime.fromtimestamp(epoch, UTC)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+    rng = random.Random(7)
+    samples = [rng.uniform(-1e9, 4e9) for _ in range(20000)]
+    samples += [1700000000 + k / 1000 + d for k in range(1000) for d in (0, 1e-7, -1e-7, 5e-7)]
+    samples += [1700000000.9999995, 1700000000.9999994, 1700000000.0000005, -0.0000004, 59.9999999]
+    for epoch in samples:
+        assert format_timestamp(epoch) == reference(epoch), epoch
