@@ -143,9 +143,13 @@ def publish(output: str, url: str, client: Any) -> str:
             os.fsync(temp.fileno())
             temp.close()
             if not local:
+                # boto3's managed upload (multipart when large), called as a function:
+                # make_client builds a bare botocore client without boto3's methods.
+                from boto3.s3.inject import upload_file
+
                 where = parse_location(url)
-                client.upload_file(temp.name, where.bucket, where.prefix,
-                                   ExtraArgs={"ContentType": "application/x-ndjson"})  # fmt: skip
+                upload_file(client, temp.name, where.bucket, where.prefix,
+                            ExtraArgs={"ContentType": "application/x-ndjson"})  # fmt: skip
             else:
                 path = url.removeprefix("file://")
                 os.replace(temp.name, path)

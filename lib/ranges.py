@@ -165,6 +165,7 @@ class ParallelLister:
         self._error: BaseException | None = None
         self.requests = 0
         self.splits = 0
+        self.probes = 0  # of the requests, those that looked for a split point
         self.seeded = 1  # ranges at the start, after seeding
 
     def _seed(self) -> None:
@@ -341,6 +342,8 @@ class ParallelLister:
 
     def _first_key_after(self, point: str) -> str | None:
         probe = replace(self._request, page_size=1, start_after=point, version_marker=None)
+        with self._lock:
+            self.probes += 1
         records = parse_page(self._get(probe.params()), probe)
         return records[0].key if records else None
 
