@@ -122,9 +122,13 @@ RCLONE, RCLONE_FAST, RCLONE_LOCAL = ("rclone check", "rclone check --fast-list",
 
 
 def commands_for(root: Path, damage: Damage, total: int, latency: bool = False) -> Commands:
-    """The commands; `latency`: head mode (one request per key) counts as slow at any size."""
+    """The commands; `latency`: head mode (one request per key) counts as slow at any size,
+    and the bucket pipe lists with --parallel 8 on both sides."""
     check, manifest = venv_tool("s3-check"), venv_tool("s3-manifest")
     local = root / "src"
+    # With added latency both sides of the pipe list with 8 streams, as rclone check lists
+    # with its default 8 checkers; on loopback one stream each.
+    streams = " --parallel 8" if latency else ""
 
     def build(endpoint: str, work: Path) -> list[Command]:
         def s3_check(mode: str, out: str) -> list[str]:
@@ -133,9 +137,9 @@ def commands_for(root: Path, damage: Damage, total: int, latency: bool = False) 
 
         pipe = (f"{manifest} {local} --no-progress | {check} s3://replica/ -o "
                 f"{work / 'out-local.ndjson'} --no-progress --endpoint-url {endpoint}")  # fmt: skip
-        bucket_pipe = (f"{manifest} s3://src/ --no-progress --endpoint-url {endpoint} | {check} "
-                       f"s3://replica/ -o {work / 'out-pipe.ndjson'} --no-progress "
-                       f"--endpoint-url {endpoint}")  # fmt: skip
+        bucket_pipe = (f"{manifest} s3://src/{streams} --no-progress --endpoint-url {endpoint} "
+                       f"| {check} s3://replica/{streams} -o {work / 'out-pipe.ndjson'} "
+                       f"--no-progress --endpoint-url {endpoint}")  # fmt: skip
         return [
             Command("s3-check (list)", s3_check("list", "out-list.ndjson"),
                     lambda _: verify_check(work / "out-list.ndjson", damage, total, False),

@@ -2,7 +2,9 @@
 
 `list` mode merge-joins the key-sorted input with a live listing of the target
 (one request per 1000 keys, memory independent of the object count) and so also
-finds `extra` objects. `head` mode sends one HEAD per record, many in flight;
+finds `extra` objects. With `parallel` > 1 an S3 target is listed as ordered key
+ranges on that many streams (lib/ranges.py); the listing, and so the output, is
+the same. `head` mode sends one HEAD per record, many in flight;
 `read` mode also streams each object and recomputes its hashes.
 
 The cursor, taken whenever the pipeline is suspended at a yield, holds the input
@@ -25,8 +27,9 @@ from typing import Any
 from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
+from lib.ranges import KeyRange, ParallelLister
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
-from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, retryable, translate_error
+from lib.s3 import CREDENTIAL_CODES, ListRequest, error_code, exhausted, retryable, translate_error
 from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
 from lib.verify import Stores, Verdict, Verifier
@@ -54,6 +57,7 @@ class CheckOptions:
     part_size: int | None = None
     concurrency: int = 16
     page_size: int = 1000
+    parallel: int = 1  # list mode, S3: key ranges of the target listed at once
     shard: Shard | None = None
 
 
@@ -152,13 +156,7 @@ class CheckPipeline:
 
     def _merge_with_listing(self) -> Iterator[DataRecord | None]:
         assert self.listing is not None
-        store = self.stores.get(self.listing.bucket)
-        lister: S3Store | LocalStore
-        if isinstance(store, S3Store):
-            lister = S3Store(store.client, self.listing, page_size=self.options.page_size)
-        else:
-            lister = LocalStore(self.listing)
-        listing: Iterator[DataRecord | None] = iter(lister.list(start_after=self._last_key))
+        listing = self._listing()
         if self.options.shard is not None:
             listing = _owned(listing, self.options.shard)
         actual = yield from _next_actual(listing)
@@ -209,6 +207,25 @@ class CheckPipeline:
             yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
             actual = yield from _next_actual(listing)
         self.complete = True
+
+    def _listing(self) -> Iterator[DataRecord | None]:
+        """The target's objects after the cursor's last key, in key order."""
+        assert self.listing is not None
+        store = self.stores.get(self.listing.bucket)
+        page_size = self.options.page_size
+        if not isinstance(store, S3Store):
+            return iter(LocalStore(self.listing).list(start_after=self._last_key))
+        if self.options.parallel == 1:
+            lister = S3Store(store.client, self.listing, page_size=page_size)
+            return iter(lister.list(start_after=self._last_key))
+        request = ListRequest(
+            self.listing.bucket,
+            self.listing.prefix,
+            page_size=page_size,
+            start_after=self._last_key,
+        )
+        bounds = KeyRange(after=self._last_key)
+        return iter(ParallelLister(store.client, request, self.options.parallel, bounds))
 
     # --- head and read modes -------------------------------------------------------
 

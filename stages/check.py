@@ -20,6 +20,7 @@ from lib.check import (
 )
 from lib.errors import ExitCode, UsageError
 from lib.location import parse_location
+from lib.ranges import MAX_PARALLEL
 from lib.records import DataRecord
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
@@ -68,6 +69,16 @@ def check(
     ] = None,
     concurrency: cli.Concurrency = 16,
     page_size: cli.PageSize = 1000,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel",
+            metavar="N",
+            min=1,
+            max=MAX_PARALLEL,
+            help="List mode, S3: list TARGET as this many key ranges at once (output unchanged).",
+        ),
+    ] = 1,
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
     skip_bad_lines: cli.SkipBadLines = False,
@@ -90,6 +101,7 @@ def check(
     \b
     Examples:
       s3-manifest s3://src/data/ | s3-check s3://dst/backup/
+      s3-manifest s3://src/ --parallel 8 | s3-check s3://dst/ --parallel 8
       s3-check s3://dst/backup/ -i src.ndjson -o chk.ndjson --checkpoint chk.ck
       s3-check -i old.ndjson --mode head --status missing
       s3-manifest /srv/files | s3-check s3://bucket/files/ --mode read
@@ -99,6 +111,10 @@ def check(
     With --shard K/N, only the target keys that hash to K are checked (on both sides
     of list mode, which still lists all of TARGET); the N outputs together are the
     output of one run.
+
+    --parallel N lists TARGET in list mode as N ordered key ranges at once (as
+    s3-manifest --parallel does); the output is the same as without it, and a
+    resumed run may use another N.
     """
 
     def body() -> ExitCode:
@@ -110,7 +126,10 @@ def check(
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
         source = source_of(records.header.source if records.header else None)
         listing = listing_location(where, source) if mode == "list" else None
-        client = make_client(cli.s3_config(endpoint_url, profile, region, concurrency + 4))
+        if parallel > 1 and (listing is None or not listing.is_s3):
+            raise UsageError("--parallel applies to list mode with an S3 TARGET only")
+        connections = max(concurrency, parallel) + 4
+        client = make_client(cli.s3_config(endpoint_url, profile, region, connections))
         stores = Stores(client)
         for location in (listing, where):
             if location is not None:
@@ -124,12 +143,15 @@ def check(
             "part_size": part_size,
             "endpoint": client.meta.endpoint_url,
             **checkpoint_arguments(part),
+            # --parallel is left out: it does not change the output, so a resumed run
+            # may use another N.
         }
         options = CheckOptions(
             mode=mode,
             part_size=part_size,
             concurrency=concurrency,
             page_size=page_size,
+            parallel=parallel,
             shard=part,
         )
         run = StageRun(

@@ -199,3 +199,99 @@ def test_existence_only_for_records_without_size_and_etag(tmp_path: Path, replic
     _, checked = run_check(data, replica, mode="head")
     assert statuses(checked) == [("a", "ok"), ("nope", "missing")]
     assert isinstance(checked[0], CheckRecord) and checked[0].detail == "existence checked only"
+
+
+# --- --parallel: an S3 target listed as key ranges (moto in-process) -------------------
+
+S3_SOURCE = {
+    **{f"logs/{day}/part-{part:02d}": b"p" * part for day in (1, 2) for part in range(12)},
+    **{f"flat-{n:02d}": b"f" * n for n in range(15)},
+    "plus+sign": b"+",
+    "ümlaut": b"u",
+}
+S3_REPLICA = {
+    **{key: S3_SOURCE[key] for number, key in enumerate(sorted(S3_SOURCE)) if number % 7 != 3},
+    "flat-03": b"changed",
+    "logs/1/part-05x": b"extra",
+    "logs/3/new": b"extra",
+    "a-first": b"extra",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_pair() -> Iterator[tuple[Any, bytes]]:
+    """A client of two buckets (src, dst: a damaged replica) and the manifest of src."""
+    from moto import mock_aws
+
+    from lib.s3 import S3Config, make_client
+
+    with mock_aws():
+        client = make_client(S3Config(region="us-east-1"))
+        for bucket, objects in (("src", S3_SOURCE), ("dst", S3_REPLICA)):
+            client.create_bucket(Bucket=bucket)
+            for key, body in objects.items():
+                client.put_object(Bucket=bucket, Key=key, Body=body)
+        location = parse_location("s3://src")
+        records: list[Any] = [Header(stage="s3-manifest", source=str(location))]
+        listed = ManifestPipeline(location, ManifestOptions(), client=client)
+        records += [r for r in listed if r is not None]
+        records.append(Summary(stage="s3-manifest", complete=True, counts={"objects": 1}))
+        encoder = new_encoder()
+        yield client, b"".join(encoder.encode(record) + b"\n" for record in records)
+
+
+def s3_check(
+    client: Any, data: bytes, parallel: int, cursor: dict[str, Any] | None = None
+) -> CheckPipeline:
+    reader = RecordReader(io.BytesIO(data), new_decoder())
+    header = reader.read_header()
+    assert header is not None and header.source is not None
+    where = parse_location("s3://dst")
+    options = CheckOptions(page_size=4, parallel=parallel)
+    keymap = KeyMap(parse_location(header.source), where)
+    return CheckPipeline(reader, keymap, where, Stores(client), options, cursor)
+
+
+def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
+    s3_pair: tuple[Any, bytes],
+) -> None:
+    client, data = s3_pair
+    encoder = new_encoder()
+    reference = [encoder.encode(r) for r in s3_check(client, data, 1) if r is not None]
+    ranged = [encoder.encode(r) for r in s3_check(client, data, 3) if r is not None]
+    assert ranged == reference
+    assert b'"extra"' in b"".join(reference) and b'"missing"' in b"".join(reference)
+    for cut in range(0, len(reference), 3):
+        pipeline = s3_check(client, data, 1)
+        taken: list[bytes] = []
+        iterator: Iterator[DataRecord | None] = iter(pipeline)
+        while len(taken) < cut:
+            record = next(iterator)
+            if record is not None:
+                taken.append(encoder.encode(record))
+        cursor = json.loads(json.dumps(pipeline.cursor()))
+        rest = [encoder.encode(r) for r in s3_check(client, data, 3, cursor) if r is not None]
+        assert taken + rest == reference, f"resumed after {cut} records"
+
+
+@pytest.mark.parametrize(
+    ("target", "mode"),
+    [("s3://dst/", "head"), ("s3://dst/", "read"), ("LOCAL", "list"), (None, "list")],
+)
+def test_parallel_outside_list_mode_on_s3_is_a_usage_error(
+    source: Path, tmp_path: Path, target: str | None, mode: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from stages.check import app
+
+    listing = tmp_path / "src.ndjson"  # of a local directory: no TARGET lists it
+    listing.write_bytes(manifest_bytes(source))
+    where = [] if target is None else [str(source) if target == "LOCAL" else target]
+    args = [*where, "-i", str(listing), "--mode", mode, "--parallel", "4"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "s3-check: error: --parallel applies to list mode with an S3 TARGET only"
+    ]
+    assert CliRunner().invoke(app, [*where, "-i", str(listing), "--parallel", "65"]).exit_code == 2
