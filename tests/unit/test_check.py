@@ -22,6 +22,7 @@ from lib.records import (
     new_decoder,
     new_encoder,
 )
+from lib.shard import Shard
 from lib.verify import Stores
 
 
@@ -241,13 +242,17 @@ def s3_pair() -> Iterator[tuple[Any, bytes]]:
 
 
 def s3_check(
-    client: Any, data: bytes, parallel: int, cursor: dict[str, Any] | None = None
+    client: Any,
+    data: bytes,
+    parallel: int,
+    cursor: dict[str, Any] | None = None,
+    shard: Shard | None = None,
 ) -> CheckPipeline:
     reader = RecordReader(io.BytesIO(data), new_decoder())
     header = reader.read_header()
     assert header is not None and header.source is not None
     where = parse_location("s3://dst")
-    options = CheckOptions(page_size=4, parallel=parallel)
+    options = CheckOptions(page_size=4, parallel=parallel, shard=shard)
     keymap = KeyMap(parse_location(header.source), where)
     return CheckPipeline(reader, keymap, where, Stores(client), options, cursor)
 
@@ -272,6 +277,24 @@ def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
         cursor = json.loads(json.dumps(pipeline.cursor()))
         rest = [encoder.encode(r) for r in s3_check(client, data, 3, cursor) if r is not None]
         assert taken + rest == reference, f"resumed after {cut} records"
+
+
+def test_parallel_listing_with_a_shard_keeps_the_shards_records(
+    s3_pair: tuple[Any, bytes],
+) -> None:
+    client, data = s3_pair
+    encoder = new_encoder()
+    whole = [encoder.encode(r) for r in s3_check(client, data, 1) if r is not None]
+    parts = []
+    for index in range(2):
+        shard = Shard(index, 2)
+        sequential, ranged = (
+            [encoder.encode(r) for r in s3_check(client, data, n, shard=shard) if r is not None]
+            for n in (1, 3)
+        )
+        assert ranged == sequential and 0 < len(ranged) < len(whole)
+        parts += ranged
+    assert sorted(parts) == sorted(whole)
 
 
 @pytest.mark.parametrize(
