@@ -199,6 +199,8 @@ def run(settings: Settings) -> Report:
     example = Context("URL", "BUCKET", Path("WORK"), keys)
     commands = "\n".join(f"  - {t.name}: `{shown(t.argv(example))}`" for t in tools)
     runs = "; ".join(f"{s.name} {len(s.samples)}" for s in all_series)
+    found = delete_targets(all_series, tools, settings)
+    targets = goals.section(found, n, settings.latency_ms, "100,000 objects")
     markdown = f"""# Deleting {n:,} objects
 
 Medians over runs (per command: {runs}), in rounds, against `rclone serve s3` on
@@ -229,13 +231,16 @@ Ratios are the first row / peer: below 1 means s3-delete needs less.
 
 {samples_table(all_series)}
 
-{goals.section(delete_targets(all_series, tools), n, settings.latency_ms, "100,000 objects")}"""
+{targets}"""
     return Report(f"delete-{n}", markdown, table)
 
 
-def delete_targets(series: list[Series], tools: list[Deleter]) -> list[goals.Target]:
+def delete_targets(
+    series: list[Series], tools: list[Deleter], settings: Settings
+) -> list[goals.Target]:
     """Wall <= s5cmd rm's and CPU per object <= 2x s5cmd's, for the manifest-fed row and
-    for the pipeline that lists in the clock, as s5cmd does."""
+    for the pipeline that lists in the clock, as s5cmd does; at 1M, peak RSS <= 100 MB
+    and flat against the 100k report."""
     s5cmd = goals.find(series, "s5cmd rm")
     found = []
     for tool in tools[:2]:  # s3-delete -i manifest; s3-manifest piped to s3-delete
@@ -246,4 +251,12 @@ def delete_targets(series: list[Series], tools: list[Deleter]) -> list[goals.Tar
             goals.ratio(f"delete (`{tool.name}`): CPU per object <= 2x s5cmd rm's", ours,
                         [s5cmd], goals.CPU, 2.0),
         ]  # fmt: skip
+        if settings.objects >= 1_000_000:
+            before = goals.previous_rss(settings.results_dir, "delete-100000", tool.name)
+            found += [
+                goals.absolute(f"peak RSS <= 100 MB at 1M objects (`{tool.name}`)", ours,
+                               goals.RSS, goals.RSS_LIMIT_MB),
+                goals.within(f"peak RSS at 1M within 10% of the 100k figure (`{tool.name}`)",
+                             ours, before, "delete-100000.md"),
+            ]  # fmt: skip
     return found
