@@ -110,7 +110,8 @@ def utc_now() -> str:
 
 
 def format_timestamp(epoch_seconds: float) -> str:
-    """RFC 3339 UTC with milliseconds (truncated, as `datetime` rounds to microseconds).
+    """RFC 3339 UTC: the time rounded to microseconds, as `datetime` does, and then cut
+    to milliseconds.
 
     A local listing formats one per file, and files mostly share their seconds with
     their neighbours, so the formatted second is cached."""
