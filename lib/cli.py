@@ -20,6 +20,7 @@ import typer
 
 from lib.errors import ExitCode, StageError, UsageError
 from lib.ndjson import RecordReader, open_input, peek_summary
+from lib.ranges import MAX_PARALLEL
 from lib.records import Header, header_as_dict, new_decoder
 from lib.s3 import S3Config
 from lib.shard import Shard, estimated_total
@@ -70,6 +71,16 @@ InputPath = Annotated[
 ]
 Concurrency = Annotated[
     int, typer.Option("--concurrency", metavar="N", min=1, max=256, help="Requests in flight.")
+]
+Parallel = Annotated[
+    int,
+    typer.Option(
+        "--parallel",
+        metavar="N",
+        min=1,
+        max=MAX_PARALLEL,
+        help="S3: list this many key ranges at once (the records and their order stay the same).",
+    ),
 ]
 PageSize = Annotated[
     int, typer.Option("--page-size", min=1, max=1000, metavar="N", help="Keys per list request.")

@@ -20,7 +20,6 @@ from lib.check import (
 )
 from lib.errors import ExitCode, UsageError
 from lib.location import parse_location
-from lib.ranges import MAX_PARALLEL
 from lib.records import DataRecord
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
@@ -69,16 +68,7 @@ def check(
     ] = None,
     concurrency: cli.Concurrency = 16,
     page_size: cli.PageSize = 1000,
-    parallel: Annotated[
-        int,
-        typer.Option(
-            "--parallel",
-            metavar="N",
-            min=1,
-            max=MAX_PARALLEL,
-            help="List mode, S3: list TARGET as this many key ranges at once (output unchanged).",
-        ),
-    ] = 1,
+    parallel: cli.Parallel = 1,
     checkpoint: cli.CheckpointPath = None,
     restart: cli.Restart = False,
     skip_bad_lines: cli.SkipBadLines = False,

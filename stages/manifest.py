@@ -14,7 +14,6 @@ from lib.extsort import DEFAULT_RUN_SIZE
 from lib.keylist import SortOptions
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
-from lib.ranges import MAX_PARALLEL
 from lib.runner import Pipeline, StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import parse_shard
@@ -85,16 +84,7 @@ def manifest(
         str,
         typer.Option("--max-age", metavar="AGE", help="With --from-published: 90s, 30m, 24h, 7d."),
     ] = "24h",
-    parallel: Annotated[
-        int,
-        typer.Option(
-            "--parallel",
-            metavar="N",
-            min=1,
-            max=MAX_PARALLEL,
-            help="S3: list this many key ranges at once (output stays in key order).",
-        ),
-    ] = 1,
+    parallel: cli.Parallel = 1,
     shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
     quiet: cli.Quiet = False,
