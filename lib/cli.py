@@ -20,7 +20,6 @@ import typer
 
 from lib.errors import ExitCode, StageError, UsageError
 from lib.ndjson import RecordReader, open_input, peek_summary
-from lib.ranges import MAX_PARALLEL
 from lib.records import Header, header_as_dict, new_decoder
 from lib.s3 import S3Config
 from lib.shard import Shard, estimated_total
@@ -72,6 +71,7 @@ InputPath = Annotated[
 Concurrency = Annotated[
     int, typer.Option("--concurrency", metavar="N", min=1, max=256, help="Requests in flight.")
 ]
+MAX_PARALLEL = 64  # --parallel: list streams of one process
 Parallel = Annotated[
     int,
     typer.Option(

@@ -39,7 +39,6 @@ from lib import interrupts
 from lib.records import ObjectRecord
 from lib.s3 import RAW_BODY, ListRequest, next_params, parse_page, translate_error
 
-MAX_PARALLEL = 64
 PAGES_PER_RANGE = 2  # parsed pages the head range may hold past the budget
 PAGES_PER_STREAM = 4  # pages buffered across all ranges, per stream
 PAGES_BEFORE_SPLIT = 2  # pages a range lists before (and between) tries to split it

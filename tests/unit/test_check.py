@@ -257,13 +257,19 @@ def s3_check(
     return CheckPipeline(reader, keymap, where, Stores(client), options, cursor)
 
 
+def checked_lines(pipeline: CheckPipeline) -> list[bytes]:
+    """A whole run's records, encoded (flush markers left out)."""
+    encoder = new_encoder()
+    return [encoder.encode(record) for record in pipeline if record is not None]
+
+
 def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
     s3_pair: tuple[Any, bytes],
 ) -> None:
     client, data = s3_pair
     encoder = new_encoder()
-    reference = [encoder.encode(r) for r in s3_check(client, data, 1) if r is not None]
-    ranged = [encoder.encode(r) for r in s3_check(client, data, 3) if r is not None]
+    reference = checked_lines(s3_check(client, data, 1))
+    ranged = checked_lines(s3_check(client, data, 3))
     assert ranged == reference
     assert b'"extra"' in b"".join(reference) and b'"missing"' in b"".join(reference)
     for cut in range(0, len(reference), 3):
@@ -275,7 +281,7 @@ def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
             if record is not None:
                 taken.append(encoder.encode(record))
         cursor = json.loads(json.dumps(pipeline.cursor()))
-        rest = [encoder.encode(r) for r in s3_check(client, data, 3, cursor) if r is not None]
+        rest = checked_lines(s3_check(client, data, 3, cursor))
         assert taken + rest == reference, f"resumed after {cut} records"
 
 
@@ -283,15 +289,11 @@ def test_parallel_listing_with_a_shard_keeps_the_shards_records(
     s3_pair: tuple[Any, bytes],
 ) -> None:
     client, data = s3_pair
-    encoder = new_encoder()
-    whole = [encoder.encode(r) for r in s3_check(client, data, 1) if r is not None]
+    whole = checked_lines(s3_check(client, data, 1))
     parts = []
     for index in range(2):
         shard = Shard(index, 2)
-        sequential, ranged = (
-            [encoder.encode(r) for r in s3_check(client, data, n, shard=shard) if r is not None]
-            for n in (1, 3)
-        )
+        sequential, ranged = (checked_lines(s3_check(client, data, n, shard=shard)) for n in (1, 3))
         assert ranged == sequential and 0 < len(ranged) < len(whole)
         parts += ranged
     assert sorted(parts) == sorted(whole)
