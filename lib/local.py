@@ -166,6 +166,16 @@ def md5_if_unchanged(path: bytes, before: os.stat_result) -> str | None:
     return etag
 
 
+def changed_since(path: str, record: ObjectRecord) -> bool:
+    """Whether a local file is no longer what its record (size, time to the millisecond)
+    describes: checked after hashing it, so that a hash never pairs with another size."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return True
+    return info.st_size != record.size or format_timestamp(info.st_mtime) != record.last_modified
+
+
 def hole_record(rel: bytes, path: bytes, why: str) -> ErrorRecord:
     return ErrorRecord(
         stage="s3-manifest",

@@ -9,6 +9,7 @@ TARGET calls no expected key in such a hole `missing`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -130,33 +131,56 @@ def test_unreadable_path_is_a_hole_not_a_skip_or_a_stop(
     assert b"could not be listed" in result.stderr
 
 
-def test_a_file_changing_while_hashed_is_a_hole(
-    tmp_path: Path, run_cli: Run, parse_ndjson: Parse
-) -> None:
-    root = tmp_path / "tree"
-    write_tree(root, {"a": b"a"})
-    busy = root / "busy.log"
-    with open(busy, "wb") as handle:
-        handle.truncate(64 << 20)  # sparse: hashing it takes a while, writing it does not
+@contextlib.contextmanager
+def busy_file(path: Path) -> Iterator[None]:
+    """A large (sparse) file whose modification time moves on every millisecond or so,
+    as a log being written does, for as long as the context lasts."""
+    with open(path, "wb") as handle:
+        handle.truncate(64 << 20)  # hashing it takes a while, writing it does not
     stop = threading.Event()
 
     def keep_writing() -> None:
         stamp = 1_000_000_000
         while not stop.is_set():
             stamp += 1
-            os.utime(busy, ns=(stamp, stamp))
+            os.utime(path, (stamp, stamp))
             stop.wait(0.001)
 
     writer = threading.Thread(target=keep_writing)
     writer.start()
     try:
-        result = run_cli("s3-manifest", root, "--md5")
+        yield
     finally:
         stop.set()
         writer.join()
 
+
+def test_a_file_changing_while_hashed_is_a_hole(
+    tmp_path: Path, run_cli: Run, parse_ndjson: Parse
+) -> None:
+    root = tmp_path / "tree"
+    write_tree(root, {"a": b"a"})
+    with busy_file(root / "busy.log"):
+        result = run_cli("s3-manifest", root, "--md5")
+
     body = [("object", "a"), ("error", "busy.log")]
     assert_one_hole(result, parse_ndjson, body, "changed while it was hashed")
+
+
+def test_check_read_mode_of_a_file_changing_while_hashed_is_an_error(
+    tmp_path: Path, run_cli: Run, parse_ndjson: Parse
+) -> None:
+    root = tmp_path / "tree"
+    write_tree(root, {"a": b"a", "busy.log": bytes(64 << 20)})
+    expected = run_cli("s3-manifest", root)
+    assert expected.returncode == 0, expected.stderr
+    with busy_file(root / "busy.log"):
+        result = run_cli("s3-check", root, "--mode", "read", input=expected.stdout)
+
+    assert result.returncode == 1, result.stderr
+    checks = by_type(parse_ndjson(result.stdout), "check")
+    assert [(r["key"], r["status"]) for r in checks] == [("a", "ok"), ("busy.log", "error")]
+    assert "changed since it was listed or while it was hashed" in checks[1]["detail"]
 
 
 def test_check_against_a_local_target_with_holes_calls_nothing_in_them_missing(

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+import lib.verify
 from lib import local
+from lib.hashing import file_etag
 from lib.local import list_directory, walk_files
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline
 from lib.records import ErrorRecord, ObjectRecord
+from lib.verify import Stores, Verifier
 
 
 def make_tree(root: Path, names: list[str]) -> None:
@@ -17,6 +23,18 @@ def make_tree(root: Path, names: list[str]) -> None:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(name.encode())
+
+
+def appending_after(hashing: Callable[[str, int | None], str]) -> Callable[..., str]:
+    """`hashing` as if a writer appended to the file while it was read."""
+
+    def hash_then_append(path: str, part_size: int | None) -> str:
+        etag = hashing(path, part_size)
+        with open(path, "ab") as handle:
+            handle.write(b"more")
+        return etag
+
+    return hash_then_append
 
 
 def kinds(records: list[ObjectRecord | ErrorRecord]) -> list[tuple[str, str | None]]:
@@ -91,17 +109,25 @@ def test_holes_make_the_pipeline_incomplete_even_after_a_resume(tmp_path: Path) 
     assert resumed.complete is False
 
 
-def test_a_file_that_changes_while_hashed_is_a_hole(tmp_path: Path, monkeypatch: object) -> None:
+def test_a_file_that_changes_while_hashed_is_a_hole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_tree(tmp_path, ["a", "b"])
-    real = local.file_etag
-
-    def hash_then_append(path: str, part_size: int | None) -> str:
-        etag = real(path, part_size)
-        with open(path, "ab") as handle:
-            handle.write(b"more")  # as if a writer appended while we read
-        return etag
-
-    monkeypatch.setattr(local, "file_etag", hash_then_append)  # type: ignore[attr-defined]
+    monkeypatch.setattr(local, "file_etag", appending_after(file_etag))
     records = [record for _, record in list_directory(str(tmp_path), md5=True)]
     assert kinds(records) == [("ErrorRecord", "a"), ("ErrorRecord", "b")]
     assert all("changed while it was hashed" in r.message for r in records)  # type: ignore[union-attr]
+
+
+def test_check_compares_no_etag_of_a_file_that_changed_while_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(tmp_path, ["f"])
+    [(_, listed)] = list(list_directory(str(tmp_path)))
+    monkeypatch.setattr(lib.verify, "file_etag", appending_after(file_etag))
+    assert isinstance(listed, ObjectRecord)
+    other = ObjectRecord(
+        bucket="bkt", key="f", size=listed.size, etag=file_etag(str(tmp_path / "f"), None)
+    )
+    status, detail = Verifier(Stores(None)).compare(listed, other)
+    assert status == "error" and detail is not None and "changed" in detail
