@@ -297,6 +297,15 @@ def next_params(request: ListRequest, params: dict[str, Any], body: bytes) -> di
     return following
 
 
+def listing_fault(request: ListRequest, what: str) -> FatalError:
+    """The exit-3 error for a listing the server got wrong."""
+    return FatalError(
+        f"{request.operation} s3://{request.bucket}/{request.prefix}: {what}; "
+        "the server's listing is faulty, so the stage stopped",
+        hint="report it to the server's operator; rerunning lists the same again",
+    )
+
+
 class ListingGuard:
     """What one listing stream checks of a server, so that a faulty one stops the stage
     (exit 3) instead of looping forever or feeding keys out of order downstream: keys
@@ -316,12 +325,7 @@ class ListingGuard:
         self._seen: dict[tuple[str | None, ...], None] = {}
 
     def fault(self, what: str) -> FatalError:
-        request = self.request
-        return FatalError(
-            f"{request.operation} s3://{request.bucket}/{request.prefix}: {what}; "
-            "the server's listing is faulty, so the stage stopped",
-            hint="report it to the server's operator; rerunning lists the same again",
-        )
+        return listing_fault(self.request, what)
 
     def follow(self, params: dict[str, Any], body: bytes) -> dict[str, Any] | None:
         """The next page's parameters (None at the end), refusing a repeated continuation."""
@@ -658,10 +662,7 @@ def _parse_tree(body: bytes, request: ListRequest) -> list[ObjectRecord]:
         if key is None:
             continue
         if size is None and not is_marker:
-            raise FatalError(
-                f"{request.operation} s3://{request.bucket}: the entry for {key!r} has no "
-                "<Size>; the server's listing is faulty, so the stage stopped"
-            )
+            raise listing_fault(request, f"the entry for {key!r} has no <Size>")
         append(
             ObjectRecord(
                 bucket=bucket,
