@@ -52,6 +52,7 @@ SCENARIOS = {
 COMMANDS = {
     "manifest": ["s3-manifest", "s3://fake/"],
     "manifest-parallel": ["s3-manifest", "s3://fake/", "--parallel", "2"],
+    "manifest-shard": ["s3-manifest", "s3://fake/", "--shard", "0/1"],
     "check": ["s3-check", "s3://fake/"],
     "check-parallel": ["s3-check", "s3://fake/", "--parallel", "2"],
 }
@@ -60,6 +61,7 @@ COMMANDS = {
 CASES = [(scenario, "manifest") for scenario in SCENARIOS] + [
     ("repeated-token", "manifest-parallel"),
     ("page-goes-backwards", "manifest-parallel"),
+    ("repeated-token", "manifest-shard"),
     ("page-out-of-order", "check"),
     ("page-goes-backwards", "check-parallel"),
 ]
