@@ -99,10 +99,15 @@ class CheckPipeline:
         cursor = cursor or {}
         self._last_key: str | None = cursor.get("last_key")
         self._seen: int = cursor.get("seen", 0)
+        # A local target's walk may leave holes: the last one met, and how many.
+        self._hole: str | None = cursor.get("hole")
+        self._holes: int = cursor.get("holes", 0)
         self._position: InputPosition | InputMark | None = resume_input(reader, cursor)
 
     def cursor(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"seen": self._seen, "last_key": self._last_key}
+        if self._holes:
+            cursor.update(hole=self._hole, holes=self._holes)
         cursor.update(input_cursor(self._position))
         return cursor
 
@@ -178,16 +183,22 @@ class CheckPipeline:
                     f"the input is not sorted by key ({key!r} comes after {self._last_key!r}); "
                     "list mode needs S3 key order: use --mode head for unsorted input",
                 )
-            while actual is not None and actual.key < key:
-                self._advance(None, actual.key)
-                yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+            while actual is not None and (actual.key or "") < key:
+                yield self._unexpected(actual)
+                actual = yield from _next_actual(listing)
+            if isinstance(actual, ErrorRecord) and actual.key == key:
+                yield self._unexpected(actual)
                 actual = yield from _next_actual(listing)
             if actual is not None and actual.key == key:
+                assert isinstance(actual, ObjectRecord)
                 previous = actual
                 actual = yield from _next_actual(listing)
             elif previous is not None and previous.key != key:
                 previous = None  # a repeated expected key reuses the match of its first
-            if previous is not None:
+            if self._in_hole(key):
+                why = f"not checked: the target walk could not cover {self._hole!r}"
+                result = _record(bucket, key, "error", expected, None, why)
+            elif previous is not None:
                 status, detail = self.verifier.compare(expected, previous)
                 result = _record(bucket, key, status, expected, previous, detail)
             else:
@@ -203,10 +214,26 @@ class CheckPipeline:
             )
             return
         while actual is not None:
-            self._advance(None, actual.key)
-            yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+            yield self._unexpected(actual)
             actual = yield from _next_actual(listing)
-        self.complete = True
+        self.complete = not self._holes
+
+    def _unexpected(self, actual: ObjectRecord | ErrorRecord) -> CheckRecord:
+        """A listed object no expected record names (`extra`), or a hole in the listing
+        (an `error` record for it; expected keys in it are not called `missing`)."""
+        assert self.listing is not None and actual.key is not None
+        self._advance(None, actual.key)
+        if isinstance(actual, ErrorRecord):
+            self._hole = actual.key
+            self._holes += 1
+            return _record(self.listing.bucket, actual.key, "error", None, None, actual.message)
+        return _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+
+    def _in_hole(self, key: str) -> bool:
+        """Whether a key lies in the last hole of the target's listing (a file or a
+        directory prefix ending in `/`)."""
+        hole = self._hole
+        return hole is not None and (key == hole or (hole.endswith("/") and key.startswith(hole)))
 
     def _listing(self) -> Iterator[DataRecord | None]:
         """The target's objects after the cursor's last key, in key order."""
@@ -283,12 +310,15 @@ def _owned(listing: Iterator[DataRecord | None], shard: Shard) -> Iterator[DataR
 
 def _next_actual(
     listing: Iterator[DataRecord | None],
-) -> Generator[None, None, ObjectRecord | None]:
-    """The next listed object, passing flush markers up while the listing waits."""
+) -> Generator[None, None, ObjectRecord | ErrorRecord | None]:
+    """The next listed object or hole (an error record with a key), passing flush markers
+    up while the listing waits."""
     for item in listing:
         if item is None:
             yield Flush
-        elif isinstance(item, ObjectRecord):
+        elif isinstance(item, ObjectRecord) or (
+            isinstance(item, ErrorRecord) and item.key is not None
+        ):
             return item
     return None
 

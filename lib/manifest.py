@@ -12,7 +12,7 @@ from lib.errors import ExitCode
 from lib.local import list_directory
 from lib.location import Location
 from lib.ranges import KeyRange, ParallelLister, shard_range
-from lib.records import DataRecord, ObjectRecord
+from lib.records import DataRecord, ErrorRecord, ObjectRecord
 from lib.s3 import ListRequest
 from lib.shard import Shard
 from lib.stores import S3Store
@@ -72,6 +72,7 @@ class ManifestPipeline:
         self._last: ObjectRecord | None = None
         self._last_path: bytes | None = None
         self._shard_range: KeyRange | None = None
+        self._holes: int = self._resume.pop("holes", 0)  # error records: what was not covered
         self.requests = 0
         self.notes: list[str] = []
 
@@ -84,6 +85,8 @@ class ManifestPipeline:
         if self._shard_range is not None:
             # A resumed shard keeps its bounds even if the bucket changed meanwhile.
             cursor["shard_range"] = [self._shard_range.after, self._shard_range.upto]
+        if self._holes:
+            cursor["holes"] = self._holes
         return cursor
 
     def __iter__(self) -> Iterator[DataRecord | None]:
@@ -91,7 +94,13 @@ class ManifestPipeline:
             yield from self._list_s3()
         else:
             yield from self._list_local()
-        self.complete = True
+        # A listing with holes is not all of the location (DESIGN.md, "Completeness").
+        self.complete = not self._holes
+        if self._holes:
+            self.notes.append(
+                f"{self._holes} path(s) could not be listed (see the error records), "
+                "so the manifest is not complete"
+            )
 
     def _list_s3(self) -> Iterator[DataRecord | None]:
         location, options = self.location, self.options
@@ -152,6 +161,8 @@ class ManifestPipeline:
             md5=options.md5,
         ):
             self._last_path = path
+            if isinstance(record, ErrorRecord):
+                self._holes += 1
             if keep is None or not isinstance(record, ObjectRecord) or keep(record.key):
                 yield record
 

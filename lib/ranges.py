@@ -37,7 +37,7 @@ from urllib.parse import unquote_plus
 
 from lib import interrupts
 from lib.records import ObjectRecord
-from lib.s3 import RAW_BODY, ListRequest, next_params, parse_page, translate_error
+from lib.s3 import RAW_BODY, ListingGuard, ListRequest, next_params, parse_page, translate_error
 
 PAGES_PER_RANGE = 2  # parsed pages the head range may hold past the budget
 PAGES_PER_STREAM = 4  # pages buffered across all ranges, per stream
@@ -134,6 +134,7 @@ class _Range:
     splitting: bool = False
     done: bool = False  # nothing more to fetch
     pages_since_split: int = 0  # pages fetched since it began or was last tried
+    guard: ListingGuard | None = None  # checks its pages, from the first on
 
 
 class ParallelLister:
@@ -292,9 +293,12 @@ class ParallelLister:
             params = replace(
                 request, start_after=chosen.bounds.after, version_marker=chosen.version_marker
             ).params()
+        if chosen.guard is None:
+            chosen.guard = ListingGuard(request, chosen.bounds.after)
         body = self._get(params)
-        following = next_params(request, params, body)
+        following = chosen.guard.follow(params, body)
         records = parse_page(body, request)
+        chosen.guard.check(records)
         with self._lock:
             chosen.fetching = False
             if records:

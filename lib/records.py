@@ -78,6 +78,7 @@ class ErrorRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="error"):
     line: int | None = None
     message: str
     input: str | None = None
+    key: str | None = None
 
 
 class Summary(msgspec.Struct, kw_only=True, tag_field="type", tag="summary"):

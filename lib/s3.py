@@ -10,6 +10,8 @@ which ElementTree extracts the handful of fields a record needs.
 from __future__ import annotations
 
 import html
+import itertools
+import operator
 import os
 import queue
 import re
@@ -286,11 +288,77 @@ def next_params(request: ListRequest, params: dict[str, Any], body: bytes) -> di
     if token:
         following["ContinuationToken"] = token
         return following
-    last_key = _text(_KEY.match(body, max(0, body.rfind(b"<Key>"))), url_encoded)
-    if last_key is None:
+    # Without a token, go on after the highest key of the page (if its keys are out of
+    # order, the page's check stops the listing anyway).
+    keys = [_text(match, url_encoded) or "" for match in _KEY.finditer(body)]
+    if not keys:
         raise FatalError(f"{request.operation}: truncated page without a continuation token")
-    following["StartAfter"] = last_key
+    following["StartAfter"] = max(keys)
     return following
+
+
+def listing_fault(request: ListRequest, what: str) -> FatalError:
+    """The exit-3 error for a listing the server got wrong."""
+    return FatalError(
+        f"{request.operation} s3://{request.bucket}/{request.prefix}: {what}; "
+        "the server's listing is faulty, so the stage stopped",
+        hint="report it to the server's operator; rerunning lists the same again",
+    )
+
+
+class ListingGuard:
+    """What one listing stream checks of a server, so that a faulty one stops the stage
+    (exit 3) instead of looping forever or feeding keys out of order downstream: keys
+    increase within and across pages, and no continuation (token or key and version
+    markers) is handed out twice.
+
+    Every continuation since the last page with keys is remembered (a cycle of empty
+    pages repeats one), and the last TOKENS_KEPT of the others (a cycle over pages with
+    keys is also caught by the key order, however long).
+    """
+
+    TOKENS_KEPT = 1000
+
+    def __init__(self, request: ListRequest, after: str | None) -> None:
+        self.request = request
+        self.last_key = after
+        self._seen: dict[tuple[str | None, ...], None] = {}
+
+    def fault(self, what: str) -> FatalError:
+        return listing_fault(self.request, what)
+
+    def follow(self, params: dict[str, Any], body: bytes) -> dict[str, Any] | None:
+        """The next page's parameters (None at the end), refusing a repeated continuation."""
+        following = next_params(self.request, params, body)
+        if following is None:
+            return None
+        marker = tuple(following.get(name) for name in _MARKERS)
+        if marker in self._seen:
+            name = "continuation token" if "ContinuationToken" in following else "key marker"
+            shown = following.get("ContinuationToken") or following.get("KeyMarker")
+            raise self.fault(f"it repeated the {name} {shown!r} (a listing loop)")
+        if b"<Key>" in body and len(self._seen) >= self.TOKENS_KEPT:
+            del self._seen[next(iter(self._seen))]
+        self._seen[marker] = None
+        return following
+
+    def check(self, records: list[ObjectRecord]) -> None:
+        """Raises unless the page's keys increase from the last key seen (for versions, do
+        not decrease: one key's versions may continue on the next page)."""
+        if not records:
+            return
+        first, last = records[0].key, records[-1].key
+        previous = self.last_key
+        if previous is not None and (
+            first < previous or (first == previous and not self.request.versions)
+        ):
+            raise self.fault(f"a page went backwards: it starts at {first!r} after {previous!r}")
+        if not self.request.versions and len(records) > 1:
+            keys = [record.key for record in records]
+            if not all(map(operator.lt, keys, itertools.islice(keys, 1, None))):
+                low, high = next((a, b) for a, b in itertools.pairwise(keys) if not a < b)
+                raise self.fault(f"keys out of order within a page: {high!r} after {low!r}")
+        self.last_key = last
 
 
 _MARKERS = ("ContinuationToken", "StartAfter", "KeyMarker", "VersionIdMarker")
@@ -329,10 +397,11 @@ class PagePrefetcher:
 
     def _run(self) -> None:
         params: dict[str, Any] | None = self._request.params()
+        guard = ListingGuard(self._request, None)
         try:
             while params is not None and not self._stop.is_set():
                 body = self.fetch(params)
-                params = next_params(self._request, params, body)
+                params = guard.follow(params, body)
                 self._put(body)
             self._put(_End())
         except BaseException as exc:
@@ -377,7 +446,57 @@ def parse_page(body: bytes, request: ListRequest) -> list[ObjectRecord]:
         records = _parse_objects_fast(body, request.bucket)
         if records is not None:
             return records
-    return _parse_tree(body, request)
+        return _parse_tree(body, request)
+    return newest_first(_parse_tree(body, request))
+
+
+def newest_first(entries: list[ObjectRecord]) -> list[ObjectRecord]:
+    """A page of versions and delete markers in key order, each key's newest first.
+
+    Within a key the server's order of its versions is kept (S3 lists them newest
+    first), and so is that of its delete markers; the two are merged by LastModified,
+    newest first; on an equal time (servers may round it to the second) the entry
+    marked IsLatest comes first, else the server's order is kept. Some servers (moto)
+    list a page's delete markers after all its versions; S3 interleaves them already.
+    """
+    entries = sorted(entries, key=_key_of)  # stable: each key keeps the server's order
+    if not any(entry.delete_marker for entry in entries):
+        return entries
+    ordered: list[ObjectRecord] = []
+    for _, group in itertools.groupby(enumerate(entries), key=lambda item: item[1].key):
+        versions: list[tuple[int, ObjectRecord]] = []
+        markers: list[tuple[int, ObjectRecord]] = []
+        for item in group:
+            (markers if item[1].delete_marker else versions).append(item)
+        ordered.extend(entry for _, entry in _merge_newest_first(versions, markers))
+    return ordered
+
+
+def _key_of(record: ObjectRecord) -> str:
+    return record.key
+
+
+Placed = tuple[int, ObjectRecord]  # an entry and its place in the page
+
+
+def _merge_newest_first(one: list[Placed], other: list[Placed]) -> list[Placed]:
+    """Two lists, each newest first, as one; on equal times the earlier in the page first."""
+    merged: list[Placed] = []
+    i = j = 0
+    while i < len(one) and j < len(other):
+        (place, entry), (other_place, other_entry) = one[i], other[j]
+        newer = (other_entry.last_modified or "", other_entry.is_latest, -other_place) > (
+            entry.last_modified or "",
+            entry.is_latest,
+            -place,
+        )
+        if newer:
+            merged.append(other[j])
+            j += 1
+        else:
+            merged.append(one[i])
+            i += 1
+    return merged + one[i:] + other[j:]
 
 
 # One pass over the page per field; a field's n-th match belongs to the n-th <Contents>.
@@ -542,11 +661,13 @@ def _parse_tree(body: bytes, request: ListRequest) -> list[ObjectRecord]:
                 latest = field.text == "true"
         if key is None:
             continue
+        if size is None and not is_marker:
+            raise listing_fault(request, f"the entry for {key!r} has no <Size>")
         append(
             ObjectRecord(
                 bucket=bucket,
                 key=unquote_plus(key) if url_encoded else key,
-                size=int(size) if size is not None else (None if is_marker else 0),
+                size=int(size) if size is not None else None,
                 etag=etag.strip('"') if etag is not None else None,
                 last_modified=modified
                 if modified is None or len(modified) == 24

@@ -17,7 +17,7 @@ from lib.errors import FatalError
 from lib.local import list_directory
 from lib.location import Location
 from lib.records import DataRecord, ObjectRecord, format_timestamp
-from lib.s3 import ListRequest, PagePrefetcher, parse_page, translate_error
+from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page, translate_error
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
 
@@ -80,12 +80,15 @@ class S3Store:
 
     def list_request(self, request: ListRequest) -> Iterator[ObjectRecord | None]:
         prefetcher = PagePrefetcher(self.client, request)
+        guard = ListingGuard(request, request.start_after)
         try:
             for body in prefetcher.pages():
                 if body is None:
                     yield None
                 else:
-                    yield from parse_page(body, request)
+                    records = parse_page(body, request)
+                    guard.check(records)
+                    yield from records
         finally:
             self.requests += prefetcher.requests
 

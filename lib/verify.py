@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.hashing import CHUNK, SUPPORTED_CHECKSUMS, ContentHasher, etag_parts, file_etag
+from lib.local import changed_since
 from lib.location import Location
 from lib.records import ObjectRecord
 from lib.stores import LocalStore, ObjectInfo, S3Store
@@ -19,6 +20,10 @@ from lib.stores import LocalStore, ObjectInfo, S3Store
 Verdict = tuple[str, str | None]
 OK: Verdict = ("ok", None)
 EXISTS: Verdict = ("ok", "existence checked only")
+CHANGED: Verdict = (
+    "error",
+    "the local file changed since it was listed or while it was hashed; check it again",
+)
 
 
 def existence_only(expected: ObjectRecord) -> bool:
@@ -81,6 +86,8 @@ class Verifier:
             return "unreadable", f"cannot read {path}: {exc.strerror}"
         except Exception as exc:
             return "error", f"cannot find the part size of {other.key}: {exc}"
+        if changed_since(path, local):
+            return CHANGED
         if computed == other.etag:
             return OK
         return "etag_mismatch", f"the local file's ETag is {computed}, the S3 ETag is {other.etag}"
@@ -124,6 +131,9 @@ class Verifier:
             return ("unreadable", f"reading failed after {hasher.size} bytes: {exc}"), hasher.size
         if actual.size is not None and hasher.size != actual.size:
             return ("unreadable", f"read {hasher.size} bytes of {actual.size}"), hasher.size
+        path = store.local_path(actual.key)
+        if path is not None and changed_since(path, actual):
+            return CHANGED, hasher.size
         return self._judge_content(expected, info, hasher, stored, part_size), hasher.size
 
     def _judge_content(

@@ -37,7 +37,7 @@ OBJECT_FIELDS = {
     "delete_marker",
     "checksum_algorithm",
 }
-ERROR_FIELDS = {"type", "stage", "line", "message", "input"}
+ERROR_FIELDS = {"type", "stage", "line", "message", "input", "key"}
 SUMMARY_FIELDS = {"type", "stage", "complete", "counts", "bytes", "elapsed_s", "resumed"}
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 # Fields of the header and summary that legitimately differ between two runs.
@@ -496,7 +496,8 @@ def test_local_file_name_that_is_not_utf8_is_an_error_record(
     assert error["stage"] == STAGE
     assert "UTF-8" in error["message"]
     assert "bad-" in error["input"]
-    assert listing.summary["complete"] is True
+    assert error["key"] == "bad-\\xff.bin"  # the hole, its undecodable byte escaped
+    assert listing.summary["complete"] is False  # a hole: the listing is not all of it
     assert listing.summary["counts"] == {"errors": 1, "objects": 1}
 
 

@@ -49,7 +49,7 @@ def test_url_encoded_keys_are_decoded_only_when_the_server_says_so() -> None:
     assert raw[0].key == "a+b%2Bc%20d%0A%F0%9F%98%80"
 
 
-def test_versions_and_delete_markers_keep_server_order() -> None:
+def test_versions_and_delete_markers_are_merged_newest_first() -> None:
     body = (
         "<ListVersionsResult " + NS + "><IsTruncated>false</IsTruncated>"
         "<Version><Key>k</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest>"
@@ -64,11 +64,11 @@ def test_versions_and_delete_markers_keep_server_order() -> None:
     ).encode()
     records = parse_page(body, ListRequest("bkt", "", versions=True))
     assert [(r.version_id, r.delete_marker, r.is_latest, r.size) for r in records] == [
-        ("v2", False, False, 2),
         ("v3", True, True, None),
+        ("v2", False, False, 2),
         ("null", False, False, 1),
     ]
-    assert records[1].etag is None and records[1].storage_class is None
+    assert records[0].etag is None and records[0].storage_class is None
 
 
 def test_unreadable_xml_is_fatal() -> None:
