@@ -4,18 +4,27 @@ A commit is: output flushed and fsynced (by the writer), then this state written
 to a temp file, fsynced, renamed over the checkpoint, and the directory fsynced.
 A crash between the two leaves the older checkpoint, whose output offset is
 shorter than the file; the resumed run truncates the output back to it.
+
+One checkpoint serves one run at a time: a run holds `CheckpointLock` (an flock on
+FILE.lock, which the kernel drops when the process dies, so a killed run never
+blocks its rerun) from before it reads the checkpoint or opens its output until
+it ends. The lock file names its holder, so a second run can say who it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import os
+import socket
 from typing import Any
 
 import msgspec
 
 from lib.errors import FatalError, UsageError
+from lib.records import utc_now
 
 CHECKPOINT_VERSION = 1
 
@@ -41,6 +50,55 @@ def fingerprint(stage: str, arguments: dict[str, Any]) -> str:
     """A stable digest of everything that decides a stage's output."""
     canonical = msgspec.json.encode({"stage": stage, "arguments": arguments}, order="sorted")
     return hashlib.sha256(canonical).hexdigest()
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class CheckpointLock:
+    """The exclusive lock of one checkpoint, on FILE.lock beside it, naming its holder.
+
+    The lock file is never deleted: unlinking it while another run waits to open it
+    would let two runs hold locks on two different files of the same name.
+    """
+
+    def __init__(self, checkpoint: str) -> None:
+        self.checkpoint = os.path.abspath(checkpoint)
+        self.path = f"{self.checkpoint}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Takes the lock at once, or exits 3 naming the run that holds it."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+            message = f"cannot lock checkpoint {self.checkpoint}: {self.path}: {why}"
+            raise FatalError(message) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise FatalError(
+                f"checkpoint {self.checkpoint} is in use by another run "
+                f"({holder or 'a process that is just starting'})",
+                hint="one checkpoint serves one run at a time; wait for that run to end, "
+                "or give this one another --checkpoint",
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise FatalError(f"cannot lock checkpoint {self.checkpoint}: {exc.strerror}") from None
+        holder = f"pid {os.getpid()} on {socket.gethostname()}, started {utc_now()}\n"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
 
 
 class Checkpoint:
@@ -93,15 +151,26 @@ class Checkpoint:
 
     def _save(self, state: CheckpointState) -> None:
         directory = os.path.dirname(self.path)
-        temp = f"{self.path}.tmp"
+        # This run's own name (only the lock holder saves), created exclusively and never
+        # through a link; a leftover of a dead run that had the same PID is replaced.
+        temp = f"{self.path}.{os.getpid()}.tmp"
         data = self._encoder.encode(state)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, self.path)
+            fd = os.open(temp, _NEW_FILE, 0o600)
+        except FileExistsError:
+            os.unlink(temp)
+            fd = os.open(temp, _NEW_FILE, 0o600)
+        try:
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import mimetypes
-import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.localpath import LocalRoot
 from lib.location import Location
 from lib.transfer import (
     COPY_OBJECT_LIMIT,
@@ -32,7 +33,6 @@ from lib.transfer import (
     UploadState,
     multipart_etag,
     part_size_for,
-    write_atomically,
 )
 
 CHUNK = MIB
@@ -68,8 +68,10 @@ class Side:
     location: Location
     clients: Clients | None = None
 
-    def path(self, key: str) -> str:
-        return os.path.join(self.location.bucket, *key.split("/"))
+    @property
+    def local(self) -> LocalRoot:
+        """A local directory's files, every key kept inside it (lib/localpath.py)."""
+        return LocalRoot(self.location.bucket)
 
 
 class Copier:
@@ -98,11 +100,10 @@ class Copier:
 
     def describe(self, key: str, retrier: Retrier) -> SourceInfo | None:
         if not self.source.location.is_s3:
-            try:
-                size = os.stat(self.source.path(key)).st_size
-            except (FileNotFoundError, NotADirectoryError):
+            found = self.source.local.stat(key)
+            if found is None or not stat.S_ISREG(found.st_mode):
                 return None
-            return SourceInfo(size, None, mimetypes.guess_type(key)[0])
+            return SourceInfo(found.st_size, None, mimetypes.guess_type(key)[0])
         import botocore.exceptions
 
         bucket = self.source.location.bucket
@@ -154,8 +155,8 @@ class Copier:
             )
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
             return Copied(action, len(data), md5, _unquoted(response.get("ETag")))
-        size, md5 = write_atomically(
-            self.target.path(target_key), self._read(source_key, 0, info.size, retrier)
+        size, md5 = self.target.local.write(
+            target_key, self._read(source_key, 0, info.size, retrier)
         )
         return Copied(action, size, md5)
 
@@ -286,7 +287,7 @@ class Copier:
         if length == 0:
             return
         if not self.source.location.is_s3:
-            with open(self.source.path(key), "rb") as handle:
+            with self.source.local.open(key) as handle:
                 handle.seek(start)
                 remaining = length
                 while remaining > 0:

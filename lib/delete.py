@@ -10,7 +10,6 @@ by one again up to the configured concurrency.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.errors import BadInput, ExitCode, UsageError
+from lib.localpath import LocalRoot, RefusedPath
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
@@ -275,20 +275,14 @@ class DeletePipeline:
             _backoff(attempt)
 
     def _delete_local(self, target: Target) -> DeleteRecord:
-        root = os.path.realpath(self.scope.bucket)
-        parts = target.key.split("/")
-        if any(part in ("", ".", "..") for part in parts):
-            return self._result(target, "failed", "the key is not a plain relative path")
-        path = os.path.join(root, *parts)
-        if os.path.realpath(os.path.dirname(path)) != os.path.dirname(path):
-            return self._result(target, "failed", "a directory on the key's path is a symlink")
+        """Unlinks the file (and the directories that leaves empty); a missing file is
+        `deleted`, as S3's DeleteObjects reports a missing key."""
         try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+            LocalRoot(self.scope.bucket).remove(target.key)
+        except RefusedPath as exc:
+            return self._result(target, "failed", f"refused: {exc}")
         except OSError as exc:
             return self._result(target, "failed", exc.strerror or str(exc))
-        _remove_empty_parents(os.path.dirname(path), root)
         return self._result(target, "deleted", None)
 
     def classify(self, record: DataRecord) -> tuple[str, int]:
@@ -305,17 +299,6 @@ class DeletePipeline:
             status=status,
             error=error,
         )
-
-
-def _remove_empty_parents(directory: str, root: str) -> None:
-    root = os.path.abspath(root)
-    directory = os.path.abspath(directory)
-    while directory != root and directory.startswith(root + os.sep):
-        try:
-            os.rmdir(directory)
-        except OSError:
-            return
-        directory = os.path.dirname(directory)
 
 
 def _error_code(exc: Exception) -> str:

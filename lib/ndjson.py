@@ -14,6 +14,8 @@ back to it on resume.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import io
 import os
@@ -303,6 +305,11 @@ class RecordWriter:
         if self.is_file:
             self._raw.close()
 
+    def release(self) -> None:
+        """Closes a file output without writing more (which drops its lock)."""
+        if self.is_file:
+            self._raw.close()
+
 
 def open_output(
     target: str, *, resume_offset: int | None, writer: type[RecordWriter] | None = None
@@ -325,10 +332,11 @@ def open_output(
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
         return _named(writer(raw, is_file=False, gzip=gzip), path)
     if resume_offset is None:
-        raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
+        raw = _open_locked(path, os.O_CREAT)
+        raw.truncate(0)
         return _named(writer(raw, is_file=True, gzip=gzip), path)
     try:
-        raw = open(path, "r+b", buffering=0)  # noqa: SIM115 - owned by the writer
+        raw = _open_locked(path, 0)
     except FileNotFoundError:
         raise UsageError(
             f"the checkpoint expects output {path} but it does not exist",
@@ -344,6 +352,27 @@ def open_output(
     raw.truncate(resume_offset)
     raw.seek(resume_offset)
     return _named(writer(raw, is_file=True, offset=resume_offset, gzip=gzip), path)
+
+
+def _open_locked(path: str, create: int) -> io.FileIO:
+    """The output file opened for writing, not yet truncated, under an exclusive flock:
+    another run writing the same file (with another checkpoint, or none) makes this one
+    stop (exit 3) before it changes a byte."""
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | create, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FatalError(
+            f"output {path} is being written by another run",
+            hint="two runs must not write one output file; wait for the other run to end",
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+            os.close(fd)
+            raise
+        # A file system without flock: write unguarded, as before.
+    return open(fd, "r+b", buffering=0)
 
 
 def _named(writer: RecordWriter, path: str) -> RecordWriter:

@@ -9,7 +9,6 @@ order. The cursor carries the input position and the open multipart uploads.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import msgspec
 
 from lib.copier import Copied, Copier, SourceInfo
 from lib.errors import BadInput, ExitCode
+from lib.localpath import RefusedPath, key_problem
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
@@ -39,22 +39,6 @@ class RepairOptions:
     dry_run: bool = False
     concurrency: int = 8
     shard: Shard | None = None
-
-
-def local_path_problem(root: str, key: str) -> str | None:
-    """Why a key cannot be written under a local root, or None if it is safe."""
-    parts = key.split("/")
-    if key.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        return "the key is not a plain relative path (absolute, empty, '.' or '..' parts)"
-    real_root = os.path.realpath(root)
-    directory = real_root
-    for part in parts[:-1]:
-        directory = os.path.join(directory, part)
-        if os.path.islink(directory):
-            return f"{directory} is a symlink"
-    if os.path.islink(os.path.join(directory, parts[-1])):
-        return "the target path is a symlink"
-    return None
 
 
 class RepairPipeline:
@@ -136,11 +120,12 @@ class RepairPipeline:
         if record.bucket != target.bucket or not record.key.startswith(target.prefix):
             result.status, result.error = "failed", f"the record is outside TARGET {target}"
             return result
-        if not target.is_s3:
-            problem = local_path_problem(target.bucket, record.key)
-            if problem:
-                result.status, result.error = "failed", f"refused: {problem}"
-                return result
+        problem = _local_key_problem(target, record.key) or _local_key_problem(
+            source, source_ref.key
+        )
+        if problem:
+            result.status, result.error = "failed", problem
+            return result
         result.action = self.copier.planned_action(record.expected.size)
         if self.options.dry_run:
             result.status = "dry_run"
@@ -149,6 +134,8 @@ class RepairPipeline:
         started = time.monotonic()
         try:
             self._copy_verified(record, record.expected, source_ref.key, result, retrier)
+        except RefusedPath as exc:  # a symlink on a local path, found as it was opened
+            result.status, result.error = "failed", f"refused: {exc}"
         except Exception as exc:
             # Spent retries or refused credentials: stop (exit 3) with the upload kept in
             # the checkpoint; the rerun re-checks this record before it copies again.
@@ -235,6 +222,12 @@ class RepairPipeline:
         ):
             return f"the content's MD5 is {copied.etag}, the manifest expected {expected.etag}"
         return None
+
+
+def _local_key_problem(side: Location, key: str) -> str | None:
+    """Why a key cannot name a file of a local SOURCE or TARGET (never for S3)."""
+    problem = None if side.is_s3 else key_problem(key)
+    return f"refused: {problem} ({side})" if problem else None
 
 
 def _source_problem(info: SourceInfo, expected: ObjectRecord) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from lib import interrupts
 from lib.batchcsv import writer_class
-from lib.checkpoint import Checkpoint, CheckpointState
+from lib.checkpoint import Checkpoint, CheckpointLock, CheckpointState
 from lib.errors import ExitCode, Interrupted, StageError
 from lib.ndjson import RecordWriter, open_output
 from lib.progress import Progress
@@ -59,6 +59,7 @@ class StageRun:
     judge: Callable[[dict[str, int], bool], ExitCode] = lambda counts, complete: ExitCode.OK
     keep: Callable[[DataRecord], bool] | None = None  # counted either way, written if kept
     throughput: bool = False  # the final line shows bytes per second
+    before_restart: Callable[[], None] | None = None  # with --restart, under the lock
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -108,7 +109,24 @@ class _Session:
 
 
 def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline]) -> ExitCode:
-    """Runs one stage to its end and returns its exit code; StageError propagates."""
+    """Runs one stage to its end and returns its exit code; StageError propagates.
+
+    The checkpoint's lock is held from before the checkpoint is read (or --restart
+    clears anything) and the output is opened, until the run has ended.
+    """
+    lock = CheckpointLock(run.checkpoint) if run.checkpoint else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if run.restart and run.before_restart is not None:
+            run.before_restart()
+        return _run_locked(run, build)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline]) -> ExitCode:
     interrupts.install()
     if run.output_format != "ndjson":
         run.arguments = {**run.arguments, "format": run.output_format}
@@ -150,6 +168,7 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
         return ExitCode.SIGPIPE
     except Interrupted as stop:
         _finish_incomplete(session)
+        writer.release()
         message = f"interrupted by {stop.signal_name}"
         if run.checkpoint:
             message += f"; checkpoint saved to {run.checkpoint}; rerun the same command to resume"
@@ -158,6 +177,7 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
     except BaseException:
         # A fatal error (or a bug): keep what was written and say the output is incomplete.
         _finish_incomplete(session)
+        writer.release()
         raise
     complete = pipeline.complete
     code = run.judge(state.counts, complete)

@@ -8,6 +8,7 @@ bytes. Keys given to and returned by a store are full keys (prefix included).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import IO, Any, Protocol
 
 from lib.errors import FatalError
 from lib.local import list_directory
+from lib.localpath import LocalRoot
 from lib.location import Location
 from lib.records import DataRecord, ObjectRecord, format_timestamp
 from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page, translate_error
@@ -168,6 +170,7 @@ class LocalStore:
         self.location = location
         self.requests = 0
         self._root = os.path.join(location.bucket, "")
+        self._files = LocalRoot(location.bucket)
 
     def check_bucket(self) -> None:
         if not os.path.isdir(self.location.bucket):
@@ -182,12 +185,10 @@ class LocalStore:
         return self._root + key  # keys use "/", the separator of the systems we run on
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
-        path = self.local_path(key)
-        try:
-            info = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if not os.path.isfile(path):
+        """The file's metadata, or None; a key that leaves the directory or passes a
+        symlink raises RefusedPath (an `error` record)."""
+        info = self._files.stat(key)
+        if info is None or not stat.S_ISREG(info.st_mode):
             return None
         return ObjectInfo(
             ObjectRecord(
@@ -199,7 +200,7 @@ class LocalStore:
         )
 
     def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
-        return open(self.local_path(key), "rb")
+        return self._files.open(key)
 
 
 def store_for(location: Location, client: Any) -> S3Store | LocalStore:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 import threading
 import time
@@ -167,33 +166,3 @@ class Buffers:
             yield
         finally:
             self._semaphore.release()
-
-
-def write_atomically(path: str, chunks: Any) -> tuple[int, str]:
-    """Writes chunks to a temp file beside `path`, fsyncs, renames; returns (bytes, md5)."""
-    import hashlib
-
-    directory, name = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f".{name}.s3deep-partial")
-    digest = hashlib.md5(usedforsecurity=False)
-    size = 0
-    try:
-        with open(temp, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return size, digest.hexdigest()

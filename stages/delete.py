@@ -77,7 +77,9 @@ def delete(
     delete record per input record, in input order: deleted, failed, dry_run, skipped
     or out_of_scope. A record with a version_id deletes exactly that version.
 
-    Local directories: files are removed, and directories left empty are removed too.
+    A key that does not exist is reported deleted, as S3's DeleteObjects reports it.
+    Local directories: files are removed, and so are the directories that removal left
+    empty (never SCOPE itself); keys with .. or a symlink on their path are refused.
 
     \b
     Examples:

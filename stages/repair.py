@@ -134,8 +134,6 @@ def repair(
         source_client = make_client(source_config) if origin.is_s3 else None
         store_for(to, client).check_bucket()
         store_for(origin, source_client).check_bucket()
-        if restart and checkpoint:
-            _abort_previous_uploads(checkpoint, to, client)
         effective = client.meta.endpoint_url if client else None
         source_effective = source_client.meta.endpoint_url if source_client else None
         part_pool = concurrent.futures.ThreadPoolExecutor(part_concurrency, "s3-repair-part")
@@ -175,6 +173,8 @@ def repair(
             judge=judge,
             throughput=True,
         )
+        if checkpoint:
+            run.before_restart = lambda: _abort_previous_uploads(checkpoint, to, client)
         try:
             return run_stage(
                 run,

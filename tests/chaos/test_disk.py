@@ -97,7 +97,7 @@ def test_a_checkpoint_that_cannot_be_saved_exits_3_and_the_rerun_completes(
     while committed_records(job.checkpoint) < 5 and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    blocker = job.checkpoint.with_name(job.checkpoint.name + ".tmp")
+    blocker = job.checkpoint.with_name(f"{job.checkpoint.name}.{process.pid}.tmp")
     while process.poll() is None:
         try:
             blocker.mkdir()

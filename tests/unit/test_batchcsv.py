@@ -105,9 +105,11 @@ def test_resume_reads_the_column_layout_back(tmp_path: Path, name: str) -> None:
     committed = first.sync()
     first.write(ObjectRecord(bucket="b", key="lost", version_id="v2"))
     first.flush()
+    first.release()  # the crashed run's process is gone, and its output lock with it
     resumed = open_output(path, resume_offset=committed, writer=BatchCsvWriter)
     with pytest.raises(UsageError):
         resumed.write(ObjectRecord(bucket="b", key="unversioned"))
+    resumed.release()
     again = open_output(path, resume_offset=committed, writer=BatchCsvWriter)
     again.write(ObjectRecord(bucket="b", key="c d", version_id="v3"))
     again.close()

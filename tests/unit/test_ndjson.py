@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.errors import BadInput, UsageError
+from lib.errors import BadInput, FatalError, UsageError
 from lib.ndjson import InputPosition, RecordReader, input_cursor, open_output
 from lib.records import ErrorRecord, Header, ObjectRecord, Summary, new_decoder
 
@@ -157,6 +157,7 @@ def test_writer_truncates_back_to_the_committed_offset(tmp_path: Path) -> None:
     writer.write(ObjectRecord(bucket="b", key="lost"))
     writer.flush()
     assert b"lost" in target.read_bytes()
+    writer.release()  # the crashed run's process is gone, and its output lock with it
     resumed = open_output(str(target), resume_offset=committed)
     resumed.write(ObjectRecord(bucket="b", key="b"))
     resumed.close()
@@ -179,11 +180,26 @@ def test_gzip_output_is_valid_at_every_commit_and_after_resume(tmp_path: Path) -
     writer.write(ObjectRecord(bucket="b", key="lost"))
     writer.sync()
     assert gzip.decompress(target.read_bytes()).count(b"\n") == 2
+    writer.release()
     resumed = open_output(str(target), resume_offset=committed)
     resumed.write(ObjectRecord(bucket="b", key="b"))
     resumed.close()
     lines = gzip.decompress(target.read_bytes()).splitlines()
     assert [new_decoder().decode(line).key for line in lines] == ["a", "b"]
+
+
+def test_an_output_file_another_writer_holds_is_refused_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "out.ndjson"
+    writer = open_output(str(target), resume_offset=None)
+    writer.write(ObjectRecord(bucket="b", key="a"))
+    writer.sync()
+    before = target.read_bytes()
+    for resume_offset in (None, len(before)):
+        with pytest.raises(FatalError, match="being written by another run"):
+            open_output(str(target), resume_offset=resume_offset)
+    assert target.read_bytes() == before
+    writer.close()
+    open_output(str(target), resume_offset=None).close()  # free again once closed
 
 
 def test_output_to_a_device_is_written_like_a_pipe() -> None:

@@ -1,13 +1,11 @@
 """Transfer helpers: adaptive timeouts, upload state, part sizes, local path safety."""
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lib.location import Location
-from lib.repair import local_path_problem
 from lib.transfer import (
     MIB,
     Retrier,
@@ -16,7 +14,6 @@ from lib.transfer import (
     UploadState,
     multipart_etag,
     part_size_for,
-    write_atomically,
 )
 
 
@@ -83,40 +80,6 @@ def test_multipart_etag_from_part_etags() -> None:
     parts = [hashlib.md5(b"a").hexdigest(), hashlib.md5(b"b").hexdigest()]
     combined = hashlib.md5(bytes.fromhex(parts[0]) + bytes.fromhex(parts[1])).hexdigest()
     assert multipart_etag([f'"{parts[0]}"', parts[1]]) == f"{combined}-2"
-
-
-@pytest.mark.parametrize(
-    ("key", "problem"),
-    [
-        ("a/b", None),
-        ("../x", "not a plain relative path"),
-        ("/abs", "not a plain relative path"),
-        ("a//b", "not a plain relative path"),
-        ("a/./b", "not a plain relative path"),
-        ("link/x", "is a symlink"),
-        ("filelink", "the target path is a symlink"),
-    ],
-)
-def test_local_path_problems(tmp_path: Path, key: str, problem: str | None) -> None:
-    (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "root").mkdir()
-    (tmp_path / "root" / "link").symlink_to(tmp_path / "elsewhere")
-    (tmp_path / "root" / "filelink").symlink_to(tmp_path / "elsewhere" / "f")
-    found = local_path_problem(str(tmp_path / "root"), key)
-    assert (found is None) if problem is None else (found is not None and problem in found)
-
-
-def test_write_atomically_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
-    def chunks() -> object:
-        yield b"first"
-        raise OSError("network gone")
-
-    with pytest.raises(OSError):
-        write_atomically(str(tmp_path / "d" / "f"), chunks())
-    assert list((tmp_path / "d").iterdir()) == []
-    size, md5 = write_atomically(str(tmp_path / "d" / "f"), iter([b"ab", b"c"]))
-    assert (size, md5) == (3, hashlib.md5(b"abc").hexdigest())
-    assert (tmp_path / "d" / "f").read_bytes() == b"abc"
 
 
 class _Written:
