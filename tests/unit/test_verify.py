@@ -1,0 +1,124 @@
+"""Judging content across part layouts: `unverified` unless the bytes were shown equal."""
+
+import hashlib
+import io
+from typing import IO
+
+import pytest
+
+from lib.hashing import ContentHasher
+from lib.location import Location
+from lib.records import ObjectRecord
+from lib.stores import ObjectInfo, S3Store
+from lib.verify import LayoutUnknown, Stores, Verifier, checked_part_size
+
+PART = 1000
+DATA = bytes(range(256)) * 10  # 2560 bytes: 3 parts of 1000
+CHANGED = DATA[:7] + b"!" + DATA[8:]
+
+
+def etag(data: bytes, part_size: int | None) -> str:
+    hasher = ContentHasher(part_size=part_size)
+    hasher.update(data)
+    return hasher.etag()
+
+
+class MemoryBucket(S3Store):
+    """A bucket in memory; `layouts` is what HEAD partNumber=1 answers (None: no object)."""
+
+    def __init__(
+        self, name: str, objects: dict[str, bytes], layouts: dict[str, tuple[int, int | None]]
+    ) -> None:
+        super().__init__(None, Location("s3", name))
+        self.objects = objects
+        self.layouts = layouts
+
+    def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
+        return self.layouts.get(key)
+
+    def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
+        return io.BytesIO(self.objects[key])
+
+
+def record(bucket: str, data: bytes, part_size: int | None) -> ObjectRecord:
+    return ObjectRecord(bucket=bucket, key="k", size=len(data), etag=etag(data, part_size))
+
+
+def read(
+    source_layout: tuple[int, int | None] | None,
+    replica: bytes,
+    replica_part_size: int | None = None,
+    source_part_size: int | None = PART,
+) -> tuple[str, str | None]:
+    """Read-mode verdict on a replica of DATA (source uploaded in source_part_size parts)."""
+    source = MemoryBucket("src", {"k": DATA}, {"k": source_layout} if source_layout else {})
+    target_layout = (replica_part_size or len(replica), 3 if replica_part_size else None)
+    target = MemoryBucket("dst", {"k": replica}, {"k": target_layout})
+    verifier = Verifier(Stores(None, {"src": source, "dst": target}))
+    expected = record("src", DATA, source_part_size)
+    info = ObjectInfo(record("dst", replica, replica_part_size))
+    assert verifier.compare(expected, info.record)[0] in ("unverified", "etag_mismatch")
+    verdict, size = verifier.read(expected, target, info)
+    assert size == len(replica)
+    return verdict
+
+
+def test_etags_of_different_part_layouts_are_unverified_not_ok() -> None:
+    verifier = Verifier(Stores(None))
+    status, detail = verifier.compare(record("src", DATA, PART), record("dst", DATA, None))
+    assert status == "unverified"
+    assert detail is not None and "different upload part layouts" in detail
+
+
+def test_read_mode_recomputes_the_etag_in_the_expected_layout() -> None:
+    assert read((PART, 3), DATA) == ("ok", "read 2560 bytes; verified etag, expected etag")
+    status, detail = read((PART, 3), CHANGED)
+    assert status == "etag_mismatch"
+    assert detail == (
+        f"content hashes to ETag {etag(CHANGED, PART)} in 1000-byte parts, "
+        f"the expected ETag is {etag(DATA, PART)}"
+    )
+
+
+def test_a_plain_md5_expected_is_compared_with_the_content_md5() -> None:
+    source_md5 = hashlib.md5(DATA).hexdigest()
+    assert read(None, DATA, PART, source_part_size=None) == (
+        "ok",
+        "read 2560 bytes; verified etag, expected etag",
+    )
+    status, detail = read(None, CHANGED, PART, source_part_size=None)
+    assert status == "etag_mismatch" and detail is not None and source_md5 in detail
+
+
+@pytest.mark.parametrize(
+    ("layout", "why"),
+    [
+        ((len(DATA), None), "gave no part count for partNumber=1"),  # Ceph RGW 16
+        ((PART, 2), "the server says k has 2 parts, its ETag says 3"),
+        ((400, 3), "3 parts of 400 bytes cannot make the 2560 bytes of k"),
+        (None, "s3://src/k is gone"),
+    ],
+)
+def test_a_layout_that_cannot_be_learned_leaves_it_unverified(
+    layout: tuple[int, int | None] | None, why: str
+) -> None:
+    for replica in (DATA, CHANGED):
+        status, detail = read(layout, replica)
+        assert status == "unverified"
+        assert detail is not None and why in detail and detail.startswith("read 2560 bytes")
+
+
+@pytest.mark.parametrize(
+    ("part_size", "count", "fits"),
+    [(PART, 3, True), (854, 3, True), (853, 3, False), (2560, 3, False), (PART, -1, True),
+     (1279, -1, True), (1280, -1, False), (PART, 4, False), (PART, None, False)],
+)  # fmt: skip
+def test_a_part_size_is_trusted_only_when_it_can_make_the_etag(
+    part_size: int, count: int | None, fits: bool
+) -> None:
+    expected = record("src", DATA, PART)
+    if fits:
+        assert checked_part_size(part_size, count, expected) == part_size
+    else:
+        with pytest.raises(LayoutUnknown):
+            checked_part_size(part_size, count, expected)
