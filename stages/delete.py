@@ -75,7 +75,8 @@ def delete(
     """Read object records (or check records with --status) and delete each object,
     up to 1000 keys per DeleteObjects request, several requests in flight. Writes one
     delete record per input record, in input order: deleted, failed, dry_run, skipped
-    or out_of_scope. A record with a version_id deletes exactly that version.
+    or out_of_scope. A record with a version_id deletes exactly that version. A key is
+    deleted only when the server's answer names exactly it (and its version).
 
     Local directories: files are removed, and directories left empty are removed too.
 
