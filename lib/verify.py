@@ -102,7 +102,7 @@ class Verifier:
             return "size_mismatch", f"size is {actual.size}, expected {expected.size}"
         wanted, found = expected.etag, actual.etag
         if wanted is None and found is None:
-            return OK
+            return self._compare_files(expected, actual)
         if wanted is not None and found is not None:
             if wanted == found:
                 return OK
@@ -114,6 +114,19 @@ class Verifier:
             )
         local, other = (expected, actual) if wanted is None else (actual, expected)
         return self._compare_local(local, other)
+
+    def _compare_files(self, expected: ObjectRecord, actual: ObjectRecord) -> Verdict:
+        """Neither side has an ETag: two local files are compared by their MD5s."""
+        want, have = (self.stores.get(r.bucket).local_path(r.key) for r in (expected, actual))
+        if want is None or have is None or want == have:
+            return "unverified", "sizes match; no ETag to compare (s3-manifest --md5 gives one)"
+        try:
+            wanted, found = file_md5(want), file_md5(have)
+        except OSError as exc:
+            return "unreadable", f"cannot read {exc.filename}: {exc.strerror}"
+        if wanted == found:
+            return OK
+        return "etag_mismatch", f"the file's MD5 is {found}, the expected file's is {wanted}"
 
     def _compare_local(self, local: ObjectRecord, other: ObjectRecord) -> Verdict:
         path = self.stores.get(local.bucket).local_path(local.key)

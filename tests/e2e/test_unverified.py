@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +113,22 @@ def test_a_layout_the_server_cannot_describe_leaves_it_unverified(
     gone = run_cli(*read, input=listing)
     assert statuses(parse_ndjson, gone) == {"bad": "etag_mismatch", "same": "unverified"}
     assert f"s3://{source}/same is gone".encode() in gone.stdout
+
+
+def test_local_files_without_etags_are_compared_by_md5(
+    run_cli: Run, parse_ndjson: Parse, tmp_path: Path
+) -> None:
+    source, replica = tmp_path / "source", tmp_path / "replica"
+    for root, bad in ((source, DATA), (replica, DATA[:-1] + b"!")):
+        root.mkdir()
+        (root / "bad").write_bytes(bad)
+        (root / "same").write_bytes(DATA)
+    listing = run_cli("s3-manifest", str(source), "-q")
+    assert b'"etag":null' in listing.stdout
+    checked = run_cli("s3-check", str(replica), "-q", input=listing.stdout)
+    assert checked.returncode == 1, checked.stderr
+    assert statuses(parse_ndjson, checked) == {"bad": "etag_mismatch", "same": "ok"}
+    itself = run_cli("s3-check", "-q", input=listing.stdout)  # the source against itself
+    assert itself.returncode == 1, itself.stderr
+    assert statuses(parse_ndjson, itself) == {"bad": "unverified", "same": "unverified"}
+    assert b"s3-manifest --md5 gives one" in itself.stdout

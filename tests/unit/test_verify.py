@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -122,3 +123,30 @@ def test_a_part_size_is_trusted_only_when_it_can_make_the_etag(
     else:
         with pytest.raises(LayoutUnknown):
             checked_part_size(part_size, count, expected)
+
+
+def test_files_without_etags_are_compared_by_md5(tmp_path: Path) -> None:
+    source, replica = tmp_path / "source", tmp_path / "replica"
+    for root, files in (
+        (source, {"same": DATA, "bad": DATA}),
+        (replica, {"same": DATA, "bad": CHANGED}),
+    ):
+        root.mkdir()
+        for name, data in files.items():
+            (root / name).write_bytes(data)
+    verifier = Verifier(Stores(None))
+
+    def compare(expected_root: Path, name: str) -> tuple[str, str | None]:
+        expected = ObjectRecord(bucket=str(expected_root), key=name, size=len(DATA))
+        return verifier.compare(
+            expected, ObjectRecord(bucket=str(replica), key=name, size=len(DATA))
+        )
+
+    assert compare(source, "same") == ("ok", None)
+    assert compare(source, "bad") == (
+        "etag_mismatch",
+        f"the file's MD5 is {hashlib.md5(CHANGED).hexdigest()}, the expected file's is "
+        f"{hashlib.md5(DATA).hexdigest()}",
+    )
+    status, detail = compare(replica, "bad")  # a file against itself shows nothing
+    assert status == "unverified" and detail is not None and "--md5" in detail
