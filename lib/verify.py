@@ -166,17 +166,17 @@ class Verifier:
         except LayoutUnknown as exc:
             return Reference(None, why=str(exc))
 
-    def _expected_reference(self, expected: ObjectRecord, own: Reference) -> Reference | None:
-        """What the bytes must hash to, to be the expected object (None: nothing described)."""
-        if existence_only(expected):
+    def _expected_reference(self, expected: ObjectRecord, actual: ObjectRecord) -> Reference | None:
+        """What the bytes must hash to, to be the expected object; None when there is nothing
+        more to show: the record describes nothing, or the ETags are equal (as list mode
+        judges), so the object's own ETag is the one to recompute."""
+        if existence_only(expected) or (expected.etag is not None and expected.etag == actual.etag):
             return None
         if expected.etag is None:
             path = self.stores.get(expected.bucket).local_path(expected.key)
             if path is None:
                 return Reference(None, why="the expected record has no ETag")
             return Reference(file_md5(path))  # the expected object is a local file
-        if expected.etag == own.etag:
-            return own
         return self._reference(expected)
 
     def read(
@@ -187,7 +187,7 @@ class Verifier:
         actual = info.record
         try:
             own = self._reference(actual) if actual.etag else Reference(None)
-            wanted = self._expected_reference(expected, own)
+            wanted = self._expected_reference(expected, actual)
         except OSError as exc:
             return ("unreadable", f"cannot read {exc.filename}: {exc.strerror}"), 0
         except Exception as exc:
@@ -249,7 +249,9 @@ class Verifier:
                 return "checksum_mismatch", f"content has {name} {mine}, stored {name} is {value}"
             verified.append(name)
         done = f"read {hasher.size} bytes"
-        if wanted is not None and not (wanted is own and own_checked):
+        if own.why:
+            done += f" (its own ETag was not recomputed: {own.why})"
+        if wanted is not None:
             if wanted.etag is None:
                 return "unverified", (
                     f"{done}, but not compared with the expected object: {wanted.why}"

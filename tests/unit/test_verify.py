@@ -109,6 +109,25 @@ def test_a_layout_that_cannot_be_learned_leaves_it_unverified(
         assert detail is not None and why in detail and detail.startswith("read 2560 bytes")
 
 
+def test_equal_etags_need_no_layout_of_the_expected_object() -> None:
+    """As in list mode, equal ETags show the content equal; reading checks the object's
+    own bytes, which a server that ignores partNumber leaves unrecomputed."""
+    bucket = MemoryBucket("dst", {"k": DATA}, {"k": (len(DATA), None)})
+    verifier = Verifier(Stores(None, {"dst": bucket}))
+    expected = record("dst", DATA, PART)
+    verdict, _ = verifier.read(expected, bucket, ObjectInfo(expected))
+    assert verdict == (
+        "ok",
+        "read 2560 bytes (its own ETag was not recomputed: the server gave no part count for "
+        "partNumber=1 of k (it may not support partNumber)); verified size",
+    )
+    bucket.layouts["k"] = (PART, 3)
+    assert verifier.read(expected, bucket, ObjectInfo(expected))[0] == (
+        "ok",
+        "read 2560 bytes; verified etag",
+    )
+
+
 @pytest.mark.parametrize(
     ("part_size", "count", "fits"),
     [(PART, 3, True), (854, 3, True), (853, 3, False), (2560, 3, False), (PART, -1, True),
