@@ -169,3 +169,17 @@ def test_files_without_etags_are_compared_by_md5(tmp_path: Path) -> None:
     )
     status, detail = compare(replica, "bad")  # a file against itself shows nothing
     assert status == "unverified" and detail is not None and "--md5" in detail
+
+
+def test_a_local_file_against_a_layout_the_server_cannot_describe_is_unverified(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "k").write_bytes(DATA)
+    source = MemoryBucket("src", {"k": DATA}, {"k": (len(DATA), None)})
+    verifier = Verifier(Stores(None, {"src": source}))
+    local = ObjectRecord(bucket=str(tmp_path), key="k", size=len(DATA))
+    status, detail = verifier.compare(record("src", DATA, PART), local)
+    assert status == "unverified"
+    assert detail is not None and "the local file's ETag cannot be computed" in detail
+    source.layouts["k"] = (PART, 3)
+    assert verifier.compare(record("src", DATA, PART), local) == ("ok", None)
