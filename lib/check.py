@@ -270,6 +270,8 @@ class CheckPipeline:
         if info is None:
             return _record(bucket, key, "missing", expected, None, None)
         verdict: Verdict = self.verifier.compare(expected, info.record)
+        if verdict[0] == "unverified":
+            verdict = self.verifier.compare_checksums(expected, info) or verdict
         if self.options.mode == "read" and verdict[0] in ("ok", "unverified"):
             verdict, _ = self.verifier.read(expected, store, info)
         return _record(bucket, key, verdict[0], expected, info.record, verdict[1])

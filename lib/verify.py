@@ -160,6 +160,26 @@ class Verifier:
             raise LayoutUnknown(f"{store.where(record.key)} is gone, so its part layout is unknown")
         return checked_part_size(*layout, record)
 
+    def compare_checksums(self, expected: ObjectRecord, info: ObjectInfo) -> Verdict | None:
+        """The object's full-object checksums against the expected object's (one HEAD of
+        it); None when the two share none."""
+        mine = full_object_checksums(info)
+        store = self.stores.get(expected.bucket)
+        if not mine or not isinstance(store, S3Store):
+            return None
+        try:
+            source = store.head(expected.key, expected.version_id)
+        except Exception:
+            return None  # the fallback is optional: the verdict stays what it was
+        theirs = full_object_checksums(source) if source is not None else {}
+        for name in mine.keys() & theirs.keys():
+            if mine[name] == theirs[name]:
+                return "ok", f"sizes match; the stored full-object {name} checksums are equal"
+            return "checksum_mismatch", (
+                f"stored {name} is {mine[name]}, the expected object's is {theirs[name]}"
+            )
+        return None
+
     def _reference(self, record: ObjectRecord) -> Reference:
         try:
             return Reference(record.etag, self.layout_part_size(record))
@@ -214,10 +234,12 @@ class Verifier:
             return ("unreadable", f"reading failed after {hasher.size} bytes: {exc}"), hasher.size
         if actual.size is not None and hasher.size != actual.size:
             return ("unreadable", f"read {hasher.size} bytes of {actual.size}"), hasher.size
-        return self._judge_content(info, own, wanted, hashers, stored), hasher.size
+        verdict = self._judge_content(expected, info, own, wanted, hashers, stored)
+        return verdict, hasher.size
 
     def _judge_content(
         self,
+        expected: ObjectRecord,
         info: ObjectInfo,
         own: Reference,
         wanted: Reference | None,
@@ -251,11 +273,19 @@ class Verifier:
         done = f"read {hasher.size} bytes"
         if own.why:
             done += f" (its own ETag was not recomputed: {own.why})"
-        if wanted is not None:
-            if wanted.etag is None:
+        if wanted is not None and wanted.etag is None:
+            # Bytes that hash to their stored full-object checksum are the expected
+            # object's when that checksum is the expected object's too.
+            hashed = all(name in verified for name in full_object_checksums(info))
+            fallback = self.compare_checksums(expected, info) if hashed else None
+            if fallback is None:
                 return "unverified", (
                     f"{done}, but not compared with the expected object: {wanted.why}"
                 )
+            if fallback[0] != "ok":
+                return fallback
+            verified.append("expected checksum")
+        elif wanted is not None:
             computed = etags[wanted.part_size]
             if computed != wanted.etag:
                 if info.sse_kms:
@@ -270,6 +300,18 @@ class Verifier:
             verified.append("expected etag" if own_checked else "etag")
         what = ", ".join(dict.fromkeys(verified)) or "size"
         return "ok", f"{done}; verified {what}"
+
+
+def full_object_checksums(info: ObjectInfo) -> dict[str, str]:
+    """The stored checksums that cover the whole content, so are comparable between two
+    objects whatever their part layouts: CRC64NVME (S3 keeps it full-object only), any
+    of a FULL_OBJECT type, and those of an object written in one piece."""
+    single = etag_parts(info.record.etag) == 0 and info.checksum_type != "COMPOSITE"
+    return {
+        name: value
+        for name, value in info.checksums.items()
+        if name == "CRC64NVME" or info.checksum_type == "FULL_OBJECT" or single
+    }
 
 
 def _same_checksum(stored: str, computed: str) -> bool:

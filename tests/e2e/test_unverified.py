@@ -30,15 +30,16 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def upload_in_3_parts(s3_client: Any, bucket: str, key: str) -> None:
-    upload = s3_client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+def upload_in_3_parts(s3_client: Any, bucket: str, key: str, **checksum: str) -> None:
+    upload = s3_client.create_multipart_upload(Bucket=bucket, Key=key, **checksum)["UploadId"]
     parts = []
     for number, start in enumerate(range(0, len(DATA), PART), 1):
         body = DATA[start : start + PART]
         sent = s3_client.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body, **checksum
         )
-        parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+        part = {"PartNumber": number, "ETag": sent["ETag"]}
+        parts.append(part | {name: sent[name] for name in sent if name.startswith("Checksum")})
     s3_client.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
     )
@@ -132,3 +133,28 @@ def test_local_files_without_etags_are_compared_by_md5(
     assert itself.returncode == 1, itself.stderr
     assert statuses(parse_ndjson, itself) == {"bad": "unverified", "same": "unverified"}
     assert b"s3-manifest --md5 gives one" in itself.stdout
+
+
+def test_stored_full_object_checksums_are_compared_across_layouts(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    small_parts: None,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    slow_endpoint: Callable[[float], Any],
+) -> None:
+    source, target = make_bucket(), make_bucket()
+    crc = {"ChecksumAlgorithm": "CRC64NVME"}  # full-object in S3, multipart or not
+    for key, replica in (("bad", DATA[:-1] + b"!"), ("same", DATA)):
+        upload_in_3_parts(s3_client, source, key, **crc)
+        s3_client.put_object(Bucket=target, Key=key, Body=replica, **crc)
+    listing = run_cli("s3-manifest", f"s3://{source}/", "-q").stdout
+    head = run_cli("s3-check", f"s3://{target}/", "--mode", "head", "-q", input=listing)
+    assert statuses(parse_ndjson, head) == {"bad": "checksum_mismatch", "same": "ok"}
+    assert b"the stored full-object CRC64NVME checksums are equal" in head.stdout
+    ceph = slow_endpoint(0)
+    ceph.faults.ignore_part_number = True
+    read = ["s3-check", f"s3://{target}/", "--mode", "read", "--endpoint-url", ceph.url, "-q"]
+    resolved = run_cli(*read, input=listing)
+    assert statuses(parse_ndjson, resolved) == {"bad": "checksum_mismatch", "same": "ok"}
+    assert b"verified etag, CRC64NVME, expected checksum" in resolved.stdout

@@ -11,7 +11,7 @@ from lib.hashing import ContentHasher
 from lib.location import Location
 from lib.records import ObjectRecord
 from lib.stores import ObjectInfo, S3Store
-from lib.verify import LayoutUnknown, Stores, Verifier, checked_part_size
+from lib.verify import LayoutUnknown, Stores, Verifier, checked_part_size, full_object_checksums
 
 PART = 1000
 DATA = bytes(range(256)) * 10  # 2560 bytes: 3 parts of 1000
@@ -183,3 +183,24 @@ def test_a_local_file_against_a_layout_the_server_cannot_describe_is_unverified(
     assert detail is not None and "the local file's ETag cannot be computed" in detail
     source.layouts["k"] = (PART, 3)
     assert verifier.compare(record("src", DATA, PART), local) == ("ok", None)
+
+
+@pytest.mark.parametrize(
+    ("etag", "checksum_type", "comparable"),
+    [
+        ("abc", None, ["CRC32", "CRC64NVME"]),  # one PUT: every checksum covers the whole
+        ("abc-3", None, ["CRC64NVME"]),  # in parts: CRC64NVME is full-object only
+        ("abc-3", "FULL_OBJECT", ["CRC32", "CRC64NVME"]),
+        ("abc-3", "COMPOSITE", ["CRC64NVME"]),
+        ("abc", "COMPOSITE", ["CRC64NVME"]),
+    ],
+)
+def test_full_object_checksums_are_those_comparable_across_layouts(
+    etag: str, checksum_type: str | None, comparable: list[str]
+) -> None:
+    info = ObjectInfo(
+        ObjectRecord(bucket="b", key="k", size=1, etag=etag),
+        checksums={"CRC32": "AAAAAA==", "CRC64NVME": "QQqEn1fqXkY="},
+        checksum_type=checksum_type,
+    )
+    assert sorted(full_object_checksums(info)) == comparable
