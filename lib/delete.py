@@ -4,7 +4,8 @@ Input records become "units": up to `batch_size` deletable keys plus whatever
 records fall between them (out of scope, skipped, dry run), so one unit's results
 come back in input order. Units run in a sliding window (one DeleteObjects
 request each) whose width adapts: throttling halves it, each success widens it
-by one again up to the configured concurrency.
+by one again up to the configured concurrency. Requests ask for the verbose answer: a
+key is `deleted` only when the server names exactly it (and its version) as deleted.
 """
 
 from __future__ import annotations
