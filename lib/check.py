@@ -42,6 +42,7 @@ STATUSES = (
     "size_mismatch",
     "etag_mismatch",
     "checksum_mismatch",
+    "unverified",
     "unreadable",
     "error",
 )
@@ -296,7 +297,9 @@ class CheckPipeline:
         if info is None:
             return _record(bucket, key, "missing", expected, None, None)
         verdict: Verdict = self.verifier.compare(expected, info.record)
-        if self.options.mode == "read" and verdict[0] == "ok":
+        if verdict[0] == "unverified":
+            verdict = self.verifier.compare_checksums(expected, info) or verdict
+        if self.options.mode == "read" and verdict[0] in ("ok", "unverified"):
             verdict, _ = self.verifier.read(expected, store, info)
         return _record(bucket, key, verdict[0], expected, info.record, verdict[1])
 

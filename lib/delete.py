@@ -4,7 +4,8 @@ Input records become "units": up to `batch_size` deletable keys plus whatever
 records fall between them (out of scope, skipped, dry run), so one unit's results
 come back in input order. Units run in a sliding window (one DeleteObjects
 request each) whose width adapts: throttling halves it, each success widens it
-by one again up to the configured concurrency.
+by one again up to the configured concurrency. Requests ask for the verbose answer: a
+key is `deleted` only when the server names exactly it (and its version) as deleted.
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ class DeletePipeline:
             ]
             try:
                 response = self.client.delete_objects(
-                    Bucket=self.scope.bucket, Delete={"Objects": objects, "Quiet": True}
+                    Bucket=self.scope.bucket, Delete={"Objects": objects, "Quiet": False}
                 )
             except Exception as exc:
                 code = _error_code(exc)
@@ -254,14 +255,17 @@ class DeletePipeline:
                 _backoff(attempt)
                 continue
             self.window.success()
-            errors: dict[tuple[str, str | None], str] = {
-                (error.get("Key"), error.get("VersionId") or None): str(error.get("Code", "Error"))
-                for error in response.get("Errors", [])
-            }
+            answers = _answers(response)
+            asked = {target.key for target in pending}
+            strays = sorted({key for key, _ in answers} - asked)  # answered, never asked
             retry = []
             for target in pending:
-                failure = errors.get((target.key, target.version_id))
+                failure = answers.get((target.key, target.version_id))
+                if failure is None and target.version_id is None:
+                    failure = answers.get((target.key, ANY_VERSION))
                 if failure is None:
+                    target.result = self._result(target, "failed", _unanswered(target, strays))
+                elif failure == DELETED:
                     target.result = self._result(target, "deleted", None)
                 elif failure in RETRY_CODES and attempt < MAX_ATTEMPTS:
                     retry.append(target)
@@ -269,7 +273,7 @@ class DeletePipeline:
                     target.result = self._result(target, "failed", failure)
             if not retry:
                 return
-            if any(errors.get((t.key, t.version_id)) in THROTTLE_CODES for t in retry):
+            if any(answers.get((t.key, t.version_id)) in THROTTLE_CODES for t in retry):
                 self.window.throttle()
             pending = retry
             _backoff(attempt)
@@ -299,6 +303,35 @@ class DeletePipeline:
             status=status,
             error=error,
         )
+
+
+DELETED = ""  # the answer for a key the server reported deleted
+ANY_VERSION = "*"  # a key deleted under some version id, when none was asked for
+
+
+def _answers(response: dict[str, Any]) -> dict[tuple[str, str | None], str]:
+    """The verbose DeleteObjects answer: (key, version id) -> DELETED or the error code.
+
+    A key asked without a version id is also found under ANY_VERSION: on a versioned
+    bucket a server may name the delete marker's version in the answer."""
+    answers: dict[tuple[str, str | None], str] = {}
+    for deleted in response.get("Deleted", []):
+        key, version = deleted.get("Key"), deleted.get("VersionId") or None
+        answers[(key, version)] = DELETED
+        answers[(key, ANY_VERSION)] = DELETED
+    for error in response.get("Errors", []):
+        key, version = error.get("Key"), error.get("VersionId") or None
+        answers[(key, version)] = str(error.get("Code", "Error"))
+    return answers
+
+
+def _unanswered(target: Target, strays: list[str]) -> str:
+    """Why a key the answer did not report deleted is `failed`, naming the key the answer
+    reported instead when one differs from it only in spaces (as s3rver's do)."""
+    asked = repr(target.key) + (f" version {target.version_id}" if target.version_id else "")
+    alike = [key for key in strays if key.strip() == target.key.strip()]
+    named = f"; it named {alike[0]!r}, which was not asked for" if alike else ""
+    return f"the server did not report {asked} deleted{named}"
 
 
 def _error_code(exc: Exception) -> str:

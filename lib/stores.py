@@ -22,6 +22,8 @@ from lib.records import DataRecord, ObjectRecord, format_timestamp
 from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page, translate_error
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
+MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
+MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 
 
 @dataclass
@@ -96,34 +98,32 @@ class S3Store:
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         """The object's metadata, or None if it does not exist."""
+        response = self._head(key, version_id, ChecksumMode="ENABLED")
+        return None if response is None else info_from_head(self.location.bucket, key, response)
+
+    def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
+        """What `HEAD partNumber=1` says: the size of part 1 and the part count (None if
+        the server gives none); None if the object does not exist."""
+        response = self._head(key, version_id, PartNumber=1)
+        if response is None:
+            return None
+        count = response.get("PartsCount")
+        return int(response.get("ContentLength") or 0), int(count) if count else None
+
+    def _head(self, key: str, version_id: str | None, **extra: Any) -> dict[str, Any] | None:
         import botocore.exceptions
 
-        params: dict[str, Any] = {
-            "Bucket": self.location.bucket,
-            "Key": key,
-            "ChecksumMode": "ENABLED",
-        }
+        params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key, **extra}
         if version_id is not None:
             params["VersionId"] = version_id
         self.requests += 1
         try:
-            response = self.client.head_object(**params)
+            response: dict[str, Any] = self.client.head_object(**params)
         except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
+            if exc.response.get("Error", {}).get("Code") in MISSING_CODES:
                 return None
             raise
-        return info_from_head(self.location.bucket, key, response)
-
-    def part_size(self, key: str, version_id: str | None = None) -> int | None:
-        """The size of part 1 of a multipart object (HEAD partNumber=1)."""
-        params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key, "PartNumber": 1}
-        if version_id is not None:
-            params["VersionId"] = version_id
-        self.requests += 1
-        response = self.client.head_object(**params)
-        size = response.get("ContentLength")
-        return int(size) if size else None
+        return response
 
     def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
         params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key}

@@ -82,7 +82,10 @@ def check(
 ) -> None:
     """Read object records (a manifest) and write one check record per object, with
     status ok, missing, extra, size_mismatch, etag_mismatch, checksum_mismatch,
-    unreadable or error. Exit code 0 only when every object is ok.
+    unverified, unreadable or error. Exit code 0 only when every object is ok.
+    unverified: the sizes match but the content could not be compared (ETags of
+    different part layouts, or no usable hash); --mode read resolves it, recomputing
+    the ETag in the expected object's part layout.
 
     With TARGET, a record's key is moved from the input's source prefix to TARGET's
     prefix, so a manifest of the source verifies a replica. Extras after the last

@@ -75,7 +75,8 @@ def delete(
     """Read object records (or check records with --status) and delete each object,
     up to 1000 keys per DeleteObjects request, several requests in flight. Writes one
     delete record per input record, in input order: deleted, failed, dry_run, skipped
-    or out_of_scope. A record with a version_id deletes exactly that version.
+    or out_of_scope. A record with a version_id deletes exactly that version. A key is
+    deleted only when the server's answer names exactly it (and its version).
 
     A key that does not exist is reported deleted, as S3's DeleteObjects reports it.
     Local directories: files are removed, and so are the directories that removal left

@@ -49,7 +49,7 @@ def repair(
             "--status",
             metavar="STATUS",
             help="Act on check records with this status (default: missing, size_mismatch, "
-            "etag_mismatch, checksum_mismatch, unreadable).",
+            "etag_mismatch, checksum_mismatch, unreadable; unverified only when given).",
         ),
     ] = None,
     dry_run: Annotated[

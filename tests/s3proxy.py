@@ -5,7 +5,9 @@ slow enough to interrupt, to count the requests it made, and to inject the fault
 a real S3 produces: throttling, per-key errors inside DeleteObjects, error
 statuses for chosen requests, bodies cut short, and (with `FaultRates`) random
 503 SlowDown, 500 InternalError, connections reset without a response and
-responses stalled past the client's read timeout, drawn from a seeded RNG.
+responses stalled past the client's read timeout, drawn from a seeded RNG. It can
+also play servers that answer wrongly: one that ignores `partNumber`, and one whose
+DeleteObjects answer names another key than the one asked for (or none).
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ class Faults:
     status: dict[tuple[str, str], int | tuple[int, str]] = field(default_factory=dict)
     cut_short: set[str] = field(default_factory=set)  # GETs whose body stops halfway
     rates: FaultRates | None = None  # random faults on every request
+    # Act like Ceph RGW 16: drop the partNumber query, so a "part" is the whole object
+    # and the answer has no part count.
+    ignore_part_number: bool = False
+    # DeleteObjects answered like s3rver's trimmed keys: key asked -> the name the answer
+    # reports as Deleted (None: the answer leaves the key out); the server never sees it.
+    delete_misreport: dict[str, str | None] = field(default_factory=dict)
     injected: Counter[str] = field(default_factory=Counter)  # fault kind -> times injected
     lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random | None = None
@@ -106,6 +114,16 @@ class Faults:
                 errors.append((key, b"AccessDenied"))
         return errors
 
+    def withhold_deletes(self, request: bytes) -> tuple[bytes, list[bytes]]:
+        """The DeleteObjects body without the misreported keys, and the names to report."""
+        reported = []
+        for asked, name in self.delete_misreport.items():
+            entry = rb"<Object><Key>%s</Key>(<VersionId>[^<]*</VersionId>)?</Object>"
+            request, found = re.subn(entry % re.escape(asked.encode()), b"", request)
+            if found and name is not None:
+                reported.append(name.encode())
+        return request, reported
+
 
 class _Proxy(ThreadingHTTPServer):
     daemon_threads = True
@@ -157,9 +175,18 @@ class _Handler(BaseHTTPRequestHandler):
         if answer is not None:
             self._error(*answer)
             return
+        misreported: list[bytes] = []
+        if is_delete and body and faults.delete_misreport:
+            body, misreported = faults.withhold_deletes(body)
+        target = self.path
+        if faults.ignore_part_number:
+            target = re.sub(r"([?&])partNumber=\d+&?", r"\1", target).rstrip("?&")
         upstream = http.client.HTTPConnection(*self.server.upstream, timeout=60)
         try:
-            upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+            headers = dict(self.headers)
+            if body is not None:
+                headers["Content-Length"] = str(len(body))
+            upstream.request(self.command, target, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
         finally:
@@ -177,9 +204,15 @@ class _Handler(BaseHTTPRequestHandler):
                 for item in errors
             )
             data = data.replace(b"</DeleteResult>", injected + b"</DeleteResult>")
+        if misreported:
+            reported = b"".join(b"<Deleted><Key>%s</Key></Deleted>" % name for name in misreported)
+            data = re.sub(rb"<DeleteResult([^>]*)/>", rb"<DeleteResult\1></DeleteResult>", data)
+            data = data.replace(b"</DeleteResult>", reported + b"</DeleteResult>")
         self.send_response(response.status, response.reason)
         for name, value in response.getheaders():
-            if name.lower() not in ("connection", "content-length", "transfer-encoding"):
+            if name.lower() in ("connection", "content-length", "transfer-encoding"):
+                continue
+            if not (faults.ignore_part_number and name.lower() == "x-amz-mp-parts-count"):
                 self.send_header(name, value)
         # A HEAD response has no body but announces the object's length.
         announced = response.getheader("Content-Length") if self.command == "HEAD" else None

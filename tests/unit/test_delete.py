@@ -2,12 +2,13 @@
 
 import io
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lib.delete import DeleteOptions, DeletePipeline
+from lib.delete import DeleteOptions, DeletePipeline, judge
 from lib.location import Location, parse_location
 from lib.ndjson import RecordReader
 from lib.records import DeleteRecord, Header, ObjectRecord, new_decoder, new_encoder
@@ -15,10 +16,16 @@ from lib.window import AdaptiveWindow
 
 
 class FakeS3:
-    """Records DeleteObjects calls; fails chosen keys a number of times."""
+    """Records DeleteObjects calls; fails chosen keys a number of times; answers verbosely
+    (each deleted key under the name `reported` maps it to, or left out if None)."""
 
-    def __init__(self, failures: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        failures: dict[str, list[str]] | None = None,
+        reported: dict[str, str | None] | None = None,
+    ) -> None:
         self.failures = failures or {}
+        self.reported = reported or {}
         self.batches: list[list[str]] = []
         self.lock = threading.Lock()
 
@@ -29,12 +36,17 @@ class FakeS3:
         keys = [item["Key"] for item in Delete["Objects"]]
         with self.lock:
             self.batches.append(keys)
-            errors = []
-            for key in keys:
+            errors, deleted = [], []
+            for item in Delete["Objects"]:
+                key = item["Key"]
                 codes = self.failures.get(key)
                 if codes:
                     errors.append({"Key": key, "Code": codes.pop(0)})
-        return {"Errors": errors}
+                elif self.reported.get(key, key) is not None:
+                    deleted.append({**item, "Key": self.reported.get(key, key)})
+        if Delete.get("Quiet"):
+            return {"Errors": errors}
+        return {"Errors": errors, "Deleted": deleted}
 
 
 def listing(keys: list[str], bucket: str = "b") -> bytes:
@@ -143,3 +155,46 @@ def test_local_files_and_their_empty_directories_go(tmp_path: Path) -> None:
         "a/keep",
         "a/link",
     ]
+
+
+def test_deleted_only_when_the_answer_names_exactly_that_key_and_version() -> None:
+    client = FakeS3(reported={" lead.txt": "lead.txt", "quiet": None, "v1": "v1 "})
+    keys = [" lead.txt", "ok", "quiet", "v1"]
+    records: list[Any] = [Header(stage="s3-manifest", source="s3://b/")]
+    records += [ObjectRecord(bucket="b", key=key, size=1) for key in keys[:3]]
+    records.append(ObjectRecord(bucket="b", key="v1", size=1, version_id="3"))
+    data = b"".join(new_encoder().encode(record) + b"\n" for record in records)
+    pipeline, results = run(data, parse_location("s3://b/"), client)
+    assert {r.key: (r.status, r.error) for r in results} == {
+        " lead.txt": (
+            "failed",
+            "the server did not report ' lead.txt' deleted; it named 'lead.txt', which was "
+            "not asked for",
+        ),
+        "ok": ("deleted", None),
+        "quiet": ("failed", "the server did not report 'quiet' deleted"),
+        "v1": (
+            "failed",
+            "the server did not report 'v1' version 3 deleted; it named 'v1 ', which was not "
+            "asked for",
+        ),
+    }
+    assert pipeline.complete and judge(Counter(r.status for r in results), True) == 1
+
+
+def test_a_version_is_deleted_only_when_the_answer_names_that_version() -> None:
+    class OtherVersion(FakeS3):
+        def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+            answer = super().delete_objects(Bucket, Delete)
+            for item in answer["Deleted"]:
+                if item["Key"] == "b-key":
+                    item["VersionId"] = "other"
+            return answer
+
+    records: list[Any] = [Header(stage="s3-manifest", source="s3://b/")]
+    records += [
+        ObjectRecord(bucket="b", key=key, size=1, version_id="v") for key in ("a-key", "b-key")
+    ]
+    data = b"".join(new_encoder().encode(record) + b"\n" for record in records)
+    _, results = run(data, parse_location("s3://b/"), OtherVersion())
+    assert [(r.key, r.status) for r in results] == [("a-key", "deleted"), ("b-key", "failed")]
