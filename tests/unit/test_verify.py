@@ -9,7 +9,7 @@ import pytest
 
 from lib.hashing import ContentHasher
 from lib.location import Location
-from lib.records import ObjectRecord
+from lib.records import ObjectRecord, format_timestamp
 from lib.stores import ObjectInfo, S3Store
 from lib.verify import LayoutUnknown, Stores, Verifier, checked_part_size, full_object_checksums
 
@@ -144,6 +144,17 @@ def test_a_part_size_is_trusted_only_when_it_can_make_the_etag(
             checked_part_size(part_size, count, expected)
 
 
+def listed(root: Path, key: str) -> ObjectRecord:
+    """A local file's record as a listing gives it (no ETag without --md5)."""
+    info = (root / key).stat()
+    return ObjectRecord(
+        bucket=str(root),
+        key=key,
+        size=info.st_size,
+        last_modified=format_timestamp(info.st_mtime),
+    )
+
+
 def test_files_without_etags_are_compared_by_md5(tmp_path: Path) -> None:
     source, replica = tmp_path / "source", tmp_path / "replica"
     for root, files in (
@@ -157,9 +168,7 @@ def test_files_without_etags_are_compared_by_md5(tmp_path: Path) -> None:
 
     def compare(expected_root: Path, name: str) -> tuple[str, str | None]:
         expected = ObjectRecord(bucket=str(expected_root), key=name, size=len(DATA))
-        return verifier.compare(
-            expected, ObjectRecord(bucket=str(replica), key=name, size=len(DATA))
-        )
+        return verifier.compare(expected, listed(replica, name))
 
     assert compare(source, "same") == ("ok", None)
     assert compare(source, "bad") == (
@@ -177,7 +186,7 @@ def test_a_local_file_against_a_layout_the_server_cannot_describe_is_unverified(
     (tmp_path / "k").write_bytes(DATA)
     source = MemoryBucket("src", {"k": DATA}, {"k": (len(DATA), None)})
     verifier = Verifier(Stores(None, {"src": source}))
-    local = ObjectRecord(bucket=str(tmp_path), key="k", size=len(DATA))
+    local = listed(tmp_path, "k")
     status, detail = verifier.compare(record("src", DATA, PART), local)
     assert status == "unverified"
     assert detail is not None and "the local file's ETag cannot be computed" in detail
