@@ -24,6 +24,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lib.coverage import Coverage
 from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
@@ -100,6 +101,12 @@ class CheckPipeline:
         self._last_key: str | None = cursor.get("last_key")
         self._seen: int = cursor.get("seen", 0)
         self._position: InputPosition | InputMark | None = resume_input(reader, cursor)
+        self.input_coverage = Coverage.of(
+            reader.header, keymap.source_prefix, listing.prefix if listing else ""
+        )
+        note = self.input_coverage.note() if listing is not None else None
+        if note:
+            self.notes.append(note)
 
     def cursor(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"seen": self._seen, "last_key": self._last_key}
@@ -132,6 +139,9 @@ class CheckPipeline:
                 case ObjectRecord():
                     continue
                 case ErrorRecord():
+                    note = self.input_coverage.add_hole(record, reader.lines)  # in every shard
+                    if note and self.listing is not None:
+                        self.notes.append(note)
                     if keeps(None):
                         yield record, reader.mark()
                 case _:
@@ -179,8 +189,7 @@ class CheckPipeline:
                     "list mode needs S3 key order: use --mode head for unsorted input",
                 )
             while actual is not None and actual.key < key:
-                self._advance(None, actual.key)
-                yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+                yield from self._extra(actual)
                 actual = yield from _next_actual(listing)
             if actual is not None and actual.key == key:
                 previous = actual
@@ -203,10 +212,16 @@ class CheckPipeline:
             )
             return
         while actual is not None:
-            self._advance(None, actual.key)
-            yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+            yield from self._extra(actual)
             actual = yield from _next_actual(listing)
         self.complete = True
+
+    def _extra(self, actual: ObjectRecord) -> Iterator[CheckRecord]:
+        """A listed object that no expected record names: `extra` if the input covers it."""
+        assert self.listing is not None
+        self._advance(None, actual.key)
+        if self.input_coverage.holds(actual.key):
+            yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
 
     def _listing(self) -> Iterator[DataRecord | None]:
         """The target's objects after the cursor's last key, in key order."""

@@ -320,7 +320,7 @@ def open_output(
     if "://" in target and not target.startswith("file://"):
         raise UsageError(f"output must be a local file or -, not {target}")
     path = target.removeprefix("file://")
-    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+    if is_stream(path):
         # /dev/null, a FIFO: written like stdout, nothing to truncate or fsync.
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
         return _named(writer(raw, is_file=False, gzip=gzip), path)
@@ -344,6 +344,15 @@ def open_output(
     raw.truncate(resume_offset)
     raw.seek(resume_offset)
     return _named(writer(raw, is_file=True, offset=resume_offset, gzip=gzip), path)
+
+
+def is_stream(target: str) -> bool:
+    """Whether output `target` is stdout, a FIFO or a device rather than a regular file:
+    nothing a resumed run can truncate back to its last commit and continue."""
+    if target == "-":
+        return True
+    path = target.removeprefix("file://")
+    return os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode)
 
 
 def _named(writer: RecordWriter, path: str) -> RecordWriter:

@@ -14,6 +14,7 @@ from lib.extsort import DEFAULT_RUN_SIZE
 from lib.keylist import SortOptions
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
+from lib.ndjson import is_stream
 from lib.runner import Pipeline, StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import parse_shard
@@ -206,7 +207,7 @@ def manifest(
             copy, why = published.plan(
                 from_published, where, versions=versions, md5=md5,
                 max_age_s=published.parse_age(max_age), client=client,
-                checkpoint=None if restart else checkpoint,
+                checkpoint=None if restart or is_stream(output) else checkpoint,
             )  # fmt: skip
             arguments["from_published"] = from_published
             if why and not quiet:
