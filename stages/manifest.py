@@ -96,7 +96,9 @@ def manifest(
 ) -> None:
     """List LOCATION as NDJSON records: a header, one object record per object (in
     S3 key order), and a summary. Memory stays flat however many objects there are;
-    with --checkpoint a killed run resumes from its last listed key.
+    with --checkpoint a killed run resumes from its last listed key (with -o FILE;
+    to stdout a rerun lists again from the start, so that its readers get a whole
+    stream, and a downstream --checkpoint skips what it already did).
 
     --parallel N cuts the key space into ranges at the prefix's "directories" (and
     splits ranges while listing) and lists N at once; the output is the same as

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from inventory_report import CURRENT_SCHEMA, build_report, entries_from_listing, write_report
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 
@@ -112,6 +113,27 @@ def test_a_published_filtered_read_is_limited_too(
     assert json.loads(manifest.splitlines()[0])["coverage"] == {"include": ["*.tar"]}
     found, _ = extras(run_cli, replica, manifest)
     assert found == {"backup/x.tar", "backup/sub/z.tar"}
+
+
+def test_an_inventory_of_a_prefix_with_a_filter_maps_its_coverage(
+    run_cli: Run, buckets: tuple[str, str], s3_client: Any, tmp_path: Path
+) -> None:
+    """LOCATION selects data/ of the report's bucket; s3-check maps data/ to backup/, the
+    coverage with it. Another prefix of the bucket must not widen the coverage."""
+    source, replica = buckets
+    entries = entries_from_listing(s3_client, source, versions=False)
+    report = build_report(source, [entries], schema=CURRENT_SCHEMA)
+    manifest_json = write_report(report, tmp_path / "report")
+    manifest = listed(run_cli, f"s3://{source}/data/sub/", "--inventory", str(manifest_json),
+                      "--include", "*.tar")  # fmt: skip
+    header = json.loads(manifest.splitlines()[0])
+    assert header["source"] == f"s3://{source}/data/sub/"
+    assert header["coverage"] == {"include": ["*.tar"]}
+    result = run_cli("s3-check", f"s3://{replica}/backup/sub/", "--status", "extra",
+                     input=manifest)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    found = {json.loads(line)["key"] for line in result.stdout.splitlines()[1:-1]}
+    assert found == {"backup/sub/z.tar"}
 
 
 def hand_written(source: str, *records: dict[str, Any]) -> bytes:
