@@ -21,7 +21,7 @@ from lib.records import (
 )
 
 DESIGN_FIELDS = {
-    "header": ["stage", "version", "source", "started", "upstream"],
+    "header": ["stage", "version", "source", "started", "upstream", "coverage"],
     "object": [
         "bucket",
         "key",
@@ -37,7 +37,7 @@ DESIGN_FIELDS = {
     "check": ["bucket", "key", "version_id", "status", "expected", "actual", "detail"],
     "repair": ["bucket", "key", "status", "action", "source", "attempts", "bytes", "ms", "error"],
     "delete": ["bucket", "key", "version_id", "status", "error"],
-    "error": ["stage", "line", "message", "input"],
+    "error": ["stage", "line", "message", "input", "key"],
     "summary": ["stage", "complete", "counts", "bytes", "elapsed_s", "resumed"],
 }
 
