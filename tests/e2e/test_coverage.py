@@ -136,34 +136,34 @@ def test_an_inventory_of_a_prefix_with_a_filter_maps_its_coverage(
     assert found == {"backup/sub/z.tar"}
 
 
-def hand_written(source: str, *records: dict[str, Any]) -> bytes:
+def hand_written(source: str, errors: dict[str, str | None]) -> bytes:
+    """A complete manifest of SOURCE in which the listing failed at each key of `errors`
+    (a key, a "directory" ending in "/"): the objects there are left out and an error
+    record (with the given key, or none) stands where they would be."""
     lines: list[dict[str, Any]] = [
         {"type": "header", "stage": "s3-manifest", "source": f"s3://{source}/data/"}
     ]
-    for key in sorted(SOURCE):
-        lines.append({"type": "object", "bucket": source, "key": key, "size": len(SOURCE[key])})
-    lines += records
+    failed = sorted(errors)
+    for key in sorted({*SOURCE, *failed}):
+        if key in errors:
+            error = {"type": "error", "stage": "s3-manifest", "message": "cannot list"}
+            lines.append(error if errors[key] is None else {**error, "key": errors[key]})
+        elif not any(key.startswith(where) for where in failed):
+            lines.append({"type": "object", "bucket": source, "key": key, "size": len(SOURCE[key])})
     lines.append({"type": "summary", "stage": "s3-manifest", "complete": True})
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 
 def test_error_records_with_a_key_are_holes(run_cli: Run, buckets: tuple[str, str]) -> None:
     source, replica = buckets
-    holes = [
-        {"type": "error", "stage": "s3-manifest", "message": "unreadable", "key": "data/sub/"},
-        {"type": "error", "stage": "s3-manifest", "message": "vanished", "key": "data/y.txt"},
-    ]
-    found, _ = extras(run_cli, replica, hand_written(source, *holes))
-    assert found == {"backup/x.tar"}
+    holes = {"data/notes.txt": "data/notes.txt", "data/sub/": "data/sub/"}
+    found, _ = extras(run_cli, replica, hand_written(source, holes))
+    assert found == {"backup/x.tar", "backup/y.txt"}
 
 
 def test_an_error_record_without_a_key_stops_extras(run_cli: Run, buckets: tuple[str, str]) -> None:
     source, replica = buckets
-    keyless = {"type": "error", "stage": "s3-manifest", "message": "listing failed"}
-    manifest = hand_written(source)
-    header, rest = manifest.split(b"\n", 1)
-    found, stderr = extras(run_cli, replica, header + b"\n" + json.dumps(keyless).encode()
-                           + b"\n" + rest)  # fmt: skip
+    found, stderr = extras(run_cli, replica, hand_written(source, {"data/notes.txt": None}))
     assert found == set()
     assert "error record without a key" in stderr and "no extras are reported" in stderr
 
