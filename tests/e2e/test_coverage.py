@@ -205,3 +205,36 @@ def test_a_rerun_of_an_interrupted_pipe_writes_the_whole_stream(
     again = subprocess.run(command, env=cli_env, capture_output=True, timeout=60, check=False)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count(b'"type":"object"') == len(objects)
+
+
+def test_a_check_whose_upstream_died_resumes_when_the_pipe_is_rerun(
+    run_cli: Run, buckets: tuple[str, str], tmp_path: Path
+) -> None:
+    """s3-check fed a manifest cut short (its s3-manifest killed) ends incomplete but keeps
+    its checkpoint open: fed the whole manifest again from a pipe, it continues and writes
+    what an uninterrupted run writes."""
+    source, replica = buckets
+    manifest = listed(run_cli, f"s3://{source}/data/")
+    lines = manifest.splitlines(keepends=True)
+    out, checkpoint = tmp_path / "chk.ndjson", tmp_path / "chk.ck"
+    check = ("s3-check", f"s3://{replica}/backup/", "-o", out, "--checkpoint", checkpoint)
+    cut = run_cli(*check, input=b"".join(lines[:3]))
+    assert cut.returncode == 1, cut.stderr
+    assert not json.loads(checkpoint.read_bytes())["complete"]
+    assert b"did not end with a complete summary" in cut.stderr
+    assert b'"extra"' not in out.read_bytes()  # no record, no count: nothing past b.tar
+    rerun = run_cli(*check, input=manifest)
+    assert rerun.returncode == 1, rerun.stderr
+    whole = tmp_path / "whole.ndjson"
+    assert run_cli(*check[:2], "-o", whole, input=manifest).returncode == 1
+
+    def records(path: Path) -> list[dict[str, Any]]:
+        timing = ("started", "elapsed_s", "resumed")
+        return [
+            {k: v for k, v in json.loads(line).items() if k not in timing}
+            for line in path.read_bytes().splitlines()
+        ]
+
+    assert records(out)[1:] == records(whole)[1:]
+    found = {r["key"] for r in records(out) if r.get("status") == "extra"}
+    assert found == set(REAL_EXTRAS)
