@@ -37,7 +37,7 @@ OBJECT_FIELDS = {
     "delete_marker",
     "checksum_algorithm",
 }
-ERROR_FIELDS = {"type", "stage", "line", "message", "input"}
+ERROR_FIELDS = {"type", "stage", "line", "message", "input", "key"}
 SUMMARY_FIELDS = {"type", "stage", "complete", "counts", "bytes", "elapsed_s", "resumed"}
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 # Fields of the header and summary that legitimately differ between two runs.
