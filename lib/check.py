@@ -24,6 +24,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lib.coverage import Coverage
 from lib.errors import BadInput, ExitCode, UsageError
 from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
@@ -104,6 +105,12 @@ class CheckPipeline:
         self._hole: str | None = cursor.get("hole")
         self._holes: int = cursor.get("holes", 0)
         self._position: InputPosition | InputMark | None = resume_input(reader, cursor)
+        self.input_coverage = Coverage.of(
+            reader.header, keymap.source_prefix, listing.prefix if listing else ""
+        )
+        note = self.input_coverage.note() if listing is not None else None
+        if note:
+            self.notes.append(note)
 
     def cursor(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"seen": self._seen, "last_key": self._last_key}
@@ -138,6 +145,9 @@ class CheckPipeline:
                 case ObjectRecord():
                     continue
                 case ErrorRecord():
+                    note = self.input_coverage.add_hole(record, reader.lines)  # in every shard
+                    if note and self.listing is not None:
+                        self.notes.append(note)
                     if keeps(None):
                         yield record, reader.mark()
                 case _:
@@ -185,10 +195,10 @@ class CheckPipeline:
                     "list mode needs S3 key order: use --mode head for unsorted input",
                 )
             while actual is not None and (actual.key or "") < key:
-                yield self._unexpected(actual)
+                yield from self._unexpected(actual)
                 actual = yield from _next_actual(listing)
             if isinstance(actual, ErrorRecord) and actual.key == key:
-                yield self._unexpected(actual)
+                yield from self._unexpected(actual)
                 actual = yield from _next_actual(listing)
             if actual is not None and actual.key == key:
                 assert isinstance(actual, ObjectRecord)
@@ -215,20 +225,22 @@ class CheckPipeline:
             )
             return
         while actual is not None:
-            yield self._unexpected(actual)
+            yield from self._unexpected(actual)
             actual = yield from _next_actual(listing)
         self.complete = not self._holes
 
-    def _unexpected(self, actual: ObjectRecord | ErrorRecord) -> CheckRecord:
-        """A listed object no expected record names (`extra`), or a hole in the listing
-        (an `error` record for it; expected keys in it are not called `missing`)."""
+    def _unexpected(self, actual: ObjectRecord | ErrorRecord) -> Iterator[CheckRecord]:
+        """A listed object no expected record names (`extra` if the input covers it), or a
+        hole in the listing (an `error` record for it; expected keys in it are not called
+        `missing`)."""
         assert self.listing is not None and actual.key is not None
         self._advance(None, actual.key)
         if isinstance(actual, ErrorRecord):
             self._hole = actual.key
             self._holes += 1
-            return _record(self.listing.bucket, actual.key, "error", None, None, actual.message)
-        return _record(self.listing.bucket, actual.key, "extra", None, actual, None)
+            yield _record(self.listing.bucket, actual.key, "error", None, None, actual.message)
+        elif self.input_coverage.holds(actual.key):
+            yield _record(self.listing.bucket, actual.key, "extra", None, actual, None)
 
     def _in_hole(self, key: str) -> bool:
         """Whether a key lies in the last hole of the target's listing (a file or a

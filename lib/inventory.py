@@ -40,6 +40,7 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
+from lib.coverage import declared
 from lib.errors import FatalError, UsageError
 from lib.extsort import Item, external_sort
 from lib.keylist import ResumeSkipper, SortOptions
@@ -366,6 +367,7 @@ class InventoryPipeline:
         self.complete = False
         self.rows = RowReader(report, location, options)
         self._skipper = ResumeSkipper(cursor, "inventory report")
+        self.coverage = declared(location.prefix, options.include, options.exclude)
 
     def cursor(self) -> dict[str, Any]:
         return self._skipper.cursor()

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from lib.coverage import declared
 from lib.errors import BadInput, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE, Item, external_sort
 from lib.location import Location
@@ -96,6 +97,7 @@ class KeyListPipeline:
         self.options = options
         self.complete = False
         self._skipper = ResumeSkipper(cursor, "key list")
+        self.coverage = declared(location.prefix, options.include, options.exclude, keys=True)
 
     def cursor(self) -> dict[str, Any]:
         return self._skipper.cursor()

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.coverage import declared
 from lib.errors import ExitCode
 from lib.local import list_directory
 from lib.location import Location
@@ -71,10 +72,17 @@ class ManifestPipeline:
         self._resume = dict(cursor or {})
         self._last: ObjectRecord | None = None
         self._last_path: bytes | None = None
-        self._shard_range: KeyRange | None = None
         self._holes: int = self._resume.pop("holes", 0)  # error records: what was not covered
         self.requests = 0
         self.notes: list[str] = []
+        self._shard_range = self._find_shard_range()
+        self.coverage = declared(
+            location.prefix,
+            options.include,
+            options.exclude,
+            self._shard_range,
+            str(options.shard) if options.shard else None,
+        )
 
     def cursor(self) -> dict[str, Any]:
         cursor = dict(self._resume)
@@ -131,21 +139,28 @@ class ManifestPipeline:
         finally:
             self.requests = lister.requests
 
-    def _bounds(self, request: ListRequest) -> KeyRange:
-        """The key range to list: the shard's (saved, or found now), after the cursor."""
+    def _find_shard_range(self) -> KeyRange | None:
+        """The shard's key range (saved, or found now), known before the header is written."""
         shard = self.options.shard
-        bounds = KeyRange()
-        if shard is not None:
-            saved = self._resume.get("shard_range")
-            if saved is not None:
-                bounds = KeyRange(saved[0], saved[1])
-            else:
-                bounds = shard_range(self.client, request, shard.index, shard.count)
-            self._shard_range = bounds
-            self.notes.append(
-                f"shard {shard}: keys after {bounds.after!r} up to {bounds.upto!r} "
-                "(None: the prefix's start or end)"
+        if shard is None:
+            return None
+        saved = self._resume.get("shard_range")
+        if saved is not None:
+            bounds = KeyRange(saved[0], saved[1])
+        else:
+            request = ListRequest(
+                self.location.bucket, self.location.prefix, page_size=self.options.page_size
             )
+            bounds = shard_range(self.client, request, shard.index, shard.count)
+        self.notes.append(
+            f"shard {shard}: keys after {bounds.after!r} up to {bounds.upto!r} "
+            "(None: the prefix's start or end)"
+        )
+        return bounds
+
+    def _bounds(self, request: ListRequest) -> KeyRange:
+        """The key range to list: the shard's, after the cursor."""
+        bounds = self._shard_range or KeyRange()
         if request.start_after is not None:
             bounds = KeyRange(request.start_after, bounds.upto)
         return bounds

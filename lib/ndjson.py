@@ -327,7 +327,7 @@ def open_output(
     if "://" in target and not target.startswith("file://"):
         raise UsageError(f"output must be a local file or -, not {target}")
     path = target.removeprefix("file://")
-    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+    if is_stream(path):
         # /dev/null, a FIFO: written like stdout, nothing to truncate or fsync.
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
         return _named(writer(raw, is_file=False, gzip=gzip), path)
@@ -373,6 +373,15 @@ def _open_locked(path: str, create: int) -> io.FileIO:
             raise
         # A file system without flock: write unguarded, as before.
     return open(fd, "r+b", buffering=0)
+
+
+def is_stream(target: str) -> bool:
+    """Whether output `target` is stdout, a FIFO or a device rather than a regular file:
+    nothing a resumed run can truncate back to its last commit and continue."""
+    if target == "-":
+        return True
+    path = target.removeprefix("file://")
+    return os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode)
 
 
 def _named(writer: RecordWriter, path: str) -> RecordWriter:

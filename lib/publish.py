@@ -30,6 +30,7 @@ from typing import IO, Any
 import msgspec
 
 from lib.checkpoint import CheckpointState
+from lib.coverage import declared
 from lib.errors import FatalError, UsageError
 from lib.location import Location, parse_location
 from lib.manifest import key_filter
@@ -286,7 +287,9 @@ class PublishedPipeline:
         self.copy = copy
         self.client = client
         self.complete = False
-        self._keep = key_filter(parse_location(copy.header.source or "").prefix, include, exclude)
+        prefix = parse_location(copy.header.source or "").prefix
+        self._keep = key_filter(prefix, include, exclude)
+        self.coverage = declared(prefix, include, exclude)
         self._read = int((cursor or {}).get("published_records", 0))
         self.notes: list[str] = []
 

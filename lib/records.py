@@ -23,6 +23,7 @@ class Header(msgspec.Struct, kw_only=True, tag_field="type", tag="header"):
     source: str | None = None
     started: str | None = None
     upstream: dict[str, Any] | None = None
+    coverage: dict[str, Any] | None = None
 
 
 class ObjectRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="object"):

@@ -20,7 +20,7 @@ from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointLock, CheckpointState
 from lib.errors import ExitCode, Interrupted, StageError
-from lib.ndjson import RecordWriter, open_output
+from lib.ndjson import RecordWriter, is_stream, open_output
 from lib.progress import Progress
 from lib.records import DataRecord, Header, Summary, utc_now
 
@@ -134,6 +134,16 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
     checkpoint = Checkpoint(run.checkpoint, run.stage, run.arguments) if run.checkpoint else None
     saved = checkpoint.load(restart=run.restart) if checkpoint else None
     progress = Progress(run.stage, run.verb, enabled=run.progress, quiet=run.quiet, total=run.total)
+    resumed = 0
+    if saved is not None and is_stream(run.output):
+        # A reader of a stream cannot truncate it back to a commit, and a fragment would
+        # make a downstream s3-check call everything before it `extra`: the whole stream
+        # again, which a downstream stage resuming from a pipe skips by replay.
+        progress.message(
+            f"output is a stream, not a file: writing it whole again from the start "
+            f"(checkpoint {run.checkpoint} only resumes a file output)"
+        )
+        resumed, saved = saved.resumed + 1, None
     if saved is not None and saved.complete:
         progress.message(
             f"checkpoint {run.checkpoint} is complete (exit {saved.exit_code}); nothing to do "
@@ -146,6 +156,7 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
             fingerprint=checkpoint.fingerprint if checkpoint else "",
             arguments=run.arguments,
             started=utc_now(),
+            resumed=resumed,
         )
         writer = open_output(run.output, resume_offset=None, writer=writer_type)
     else:
@@ -154,13 +165,21 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
         resume_offset = state.output_offset if run.output != "-" else None
         writer = open_output(run.output, resume_offset=resume_offset, writer=writer_type)
     session = _Session(run, state, writer)
-    if saved is None or not writer.is_file:
+    # Built before the header is written, as the header says what the pipeline covers;
+    # a failure here leaves the output without records and the checkpoint as it was.
+    pipeline = build(state.cursor or None)
+    if saved is None:
         writer.write(
-            Header(stage=run.stage, source=run.source, started=state.started, upstream=run.upstream)
+            Header(
+                stage=run.stage,
+                source=run.source,
+                started=state.started,
+                upstream=run.upstream,
+                coverage=getattr(pipeline, "coverage", None),
+            )
         )
     try:
         session.commit(time.monotonic())
-        pipeline = build(state.cursor or None)
         session.pipeline = pipeline
         _drive(session, pipeline, progress)
     except BrokenPipeError:
@@ -181,6 +200,12 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
         raise
     complete = pipeline.complete
     code = run.judge(state.counts, complete)
+    if not complete and checkpoint is not None:
+        # The input ended early (an upstream stage was killed): keep the checkpoint
+        # open, so that rerunning the pipeline continues this run instead of ending it.
+        _finish_incomplete(session)
+        _closing_lines(run, session, pipeline, progress)
+        return code
     try:
         writer.write(session.summary(complete))
         writer.close()
@@ -194,16 +219,23 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
         state.exit_code = int(code)
         state.elapsed_s = elapsed
         checkpoint.save(state)
+    _closing_lines(run, session, pipeline, progress)
+    return code
+
+
+def _closing_lines(
+    run: StageRun, session: _Session, pipeline: Pipeline, progress: Progress
+) -> None:
     for note in getattr(pipeline, "notes", ()):
         progress.message(note)
+    state = session.state
     progress.finish(
         state.records_out,
         dict(sorted(state.counts.items())),
         state.bytes,
-        elapsed,
+        session.elapsed(),
         throughput=run.throughput,
     )
-    return code
 
 
 def _drive(session: _Session, pipeline: Pipeline, progress: Progress) -> None:

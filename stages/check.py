@@ -89,7 +89,9 @@ def check(
 
     With TARGET, a record's key is moved from the input's source prefix to TARGET's
     prefix, so a manifest of the source verifies a replica. Extras after the last
-    expected key are reported only when the input ends with a complete summary.
+    expected key are reported only when the input ends with a complete summary, and
+    extras only inside what the input covers (its header's --include/--exclude,
+    --shard or --keys; holes marked by error records).
 
     \b
     Examples:

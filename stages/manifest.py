@@ -14,6 +14,7 @@ from lib.extsort import DEFAULT_RUN_SIZE
 from lib.keylist import SortOptions
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
+from lib.ndjson import is_stream
 from lib.runner import Pipeline, StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import parse_shard
@@ -95,7 +96,9 @@ def manifest(
 ) -> None:
     """List LOCATION as NDJSON records: a header, one object record per object (in
     S3 key order), and a summary. Memory stays flat however many objects there are;
-    with --checkpoint a killed run resumes from its last listed key.
+    with --checkpoint a killed run resumes from its last listed key (with -o FILE;
+    to stdout a rerun lists again from the start, so that its readers get a whole
+    stream, and a downstream --checkpoint skips what it already did).
 
     --parallel N cuts the key space into ranges at the prefix's "directories" (and
     splits ranges while listing) and lists N at once; the output is the same as
@@ -206,7 +209,7 @@ def manifest(
             copy, why = published.plan(
                 from_published, where, versions=versions, md5=md5,
                 max_age_s=published.parse_age(max_age), client=client,
-                checkpoint=None if restart else checkpoint,
+                checkpoint=None if restart or is_stream(output) else checkpoint,
             )  # fmt: skip
             arguments["from_published"] = from_published
             if why and not quiet:

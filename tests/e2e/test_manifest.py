@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 STAGE = "s3-manifest"
-HEADER_FIELDS = {"type", "stage", "version", "source", "started", "upstream"}
+HEADER_FIELDS = {"type", "stage", "version", "source", "started", "upstream", "coverage"}
 OBJECT_FIELDS = {
     "type",
     "bucket",

@@ -21,7 +21,7 @@ from lib.records import (
 )
 
 DESIGN_FIELDS = {
-    "header": ["stage", "version", "source", "started", "upstream"],
+    "header": ["stage", "version", "source", "started", "upstream", "coverage"],
     "object": [
         "bucket",
         "key",
