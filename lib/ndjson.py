@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import stat
 import sys
@@ -25,11 +26,13 @@ from typing import IO, Any
 
 import msgspec
 
-from lib.errors import BadInput, FatalError, UsageError
-from lib.records import DataRecord, ErrorRecord, Header, Record, Summary
+from lib.errors import BadInput, FatalError, UsageError, redact
+from lib.records import CheckRecord, DataRecord, ErrorRecord, Header, ObjectRecord, Record, Summary
 
 FLUSH_BYTES = 1 << 16
 MAX_LINE_BYTES = 16 << 20
+MAX_KEY_BYTES = 1024  # S3's limit; a line holding a longer key is longer than this
+REPLAY_CHUNK = 1 << 20
 
 
 class InputPosition(msgspec.Struct):
@@ -92,9 +95,12 @@ class RecordReader:
         stage: str = "",
         skip_bad_lines: bool = False,
         seekable: bool = False,
+        name: str = "the input",
     ) -> None:
         self._stream = stream
         self._decoder = decoder
+        self._encode = msgspec.json.Encoder().encode
+        self.name = redact(name)
         self._stage = stage
         self._skip_bad_lines = skip_bad_lines
         self._seekable = seekable
@@ -129,8 +135,17 @@ class RecordReader:
             self._pending = line
         return self.header
 
+    def _unreadable(self, exc: Exception) -> BadInput:
+        """A failure to read the input (decompression, I/O): the stage stops at it, after
+        finishing and recording the work in flight, like at a bad line (exit 2)."""
+        why = str(exc) or type(exc).__name__
+        return BadInput(self.lines + 1, f"cannot read {self.name}: {why}")
+
     def _readline(self) -> bytes:
-        line = self._stream.readline(MAX_LINE_BYTES + 1)
+        try:
+            line = self._stream.readline(MAX_LINE_BYTES + 1)
+        except Exception as exc:
+            raise self._unreadable(exc) from None
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
             raise BadInput(self.lines + 1, f"line longer than {MAX_LINE_BYTES} bytes")
         if line:
@@ -141,17 +156,42 @@ class RecordReader:
 
     def _decode(self, line: bytes) -> Record | ErrorRecord:
         try:
-            return self._decoder.decode(line)
+            record = self._decoder.decode(line)
         except msgspec.DecodeError as exc:
             why = str(exc)
             if not line.endswith(b"\n"):
                 why = f"the last line is truncated (no newline at its end): {why}"
             if line.startswith(b"\xef\xbb\xbf"):
                 why = "starts with a UTF-8 byte order mark; remove it"
-            if not self._skip_bad_lines:
-                raise BadInput(self.lines, why, line) from None
-            text = line[:200].decode("utf-8", "replace").rstrip("\r\n")
-            return ErrorRecord(stage=self._stage, line=self.lines, message=why, input=text)
+            return self._bad(line, why)
+        if self._doubtful(record, line):
+            flawed = flaw(record, line, repeats_possible=not self._canonical(record, line))
+            if flawed is not None:
+                return self._bad(line, flawed)
+        return record
+
+    def _canonical(self, record: Record, line: bytes) -> bool:
+        """Whether the line is exactly how a stage writes the record: then no field in
+        it is repeated."""
+        encoded = self._encode(record)
+        return len(line) == len(encoded) + 1 and line.startswith(encoded)
+
+    def _doubtful(self, record: Record, line: bytes) -> bool:
+        """False if the line certainly holds a valid record: written as a stage writes
+        it, short enough that its keys fit S3 (a key's bytes all appear in the line), no
+        NUL escaped in it and no empty key."""
+        return (
+            len(line) > MAX_KEY_BYTES
+            or b"\\u0000" in line
+            or b'"key":""' in line
+            or not self._canonical(record, line)
+        )
+
+    def _bad(self, line: bytes, why: str) -> ErrorRecord:
+        if not self._skip_bad_lines:
+            raise BadInput(self.lines, why, line)
+        text = line[:200].decode("utf-8", "replace").rstrip("\r\n")
+        return ErrorRecord(stage=self._stage, line=self.lines, message=why, input=text)
 
     def __iter__(self) -> Iterator[DataRecord]:
         if self._pending is not None:
@@ -159,9 +199,13 @@ class RecordReader:
             yield from self._accept(line)
         # `_readline` and `_accept` inlined for the usual line: this loop runs per record.
         readline, decode, update = self._stream.readline, self._decoder.decode, self._hash.update
+        doubtful = self._doubtful
         framing = (Header, Summary)
         while True:
-            line = readline(MAX_LINE_BYTES + 1)
+            try:
+                line = readline(MAX_LINE_BYTES + 1)
+            except Exception as exc:
+                raise self._unreadable(exc) from None
             if not line:
                 return
             if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
@@ -172,6 +216,9 @@ class RecordReader:
             try:
                 record = decode(line)
             except msgspec.DecodeError:
+                yield from self._accept(line)
+                continue
+            if doubtful(record, line):
                 yield from self._accept(line)
                 continue
             if self.summary is None and not isinstance(record, framing):
@@ -196,25 +243,96 @@ class RecordReader:
             yield record
 
     def resume(self, position: InputPosition) -> None:
-        """Positions the reader after `position`, verifying the replayed bytes."""
+        """Positions the reader after `position`, reading what comes before it again to
+        verify that it is what the checkpointed run consumed (a running hash).
+
+        A file (whose header line the checkpoint pins) is read up to the offset in large
+        chunks, about 1 s per GB with the hashing; a pipe is replayed line by line, as
+        its header may differ. Bytes appended after the consumed part are accepted.
+        """
         if position.lines == 0:
             return
+        self._pending = None
         if self._seekable:
-            self._stream.seek(position.offset)
-            self.lines, self.offset = position.lines, position.offset
-            self._hash = _blake()
-            self._hash.update(b"resumed-by-seek")
-            self._pending = None
-            return
+            self._read_through(position.offset)
         while self.lines < position.lines:
             if not self._readline():
                 break
-        self._pending = None
         if self.lines != position.lines or self._hash.hexdigest() != position.digest:
             raise UsageError(
-                "the input differs from the input of the checkpointed run",
+                f"{self.name} differs from the input of the checkpointed run "
+                "(edited, replaced or cut short)",
                 hint="feed the same input again, or pass --restart to start over",
             )
+
+    def _read_through(self, offset: int) -> None:
+        remaining = offset - self.offset
+        while remaining > 0:
+            try:
+                chunk = self._stream.read(min(remaining, REPLAY_CHUNK))
+            except Exception as exc:
+                raise self._unreadable(exc) from None
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            self.offset += len(chunk)
+            self.lines += chunk.count(b"\n")
+            self._hash.update(chunk)
+
+
+def flaw(record: Record, line: bytes, *, repeats_possible: bool = True) -> str | None:
+    """Why a decoded record is bad input though it is JSON of the right shape: a field
+    given twice (which value counts depends on the parser), or a key S3 cannot hold.
+    Looking for repeated fields costs a second parse (about 10 us a line)."""
+    if repeats_possible:
+        try:
+            json.loads(line, object_pairs_hook=_unique_fields)
+        except _RepeatedField as exc:
+            return f"the field {exc.args[0]!r} appears twice in one record"
+        except ValueError:
+            pass  # msgspec accepted it; a stricter parser's quibble is not ours
+    keys: list[str] = []
+    if isinstance(record, ObjectRecord):
+        keys.append(record.key)
+    elif isinstance(record, CheckRecord):
+        keys.append(record.key)
+        keys += [nested.key for nested in (record.expected, record.actual) if nested is not None]
+    for key in keys:
+        why = key_flaw(key)
+        if why is not None:
+            return why
+    return None
+
+
+def key_flaw(key: str) -> str | None:
+    """Why S3 cannot hold `key`, or None. NUL is valid UTF-8, but S3 refuses it."""
+    if not key:
+        return "an empty key (S3 keys are 1 to 1024 bytes of UTF-8)"
+    if "\x00" in key:
+        return "a key containing NUL (U+0000), which S3 refuses"
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        return f"a key of {size} bytes (S3 keys are 1 to 1024 bytes of UTF-8)"
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a key that is not valid UTF-8 (an unpaired surrogate)"
+    return None
+
+
+class _RepeatedField(ValueError):
+    pass
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _RepeatedField(name)
+            seen.add(name)
+    return fields
 
 
 class OutputError(FatalError):
@@ -368,7 +486,10 @@ def peek_summary(path: str) -> Summary | None:
 
 
 def open_input(source: str) -> tuple[IO[bytes], bool]:
-    """Opens `-`, a local path or a smart_open URL; returns (stream, seekable)."""
+    """Opens `-`, a local path or a smart_open URL; returns (stream, seekable).
+
+    Only a regular file is seekable: a FIFO or a process substitution (`<(...)`) is
+    read like a pipe, and resumed by replaying it."""
     if source == "-":
         return sys.stdin.buffer, False
     plain_local = "://" not in source or source.startswith("file://")
@@ -376,12 +497,40 @@ def open_input(source: str) -> tuple[IO[bytes], bool]:
     compressed = path.endswith((".gz", ".zst", ".bz2", ".xz"))
     if plain_local and not compressed:
         try:
-            return open(path, "rb"), True
+            stream = open(path, "rb")  # noqa: SIM115 - owned by the reader
         except OSError as exc:
             raise UsageError(f"cannot read input {path}: {exc.strerror}") from None
+        return stream, stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
     import smart_open
 
     try:
         return smart_open.open(path, "rb"), False
-    except OSError as exc:
-        raise UsageError(f"cannot read input {path}: {exc}") from None
+    except ImportError as exc:
+        raise UsageError(
+            f"cannot read input {redact(path)}: no decompressor for {os.path.splitext(path)[1]} "
+            f"is installed ({exc})"
+        ) from None
+    except Exception as exc:
+        raise UsageError(f"cannot read input {redact(path)}: {exc}") from None
+
+
+def refuse_same_file(stream: IO[bytes], output: str) -> None:
+    """Refuses (exit 2) an output that is the input file itself, under any name (a
+    symlink, a hard link): opening it for writing would truncate the input unread."""
+    try:
+        read = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return  # not a local file (a URL): it cannot be the output
+    try:
+        written = os.fstat(1) if output == "-" else os.stat(output.removeprefix("file://"))
+    except OSError:
+        return  # the output does not exist yet
+    if stat.S_ISREG(read.st_mode) and (read.st_dev, read.st_ino) == (
+        written.st_dev,
+        written.st_ino,
+    ):
+        shown = "stdout" if output == "-" else redact(output)
+        raise UsageError(
+            f"the output {shown} is the input file; writing it would destroy the input",
+            hint="write the output to another file",
+        )

@@ -10,11 +10,14 @@ from __future__ import annotations
 import functools
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 FORMAT_VERSION = 1
+MAX_OBJECT_SIZE = 5 << 40  # 5 TiB, S3's largest object
+# Checked where records are decoded: a negative or impossible size is bad input.
+Size = Annotated[int, msgspec.Meta(ge=0, le=MAX_OBJECT_SIZE)]
 
 
 class Header(msgspec.Struct, kw_only=True, tag_field="type", tag="header"):
@@ -28,7 +31,7 @@ class Header(msgspec.Struct, kw_only=True, tag_field="type", tag="header"):
 class ObjectRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="object"):
     bucket: str
     key: str
-    size: int | None = None
+    size: Size | None = None
     etag: str | None = None
     last_modified: str | None = None
     storage_class: str | None = None

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointState
-from lib.errors import ExitCode, Interrupted, StageError
+from lib.errors import ExitCode, Interrupted, StageError, redact
 from lib.ndjson import RecordWriter, open_output
 from lib.progress import Progress
 from lib.records import DataRecord, Header, Summary, utc_now
@@ -138,7 +138,12 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
     session = _Session(run, state, writer)
     if saved is None or not writer.is_file:
         writer.write(
-            Header(stage=run.stage, source=run.source, started=state.started, upstream=run.upstream)
+            Header(
+                stage=run.stage,
+                source=redact(run.source),
+                started=state.started,
+                upstream=run.upstream,
+            )
         )
     try:
         session.commit(time.monotonic())

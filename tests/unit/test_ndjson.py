@@ -138,15 +138,20 @@ def test_a_new_header_does_not_stop_a_replayed_pipe_from_resuming() -> None:
     assert [r.key for r in again if isinstance(r, ObjectRecord)] == [str(i) for i in range(4, 10)]
 
 
-def test_resume_by_seek_continues_at_the_offset() -> None:
+def test_resume_of_a_file_continues_at_the_offset_after_verifying_what_it_consumed() -> None:
     data = HEADER + b"".join(obj(str(i)) for i in range(10))
     first = reader(data)
     first.read_header()
     position = consume(first, 7)
-    again = RecordReader(io.BytesIO(data), new_decoder(), seekable=True)
-    again.resume(position)
-    assert [r.key for r in again if isinstance(r, ObjectRecord)] == ["7", "8", "9"]
-    assert again.lines == 11
+    grown = reader(data + obj("10"), seekable=True)  # appended to after the consumed part: accepted
+    grown.read_header()
+    grown.resume(position)
+    assert [r.key for r in grown if isinstance(r, ObjectRecord)] == [*"789", "10"]
+    assert grown.lines == 12
+    edited = reader(data.replace(b'"2"', b'"x"'), seekable=True)
+    edited.read_header()
+    with pytest.raises(UsageError, match="differs from the input"):
+        edited.resume(position)
 
 
 def test_writer_truncates_back_to_the_committed_offset(tmp_path: Path) -> None:
