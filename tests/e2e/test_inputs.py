@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import re
+import socket
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 Run = Callable[..., Any]
 Seed = Callable[[str, Mapping[str, bytes]], None]
@@ -41,7 +47,7 @@ def test_truncated_gzip_input_records_every_deletion_and_the_rerun_completes(
     tmp_path: Path,
 ) -> None:
     bucket = make_bucket()
-    keys = [f"k/{n:05d}" for n in range(2000)]
+    keys = [f"k/{n:05d}" for n in range(1000)]
     seed_objects(bucket, {key: b"x" for key in keys})
     whole = gzip.compress(object_lines(bucket, keys))
     source = tmp_path / "in.ndjson.gz"
@@ -71,3 +77,275 @@ def test_truncated_gzip_input_records_every_deletion_and_the_rerun_completes(
     records = parse(out.read_bytes())
     assert [r["key"] for r in records if r["type"] == "delete"] == keys
     assert records[-1]["complete"] and not in_bucket(s3_client, bucket)
+
+
+# --- point 3: a user and password in a URL ---------------------------------------------
+
+URL_SECRET = "url-secret-N0T-T0-LEAK"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def with_userinfo(url: str) -> str:
+    return url.replace("http://", f"http://akid:{URL_SECRET}@")
+
+
+def test_a_password_in_a_url_is_never_shown_or_stored(
+    run_cli: Run, s3_server: str, make_bucket: Callable[..., str], seed_objects: Seed,
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket()
+    seed_objects(bucket, {"a": b"1", "b": b"22"})
+    endpoint = with_userinfo(s3_server)
+    listed, checked = tmp_path / "list.ndjson", tmp_path / "check.ndjson"
+    runs = [
+        # The endpoint's user and password are dropped: the requests are signed anyway.
+        run_cli("s3-manifest", f"s3://{bucket}/", "--endpoint-url", endpoint, "-o", listed,
+                "--checkpoint", tmp_path / "m.ck"),
+        run_cli("s3-check", f"s3://{bucket}/", "-i", listed, "-o", checked, "--mode", "head",
+                "--checkpoint", tmp_path / "c.ck", env={"AWS_ENDPOINT_URL": endpoint}),
+        run_cli("s3-delete", f"s3://{bucket}/", "-i", listed, "--dry-run", "--debug",
+                "--checkpoint", tmp_path / "d.ck", env={"AWS_ENDPOINT_URL_S3": endpoint}),
+    ]  # fmt: skip
+    assert [run.returncode for run in runs] == [0, 0, 0], [run.stderr for run in runs]
+    refused = with_userinfo(f"http://127.0.0.1:{closed_port()}")
+    failures = [
+        run_cli("s3-manifest", f"s3://{bucket}/", "--endpoint-url", refused, "--debug",
+                "--checkpoint", tmp_path / "r.ck", env={"AWS_MAX_ATTEMPTS": "1"}),
+        run_cli("s3-check", f"s3://{bucket}/", "-i", f"{refused}/list.ndjson", "--debug"),
+        run_cli("s3-delete", f"s3://{bucket}/", "-i", f"{refused}/list.ndjson.gz"),
+    ]  # fmt: skip
+    assert all(run.returncode in (2, 3) for run in failures), [run.stderr for run in failures]
+    assert all(b"***@127.0.0.1" in run.stderr for run in failures[1:]), failures[1].stderr
+    for run in runs + failures:
+        assert URL_SECRET.encode() not in run.stdout + run.stderr, run.stderr
+    for path in tmp_path.iterdir():
+        assert URL_SECRET.encode() not in path.read_bytes(), path
+
+
+# --- point 4: input that cannot be read ------------------------------------------------
+
+
+def truncated_gzip(data: bytes) -> bytes:
+    whole = gzip.compress(data)
+    return whole[: len(whole) * 4 // 5]
+
+
+@pytest.mark.parametrize("mode", ["head", "read", "list"])
+def test_s3_check_records_what_it_read_before_a_truncated_gzip_input(
+    mode: str, run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed,
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket()
+    keys = [f"k/{n:05d}" for n in range(400)]
+    seed_objects(bucket, {key: b"x" for key in keys})
+    data = object_lines(bucket, keys)
+    source = tmp_path / "in.ndjson.gz"
+    source.write_bytes(truncated_gzip(data))
+    out, ck = tmp_path / "out.ndjson", tmp_path / "run.ck"
+    command = [f"s3://{bucket}/", "-i", source, "-o", out, "--checkpoint", ck, "--mode", mode]
+    first = run_cli("s3-check", *command)
+    assert first.returncode == 2, first.stderr
+    reached = error_line(first.stderr, str(source))
+    checked = [r["key"] for r in parse(out.read_bytes()) if r["type"] == "check"]
+    assert checked == keys[: reached - 2]  # every record before the line it could not read
+    source.write_bytes(gzip.compress(data))
+    again = run_cli("s3-check", *command)
+    assert again.returncode == 0, again.stderr
+    records = parse(out.read_bytes())
+    assert [r["key"] for r in records if r["type"] == "check"] == keys
+    assert records[-1]["complete"] and records[-1]["resumed"] == 1
+
+
+def error_line(stderr: bytes, *needles: str) -> int:
+    """The `line N` of the one error line, which must name every needle."""
+    text = stderr.decode()
+    assert "Traceback" not in text, text
+    errors = [line for line in text.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and all(needle in errors[0] for needle in needles), text
+    match = re.search(r"line (\d+)", errors[0])
+    assert match, errors[0]
+    return int(match.group(1))
+
+
+def test_s3_repair_records_what_it_copied_before_a_truncated_gzip_input(
+    run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any,
+    tmp_path: Path,
+) -> None:
+    source_bucket, target = make_bucket(), make_bucket()
+    keys = [f"k/{n:04d}" for n in range(120)]
+    seed_objects(source_bucket, {key: b"x" for key in keys})
+    header = {"type": "header", "stage": "s3-check", "source": f"s3://{target}/"}
+    lines = [json.dumps(header)] + [
+        json.dumps({"type": "check", "bucket": target, "key": key, "status": "missing",
+                    "expected": {"type": "object", "bucket": source_bucket, "key": key,
+                                 "size": 1}})
+        for key in keys
+    ]  # fmt: skip
+    data = "\n".join(lines).encode() + b"\n"
+    source = tmp_path / "chk.ndjson.gz"
+    source.write_bytes(truncated_gzip(data))
+    out, ck = tmp_path / "out.ndjson", tmp_path / "run.ck"
+    command = [f"s3://{target}/", "--from", f"s3://{source_bucket}/", "-i", source, "-o", out,
+               "--checkpoint", ck]  # fmt: skip
+    first = run_cli("s3-repair", *command)
+    assert first.returncode == 2, first.stderr
+    reached = error_line(first.stderr, str(source))
+    repaired = [r["key"] for r in parse(out.read_bytes()) if r["type"] == "repair"]
+    assert repaired == keys[: reached - 2] and in_bucket(s3_client, target) == set(repaired)
+    source.write_bytes(gzip.compress(data))
+    again = run_cli("s3-repair", *command)
+    assert again.returncode == 0, again.stderr
+    records = parse(out.read_bytes())
+    assert [r["key"] for r in records if r["type"] == "repair"] == keys
+    assert in_bucket(s3_client, target) == set(keys)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("plain.ndjson.gz", b"not gzip\n"), ("list.ndjson.zst", b"not zstd\n")]
+)
+def test_an_input_that_cannot_be_decompressed_is_bad_input(
+    name: str, content: bytes, run_cli: Run, bucket: str, tmp_path: Path
+) -> None:
+    source = tmp_path / name
+    source.write_bytes(content)
+    result = run_cli("s3-delete", f"s3://{bucket}/", "-i", source)
+    assert result.returncode == 2, result.stderr
+    text = result.stderr.decode()
+    assert "Traceback" not in text and str(source) in text, text
+
+
+# --- point 5: the input as the output --------------------------------------------------
+
+
+@pytest.mark.parametrize("link", ["same name", "symlink", "hard link"])
+def test_the_input_file_is_refused_as_the_output(
+    link: str, run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed,
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket()
+    keys = [f"k/{n:04d}" for n in range(300)]
+    seed_objects(bucket, {key: b"x" for key in keys})
+    source = tmp_path / "same.ndjson"
+    data = object_lines(bucket, keys)
+    source.write_bytes(data)
+    output = tmp_path / "other-name.ndjson"
+    if link == "same name":
+        output = source
+    elif link == "symlink":
+        output.symlink_to(source)
+    else:
+        os.link(source, output)
+    result = run_cli("s3-check", f"s3://{bucket}/", "-i", source, "-o", output)
+    assert result.returncode == 2, result.stderr
+    assert "is the input file" in result.stderr.decode()
+    assert source.read_bytes() == data
+
+
+# --- point 6: an input edited between runs --------------------------------------------
+
+
+def test_an_edited_input_is_refused_on_resume_and_an_appended_one_accepted(
+    run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any,
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket()
+    seed_objects(bucket, {key: b"x" for key in ["a1", "a2", "b1", "b2", "b3", "c1"]})
+    good = object_lines(bucket, ["a1", "a2"], complete=False).splitlines(keepends=True)[:-1]
+    source = tmp_path / "in.ndjson"
+    source.write_bytes(b"".join(good) + b"not json\n")
+    out, ck = tmp_path / "out.ndjson", tmp_path / "run.ck"
+    command = [f"s3://{bucket}/", "-i", source, "-o", out, "--checkpoint", ck]
+    assert run_cli("s3-delete", *command).returncode == 2
+    assert in_bucket(s3_client, bucket) == {"b1", "b2", "b3", "c1"}
+    source.write_bytes(object_lines(bucket, ["b1", "b2", "b3"]))  # replaced, same header
+    edited = run_cli("s3-delete", *command)
+    assert edited.returncode == 2, edited.stderr
+    assert "differs from the input" in edited.stderr.decode() and b"--restart" in edited.stderr
+    assert in_bucket(s3_client, bucket) == {"b1", "b2", "b3", "c1"}
+    source.write_bytes(object_lines(bucket, ["a1", "a2", "c1"]))  # mended and grown
+    again = run_cli("s3-delete", *command)
+    assert again.returncode == 0, again.stderr
+    records = parse(out.read_bytes())
+    assert [r["key"] for r in records if r["type"] == "delete"] == ["a1", "a2", "c1"]
+    assert in_bucket(s3_client, bucket) == {"b1", "b2", "b3"}
+
+
+# --- point 7: FIFOs and process substitution -------------------------------------------
+
+
+@pytest.mark.parametrize("pipe", ["fifo", "process substitution"])
+def test_a_fifo_or_process_substitution_input_resumes_by_replay(
+    pipe: str, cli_env: dict[str, str], script_path: Callable[[str], Path],
+    make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any, tmp_path: Path,
+) -> None:
+    bucket = make_bucket()
+    keys = ["a1", "a2", "a3"]
+    seed_objects(bucket, {key: b"x" for key in keys})
+    good = object_lines(bucket, keys)
+    fifo, listed = tmp_path / "in.fifo", tmp_path / "list.ndjson"
+    os.mkfifo(fifo)
+    out, ck = tmp_path / "out.ndjson", tmp_path / "run.ck"
+    command = [script_path("s3-delete"), f"s3://{bucket}/", "-o", out, "--checkpoint", ck]
+
+    def run(data: bytes) -> subprocess.CompletedProcess[bytes]:
+        listed.write_bytes(data)
+        if pipe == "fifo":
+            writer = subprocess.Popen(["cp", listed, fifo])
+            result = subprocess.run([*command, "-i", fifo], capture_output=True, env=cli_env,
+                                    timeout=60, check=False)  # fmt: skip
+            writer.wait(timeout=10)
+            return result
+        shell = f'exec "$@" -i <(cat {listed})'
+        return subprocess.run(["bash", "-c", shell, "bash", *command], capture_output=True,
+                              env=cli_env, timeout=60, check=False)  # fmt: skip
+
+    first = run(good.replace(b'"a3"}', b'"a3"'))  # line 4 is not JSON
+    assert first.returncode == 2 and b"line 4" in first.stderr, first.stderr
+    again = run(good)
+    assert again.returncode == 0, again.stderr
+    records = parse(out.read_bytes())
+    assert [r["key"] for r in records if r["type"] == "delete"] == keys
+    assert records[-1]["resumed"] == 1 and not in_bucket(s3_client, bucket)
+
+
+# --- point 9: keys S3 cannot hold, repeated fields, impossible sizes --------------------
+
+BAD_RECORDS = {
+    "an empty key": '{"type":"object","bucket":"%s","key":""}',
+    "a NUL in the key": '{"type":"object","bucket":"%s","key":"a\\u0000b"}',
+    "a 1028-byte key": '{"type":"object","bucket":"%s","key":"' + "\U0001f600" * 257 + '"}',
+    "a repeated field": '{"type":"object","bucket":"%s","key":"x/1","key":"x/2"}',
+    "a negative size": '{"type":"object","bucket":"%s","key":"x/3","size":-1}',
+    "a size above 5 TiB": '{"type":"object","bucket":"%s","key":"x/4","size":5497558138881}',
+}
+
+
+def test_keys_and_sizes_s3_cannot_hold_are_bad_input(
+    run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any,
+    tmp_path: Path,
+) -> None:
+    bucket = make_bucket()
+    longest = "\U0001f600" * 256  # 1024 bytes: the longest key S3 holds
+    good = ["g1", longest, "g2"]
+    seed_objects(bucket, {key: b"x" for key in [*good, "x/1", "x/2", "x/3", "x/4"]})
+    header = json.dumps({"type": "header", "stage": "s3-manifest", "source": f"s3://{bucket}/"})
+    lines = [header, json.dumps({"type": "object", "bucket": bucket, "key": "g1"})]
+    lines += [template % bucket for template in BAD_RECORDS.values()]
+    lines += [json.dumps({"type": "object", "bucket": bucket, "key": key}) for key in good[1:]]
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    strict = run_cli("s3-delete", f"s3://{bucket}/", "-i", source)
+    assert strict.returncode == 2 and b"line 3: an empty key" in strict.stderr, strict.stderr
+    skipping = run_cli("s3-delete", f"s3://{bucket}/", "-i", source, "--skip-bad-lines")
+    assert skipping.returncode == 1, skipping.stderr
+    records = parse(skipping.stdout)
+    errors = [r for r in records if r["type"] == "error"]
+    assert [e["line"] for e in errors] == list(range(3, 3 + len(BAD_RECORDS))), errors
+    assert [r["key"] for r in records if r["type"] == "delete"] == good
+    assert all(r["status"] == "deleted" for r in records if r["type"] == "delete")
+    assert records[-1]["complete"] and in_bucket(s3_client, bucket) == {f"x/{n}" for n in "1234"}
