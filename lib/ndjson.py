@@ -164,28 +164,19 @@ class RecordReader:
             if line.startswith(b"\xef\xbb\xbf"):
                 why = "starts with a UTF-8 byte order mark; remove it"
             return self._bad(line, why)
-        if self._doubtful(record, line):
-            flawed = flaw(record, line, repeats_possible=not self._canonical(record, line))
-            if flawed is not None:
-                return self._bad(line, flawed)
-        return record
+        flawed = self._flaw(record, line)
+        return record if flawed is None else self._bad(line, flawed)
 
-    def _canonical(self, record: Record, line: bytes) -> bool:
-        """Whether the line is exactly how a stage writes the record: then no field in
-        it is repeated."""
+    def _flaw(self, record: Record, line: bytes) -> str | None:
+        """Why a decoded line is still bad input, or None. Cheap for the usual line:
+        written as a stage writes it (then no field in it is repeated), short enough
+        that its keys fit S3 (a key's bytes all appear in the line) and no NUL escaped
+        in it. (An empty key or an impossible size the decoder refuses itself.)"""
         encoded = self._encode(record)
-        return len(line) == len(encoded) + 1 and line.startswith(encoded)
-
-    def _doubtful(self, record: Record, line: bytes) -> bool:
-        """False if the line certainly holds a valid record: written as a stage writes
-        it, short enough that its keys fit S3 (a key's bytes all appear in the line), no
-        NUL escaped in it and no empty key."""
-        return (
-            len(line) > MAX_KEY_BYTES
-            or b"\\u0000" in line
-            or b'"key":""' in line
-            or not self._canonical(record, line)
-        )
+        canonical = len(line) == len(encoded) + 1 and line.startswith(encoded)
+        if canonical and len(line) <= MAX_KEY_BYTES and b"\\u0000" not in line:
+            return None
+        return flaw(record, line, repeats_possible=not canonical)
 
     def _bad(self, line: bytes, why: str) -> ErrorRecord:
         if not self._skip_bad_lines:
@@ -199,7 +190,7 @@ class RecordReader:
             yield from self._accept(line)
         # `_readline` and `_accept` inlined for the usual line: this loop runs per record.
         readline, decode, update = self._stream.readline, self._decoder.decode, self._hash.update
-        doubtful = self._doubtful
+        check = self._flaw
         framing = (Header, Summary)
         while True:
             try:
@@ -218,8 +209,9 @@ class RecordReader:
             except msgspec.DecodeError:
                 yield from self._accept(line)
                 continue
-            if doubtful(record, line):
-                yield from self._accept(line)
+            flawed = check(record, line)
+            if flawed is not None:
+                yield from self._route(self._bad(line, flawed))
                 continue
             if self.summary is None and not isinstance(record, framing):
                 yield record
@@ -283,8 +275,8 @@ class RecordReader:
 def flaw(record: Record, line: bytes, *, repeats_possible: bool = True) -> str | None:
     """Why a decoded record is bad input though it is JSON of the right shape: a field
     given twice (which value counts depends on the parser), or a key S3 cannot hold.
-    Looking for repeated fields costs a second parse (about 10 us a line)."""
-    if repeats_possible:
+    Looking for repeated fields costs a second parse."""
+    if repeats_possible and not _no_repeats_compactly(line):
         try:
             json.loads(line, object_pairs_hook=_unique_fields)
         except _RepeatedField as exc:
@@ -306,8 +298,6 @@ def flaw(record: Record, line: bytes, *, repeats_possible: bool = True) -> str |
 
 def key_flaw(key: str) -> str | None:
     """Why S3 cannot hold `key`, or None. NUL is valid UTF-8, but S3 refuses it."""
-    if not key:
-        return "an empty key (S3 keys are 1 to 1024 bytes of UTF-8)"
     if "\x00" in key:
         return "a key containing NUL (U+0000), which S3 refuses"
     size = len(key.encode("utf-8", "surrogatepass"))
@@ -318,6 +308,17 @@ def key_flaw(key: str) -> str | None:
     except UnicodeEncodeError:
         return "a key that is not valid UTF-8 (an unpaired surrogate)"
     return None
+
+
+def _no_repeats_compactly(line: bytes) -> bool:
+    """True if the line certainly repeats no field: compacted, it is the JSON of what it
+    decodes to (which keeps one value per field). False also for lines whose strings use
+    escapes that the encoder writes otherwise; `json` then decides, 10 times slower."""
+    try:
+        compact = msgspec.json.format(line, indent=-1)
+        return msgspec.json.encode(msgspec.json.decode(compact)) == compact
+    except msgspec.DecodeError:
+        return False
 
 
 class _RepeatedField(ValueError):

@@ -16,8 +16,10 @@ import msgspec
 
 FORMAT_VERSION = 1
 MAX_OBJECT_SIZE = 5 << 40  # 5 TiB, S3's largest object
-# Checked where records are decoded: a negative or impossible size is bad input.
+# Checked where records are decoded, at no cost: a negative or impossible size, or an
+# empty key, is bad input (lib/ndjson.py checks the rest of what makes a key S3's).
 Size = Annotated[int, msgspec.Meta(ge=0, le=MAX_OBJECT_SIZE)]
+Key = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class Header(msgspec.Struct, kw_only=True, tag_field="type", tag="header"):
@@ -30,7 +32,7 @@ class Header(msgspec.Struct, kw_only=True, tag_field="type", tag="header"):
 
 class ObjectRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="object"):
     bucket: str
-    key: str
+    key: Key
     size: Size | None = None
     etag: str | None = None
     last_modified: str | None = None
@@ -43,7 +45,7 @@ class ObjectRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="object")
 
 class CheckRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="check"):
     bucket: str
-    key: str
+    key: Key
     version_id: str | None = None
     status: str
     expected: ObjectRecord | None = None

@@ -340,7 +340,7 @@ def test_keys_and_sizes_s3_cannot_hold_are_bad_input(
     source = tmp_path / "in.ndjson"
     source.write_text("\n".join(lines) + "\n")
     strict = run_cli("s3-delete", f"s3://{bucket}/", "-i", source)
-    assert strict.returncode == 2 and b"line 3: an empty key" in strict.stderr, strict.stderr
+    assert strict.returncode == 2 and b"line 3: Expected `str` of length >= 1 - at `$.key`" in strict.stderr, strict.stderr
     skipping = run_cli("s3-delete", f"s3://{bucket}/", "-i", source, "--skip-bad-lines")
     assert skipping.returncode == 1, skipping.stderr
     records = parse(skipping.stdout)
