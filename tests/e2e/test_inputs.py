@@ -95,7 +95,10 @@ def with_userinfo(url: str) -> str:
 
 
 def test_a_password_in_a_url_is_never_shown_or_stored(
-    run_cli: Run, s3_server: str, make_bucket: Callable[..., str], seed_objects: Seed,
+    run_cli: Run,
+    s3_server: str,
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
     tmp_path: Path,
 ) -> None:
     bucket = make_bucket()
@@ -137,7 +140,10 @@ def truncated_gzip(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("mode", ["head", "read", "list"])
 def test_s3_check_records_what_it_read_before_a_truncated_gzip_input(
-    mode: str, run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed,
+    mode: str,
+    run_cli: Run,
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
     tmp_path: Path,
 ) -> None:
     bucket = make_bucket()
@@ -173,7 +179,10 @@ def error_line(stderr: bytes, *needles: str) -> int:
 
 
 def test_s3_repair_records_what_it_copied_before_a_truncated_gzip_input(
-    run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any,
+    run_cli: Run,
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
+    s3_client: Any,
     tmp_path: Path,
 ) -> None:
     source_bucket, target = make_bucket(), make_bucket()
@@ -224,7 +233,10 @@ def test_an_input_that_cannot_be_decompressed_is_bad_input(
 
 @pytest.mark.parametrize("link", ["same name", "symlink", "hard link"])
 def test_the_input_file_is_refused_as_the_output(
-    link: str, run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed,
+    link: str,
+    run_cli: Run,
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
     tmp_path: Path,
 ) -> None:
     bucket = make_bucket()
@@ -250,7 +262,10 @@ def test_the_input_file_is_refused_as_the_output(
 
 
 def test_an_edited_input_is_refused_on_resume_and_an_appended_one_accepted(
-    run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any,
+    run_cli: Run,
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
+    s3_client: Any,
     tmp_path: Path,
 ) -> None:
     bucket = make_bucket()
@@ -280,8 +295,13 @@ def test_an_edited_input_is_refused_on_resume_and_an_appended_one_accepted(
 
 @pytest.mark.parametrize("pipe", ["fifo", "process substitution"])
 def test_a_fifo_or_process_substitution_input_resumes_by_replay(
-    pipe: str, cli_env: dict[str, str], script_path: Callable[[str], Path],
-    make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any, tmp_path: Path,
+    pipe: str,
+    cli_env: dict[str, str],
+    script_path: Callable[[str], Path],
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
+    s3_client: Any,
+    tmp_path: Path,
 ) -> None:
     bucket = make_bucket()
     keys = ["a1", "a2", "a3"]
@@ -326,7 +346,10 @@ BAD_RECORDS = {
 
 
 def test_keys_and_sizes_s3_cannot_hold_are_bad_input(
-    run_cli: Run, make_bucket: Callable[..., str], seed_objects: Seed, s3_client: Any,
+    run_cli: Run,
+    make_bucket: Callable[..., str],
+    seed_objects: Seed,
+    s3_client: Any,
     tmp_path: Path,
 ) -> None:
     bucket = make_bucket()
@@ -340,7 +363,8 @@ def test_keys_and_sizes_s3_cannot_hold_are_bad_input(
     source = tmp_path / "in.ndjson"
     source.write_text("\n".join(lines) + "\n")
     strict = run_cli("s3-delete", f"s3://{bucket}/", "-i", source)
-    assert strict.returncode == 2 and b"line 3: Expected `str` of length >= 1 - at `$.key`" in strict.stderr, strict.stderr
+    assert strict.returncode == 2, strict.stderr
+    assert b"line 3: Expected `str` of length >= 1 - at `$.key`" in strict.stderr
     skipping = run_cli("s3-delete", f"s3://{bucket}/", "-i", source, "--skip-bad-lines")
     assert skipping.returncode == 1, skipping.stderr
     records = parse(skipping.stdout)
