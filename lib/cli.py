@@ -65,7 +65,11 @@ OutputFormat = Annotated[
 InputPath = Annotated[
     str,
     typer.Option(
-        "--input", "-i", metavar="FILE", help="Read records from this file or URL, or - for stdin."
+        "--input",
+        "-i",
+        metavar="FILE",
+        help="Read records from this file, FIFO or URL (.gz: gunzip), or - for stdin; "
+        "never the output file.",
     ),
 ]
 Concurrency = Annotated[
@@ -127,7 +131,8 @@ EndpointUrl = Annotated[
     typer.Option(
         "--endpoint-url",
         metavar="URL",
-        help="S3-compatible server URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS).",
+        help="S3-compatible server URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS); "
+        "a user:password in it is dropped, never used or shown.",
     ),
 ]
 Profile = Annotated[

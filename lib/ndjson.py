@@ -239,7 +239,7 @@ class RecordReader:
         verify that it is what the checkpointed run consumed (a running hash).
 
         A file (whose header line the checkpoint pins) is read up to the offset in large
-        chunks, about 1 s per GB with the hashing; a pipe is replayed line by line, as
+        chunks, about 2 s of CPU per GB with the hashing; a pipe is replayed line by line, as
         its header may differ. Bytes appended after the consumed part are accepted.
         """
         if position.lines == 0:
