@@ -39,44 +39,21 @@ def in_bucket(s3: Any, bucket: str) -> set[str]:
     }
 
 
-def test_truncated_gzip_input_records_every_deletion_and_the_rerun_completes(
-    run_cli: Run,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
-    s3_client: Any,
-    tmp_path: Path,
-) -> None:
-    bucket = make_bucket()
-    keys = [f"k/{n:05d}" for n in range(1000)]
-    seed_objects(bucket, {key: b"x" for key in keys})
-    whole = gzip.compress(object_lines(bucket, keys))
-    source = tmp_path / "in.ndjson.gz"
-    source.write_bytes(whole[: len(whole) * 4 // 5])
-    out, ck = tmp_path / "out.ndjson", tmp_path / "run.ck"
-    command = [
-        f"s3://{bucket}/k/",
-        "-i",
-        source,
-        "-o",
-        out,
-        "--checkpoint",
-        ck,
-        "--batch-size",
-        "100",
-    ]
-    first = run_cli("s3-delete", *command)
-    assert first.returncode == 2, first.stderr
-    error = first.stderr.decode()
-    assert "Traceback" not in error and str(source) in error and "line " in error, error
-    recorded = {r["key"] for r in parse(out.read_bytes()) if r["type"] == "delete"}
-    gone = set(keys) - in_bucket(s3_client, bucket)
-    assert gone and recorded == gone
-    source.write_bytes(whole)
-    again = run_cli("s3-delete", *command)
-    assert again.returncode == 0, again.stderr
-    records = parse(out.read_bytes())
-    assert [r["key"] for r in records if r["type"] == "delete"] == keys
-    assert records[-1]["complete"] and not in_bucket(s3_client, bucket)
+Seeded = Callable[[int | list[str]], tuple[str, list[str]]]
+
+
+@pytest.fixture
+def seeded(make_bucket: Callable[..., str], seed_objects: Seed) -> Seeded:
+    """`seeded(n)` or `seeded(keys)`: a new bucket holding small objects, n of them or
+    these; (its name, their keys)."""
+
+    def seed(count: int | list[str]) -> tuple[str, list[str]]:
+        bucket = make_bucket()
+        keys = [f"k/{n:05d}" for n in range(count)] if isinstance(count, int) else count
+        seed_objects(bucket, {key: b"x" for key in keys})
+        return bucket, keys
+
+    return seed
 
 
 # --- point 3: a user and password in a URL ---------------------------------------------
@@ -95,14 +72,9 @@ def with_userinfo(url: str) -> str:
 
 
 def test_a_password_in_a_url_is_never_shown_or_stored(
-    run_cli: Run,
-    s3_server: str,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
-    tmp_path: Path,
+    run_cli: Run, s3_server: str, seeded: Seeded, tmp_path: Path
 ) -> None:
-    bucket = make_bucket()
-    seed_objects(bucket, {"a": b"1", "b": b"22"})
+    bucket, _ = seeded(2)
     endpoint = with_userinfo(s3_server)
     listed, checked = tmp_path / "list.ndjson", tmp_path / "check.ndjson"
     runs = [
@@ -133,40 +105,6 @@ def test_a_password_in_a_url_is_never_shown_or_stored(
 # --- point 4: input that cannot be read ------------------------------------------------
 
 
-def truncated_gzip(data: bytes) -> bytes:
-    whole = gzip.compress(data)
-    return whole[: len(whole) * 4 // 5]
-
-
-@pytest.mark.parametrize("mode", ["head", "read", "list"])
-def test_s3_check_records_what_it_read_before_a_truncated_gzip_input(
-    mode: str,
-    run_cli: Run,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
-    tmp_path: Path,
-) -> None:
-    bucket = make_bucket()
-    keys = [f"k/{n:05d}" for n in range(400)]
-    seed_objects(bucket, {key: b"x" for key in keys})
-    data = object_lines(bucket, keys)
-    source = tmp_path / "in.ndjson.gz"
-    source.write_bytes(truncated_gzip(data))
-    out, ck = tmp_path / "out.ndjson", tmp_path / "run.ck"
-    command = [f"s3://{bucket}/", "-i", source, "-o", out, "--checkpoint", ck, "--mode", mode]
-    first = run_cli("s3-check", *command)
-    assert first.returncode == 2, first.stderr
-    reached = error_line(first.stderr, str(source))
-    checked = [r["key"] for r in parse(out.read_bytes()) if r["type"] == "check"]
-    assert checked == keys[: reached - 2]  # every record before the line it could not read
-    source.write_bytes(gzip.compress(data))
-    again = run_cli("s3-check", *command)
-    assert again.returncode == 0, again.stderr
-    records = parse(out.read_bytes())
-    assert [r["key"] for r in records if r["type"] == "check"] == keys
-    assert records[-1]["complete"] and records[-1]["resumed"] == 1
-
-
 def error_line(stderr: bytes, *needles: str) -> int:
     """The `line N` of the one error line, which must name every needle."""
     text = stderr.decode()
@@ -178,16 +116,76 @@ def error_line(stderr: bytes, *needles: str) -> int:
     return int(match.group(1))
 
 
-def test_s3_repair_records_what_it_copied_before_a_truncated_gzip_input(
+def stop_at_a_cut_gzip_then_resume(
+    run_cli: Run, stage: str, args: list[Any], data: bytes, tmp_path: Path, kind: str
+) -> tuple[int, list[str], list[dict[str, Any]]]:
+    """Runs `stage` on `data` gzipped and cut short, expecting exit 2 naming the input and
+    the line reached, then on the whole file. Returns that line, the keys of the `kind`
+    records of the first run's output, and the records of the resumed run's output."""
+    whole = gzip.compress(data)
+    source, out = tmp_path / "in.ndjson.gz", tmp_path / "out.ndjson"
+    source.write_bytes(whole[: len(whole) * 4 // 5])
+    command = [*args, "-i", source, "-o", out, "--checkpoint", tmp_path / "run.ck"]
+    first = run_cli(stage, *command)
+    assert first.returncode == 2, first.stderr
+    reached = error_line(first.stderr, f"cannot read input {source}")
+    done = [r["key"] for r in parse(out.read_bytes()) if r["type"] == kind]
+    assert len(done) == reached - 2  # every record before the line it could not read
+    source.write_bytes(whole)
+    again = run_cli(stage, *command)
+    assert again.returncode == 0, again.stderr
+    records = parse(out.read_bytes())
+    assert records[-1]["complete"] and records[-1]["resumed"] == 1
+    return reached, done, records
+
+
+def test_s3_delete_records_every_deletion_before_a_truncated_gzip_input(
     run_cli: Run,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
+    seeded: Seeded,
     s3_client: Any,
     tmp_path: Path,
 ) -> None:
-    source_bucket, target = make_bucket(), make_bucket()
-    keys = [f"k/{n:04d}" for n in range(120)]
-    seed_objects(source_bucket, {key: b"x" for key in keys})
+    bucket, keys = seeded(1000)
+    left: list[set[str]] = []
+
+    def run_and_look(stage: str, *command: Any) -> Any:
+        left.append(in_bucket(s3_client, bucket))  # before each run
+        return run_cli(stage, *command)
+
+    args = [f"s3://{bucket}/k/", "--batch-size", "100"]
+    _, deleted, records = stop_at_a_cut_gzip_then_resume(
+        run_and_look, "s3-delete", args, object_lines(bucket, keys), tmp_path, "delete"
+    )
+    assert deleted and left == [set(keys), set(keys) - set(deleted)]
+    assert [r["key"] for r in records if r["type"] == "delete"] == keys
+    assert not in_bucket(s3_client, bucket)
+
+
+@pytest.mark.parametrize("mode", ["head", "read", "list"])
+def test_s3_check_records_what_it_read_before_a_truncated_gzip_input(
+    mode: str,
+    run_cli: Run,
+    seeded: Seeded,
+    tmp_path: Path,
+) -> None:
+    bucket, keys = seeded(200)
+    args = [f"s3://{bucket}/", "--mode", mode]
+    _, checked, records = stop_at_a_cut_gzip_then_resume(
+        run_cli, "s3-check", args, object_lines(bucket, keys), tmp_path, "check"
+    )
+    assert checked == keys[: len(checked)]
+    assert [r["key"] for r in records if r["type"] == "check"] == keys
+
+
+def test_s3_repair_records_what_it_copied_before_a_truncated_gzip_input(
+    run_cli: Run,
+    make_bucket: Callable[..., str],
+    seeded: Seeded,
+    s3_client: Any,
+    tmp_path: Path,
+) -> None:
+    source_bucket, keys = seeded(120)
+    target = make_bucket()
     header = {"type": "header", "stage": "s3-check", "source": f"s3://{target}/"}
     lines = [json.dumps(header)] + [
         json.dumps({"type": "check", "bucket": target, "key": key, "status": "missing",
@@ -195,21 +193,18 @@ def test_s3_repair_records_what_it_copied_before_a_truncated_gzip_input(
                                  "size": 1}})
         for key in keys
     ]  # fmt: skip
+    copied: list[set[str]] = []
+
+    def run_and_look(stage: str, *command: Any) -> Any:
+        copied.append(in_bucket(s3_client, target))  # before each run
+        return run_cli(stage, *command)
+
+    args = [f"s3://{target}/", "--from", f"s3://{source_bucket}/"]
     data = "\n".join(lines).encode() + b"\n"
-    source = tmp_path / "chk.ndjson.gz"
-    source.write_bytes(truncated_gzip(data))
-    out, ck = tmp_path / "out.ndjson", tmp_path / "run.ck"
-    command = [f"s3://{target}/", "--from", f"s3://{source_bucket}/", "-i", source, "-o", out,
-               "--checkpoint", ck]  # fmt: skip
-    first = run_cli("s3-repair", *command)
-    assert first.returncode == 2, first.stderr
-    reached = error_line(first.stderr, str(source))
-    repaired = [r["key"] for r in parse(out.read_bytes()) if r["type"] == "repair"]
-    assert repaired == keys[: reached - 2] and in_bucket(s3_client, target) == set(repaired)
-    source.write_bytes(gzip.compress(data))
-    again = run_cli("s3-repair", *command)
-    assert again.returncode == 0, again.stderr
-    records = parse(out.read_bytes())
+    _, repaired, records = stop_at_a_cut_gzip_then_resume(
+        run_and_look, "s3-repair", args, data, tmp_path, "repair"
+    )
+    assert repaired == keys[: len(repaired)] and copied == [set(), set(repaired)]
     assert [r["key"] for r in records if r["type"] == "repair"] == keys
     assert in_bucket(s3_client, target) == set(keys)
 
@@ -235,13 +230,10 @@ def test_an_input_that_cannot_be_decompressed_is_bad_input(
 def test_the_input_file_is_refused_as_the_output(
     link: str,
     run_cli: Run,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
+    seeded: Seeded,
     tmp_path: Path,
 ) -> None:
-    bucket = make_bucket()
-    keys = [f"k/{n:04d}" for n in range(300)]
-    seed_objects(bucket, {key: b"x" for key in keys})
+    bucket, keys = seeded(300)
     source = tmp_path / "same.ndjson"
     data = object_lines(bucket, keys)
     source.write_bytes(data)
@@ -262,14 +254,9 @@ def test_the_input_file_is_refused_as_the_output(
 
 
 def test_an_edited_input_is_refused_on_resume_and_an_appended_one_accepted(
-    run_cli: Run,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
-    s3_client: Any,
-    tmp_path: Path,
+    run_cli: Run, seeded: Seeded, s3_client: Any, tmp_path: Path
 ) -> None:
-    bucket = make_bucket()
-    seed_objects(bucket, {key: b"x" for key in ["a1", "a2", "b1", "b2", "b3", "c1"]})
+    bucket, _ = seeded(["a1", "a2", "b1", "b2", "b3", "c1"])
     good = object_lines(bucket, ["a1", "a2"], complete=False).splitlines(keepends=True)[:-1]
     source = tmp_path / "in.ndjson"
     source.write_bytes(b"".join(good) + b"not json\n")
@@ -298,14 +285,11 @@ def test_a_fifo_or_process_substitution_input_resumes_by_replay(
     pipe: str,
     cli_env: dict[str, str],
     script_path: Callable[[str], Path],
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
+    seeded: Seeded,
     s3_client: Any,
     tmp_path: Path,
 ) -> None:
-    bucket = make_bucket()
-    keys = ["a1", "a2", "a3"]
-    seed_objects(bucket, {key: b"x" for key in keys})
+    bucket, keys = seeded(["a1", "a2", "a3"])
     good = object_lines(bucket, keys)
     fifo, listed = tmp_path / "in.fifo", tmp_path / "list.ndjson"
     os.mkfifo(fifo)
@@ -346,16 +330,11 @@ BAD_RECORDS = {
 
 
 def test_keys_and_sizes_s3_cannot_hold_are_bad_input(
-    run_cli: Run,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
-    s3_client: Any,
-    tmp_path: Path,
+    run_cli: Run, seeded: Seeded, s3_client: Any, tmp_path: Path
 ) -> None:
-    bucket = make_bucket()
     longest = "\U0001f600" * 256  # 1024 bytes: the longest key S3 holds
     good = ["g1", longest, "g2"]
-    seed_objects(bucket, {key: b"x" for key in [*good, "x/1", "x/2", "x/3", "x/4"]})
+    bucket, _ = seeded([*good, "x/1", "x/2", "x/3", "x/4"])
     header = json.dumps({"type": "header", "stage": "s3-manifest", "source": f"s3://{bucket}/"})
     lines = [header, json.dumps({"type": "object", "bucket": bucket, "key": "g1"})]
     lines += [template % bucket for template in BAD_RECORDS.values()]
