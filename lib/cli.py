@@ -188,8 +188,11 @@ class RecordInput:
         (a shard's estimated part of it)."""
         summary = peek_summary(self.path) if self.seekable else None
         total = sum(summary.counts.values()) if summary else None
+        upstream = header_as_dict(self.header) if self.header else None
+        if upstream is not None and isinstance(upstream.get("source"), str):
+            upstream["source"] = redact(upstream["source"])  # written by anything
         return {
-            "upstream": header_as_dict(self.header) if self.header else None,
+            "upstream": upstream,
             "total": estimated_total(total, shard),
         }
 
