@@ -90,8 +90,9 @@ def make_client(
         client = session.create_client("s3", endpoint_url=config.endpoint_url, config=client_config)
         bare = without_userinfo(client.meta.endpoint_url)
         if bare != client.meta.endpoint_url:
-            # From --endpoint-url, AWS_ENDPOINT_URL(_S3) or the config file alike: botocore
-            # would send user:password in the signed Host header of every request.
+            # From --endpoint-url, AWS_ENDPOINT_URL(_S3) or the config file alike. botocore
+            # sends no user:password (its Host header is host:port) but keeps them in the
+            # endpoint URL that its error messages and our checkpoints show.
             client = session.create_client("s3", endpoint_url=bare, config=client_config)
     events = client.meta.events
     for operation in LIST_OPERATIONS:
@@ -102,7 +103,8 @@ def make_client(
 
 def without_userinfo(url: str) -> str:
     """The endpoint URL without `user:password@`: S3 requests are signed with the AWS
-    credentials, so a user and password in the URL are never used, only dropped."""
+    credentials, and botocore ignores a user and password in the URL; dropped, they
+    cannot leak through its messages."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
