@@ -18,8 +18,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from lib.errors import ExitCode, StageError, UsageError
-from lib.ndjson import RecordReader, open_input, peek_summary
+from lib.errors import ExitCode, StageError, UsageError, redact
+from lib.ndjson import RecordReader, open_input, peek_summary, refuse_same_file
 from lib.records import Header, header_as_dict, new_decoder
 from lib.s3 import S3Config
 from lib.shard import Shard, estimated_total
@@ -65,7 +65,11 @@ OutputFormat = Annotated[
 InputPath = Annotated[
     str,
     typer.Option(
-        "--input", "-i", metavar="FILE", help="Read records from this file or URL, or - for stdin."
+        "--input",
+        "-i",
+        metavar="FILE",
+        help="Read records from this file, FIFO or URL (.gz: gunzip), or - for stdin; "
+        "never the output file.",
     ),
 ]
 Concurrency = Annotated[
@@ -127,7 +131,8 @@ EndpointUrl = Annotated[
     typer.Option(
         "--endpoint-url",
         metavar="URL",
-        help="S3-compatible server URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS).",
+        help="S3-compatible server URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS); "
+        "a user:password in it is dropped, never used or shown.",
     ),
 ]
 Profile = Annotated[
@@ -173,7 +178,7 @@ class RecordInput:
         """
         header_line = self.reader.header_line if self.seekable else b""
         return {
-            "input": self.path,
+            "input": redact(self.path),
             "input_source": self.header.source if self.header else None,
             "input_header": hashlib.sha256(header_line).hexdigest() if header_line else None,
         }
@@ -183,16 +188,30 @@ class RecordInput:
         (a shard's estimated part of it)."""
         summary = peek_summary(self.path) if self.seekable else None
         total = sum(summary.counts.values()) if summary else None
+        upstream = header_as_dict(self.header) if self.header else None
+        if upstream is not None and isinstance(upstream.get("source"), str):
+            upstream["source"] = redact(upstream["source"])  # written by anything
         return {
-            "upstream": header_as_dict(self.header) if self.header else None,
+            "upstream": upstream,
             "total": estimated_total(total, shard),
         }
 
 
-def open_records(path: str, stage: str, *, skip_bad_lines: bool) -> RecordInput:
+def open_records(
+    path: str, stage: str, *, skip_bad_lines: bool, output: str | None = None
+) -> RecordInput:
+    """The input records, refused if `output` is the same file (before it is opened)."""
     stream, seekable = open_input(path)
+    if output is not None:
+        refuse_same_file(stream, output)
+    name = "stdin" if path == "-" else f"input {path}"
     reader = RecordReader(
-        stream, new_decoder(), stage=stage, skip_bad_lines=skip_bad_lines, seekable=seekable
+        stream,
+        new_decoder(),
+        stage=stage,
+        skip_bad_lines=skip_bad_lines,
+        seekable=seekable,
+        name=name,
     )
     return RecordInput(path, reader, reader.read_header(), seekable)
 
@@ -237,25 +256,33 @@ def run_main(stage: str, debug: bool, body: Callable[[], ExitCode]) -> NoReturn:
     try:
         code = body()
     except StageError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"{stage}: error: {exc.message}", file=sys.stderr)
+        _traceback(debug)
+        _say(stage, "error", exc.message)
         if exc.hint:
-            print(f"{stage}: hint: {exc.hint}", file=sys.stderr)
+            _say(stage, "hint", exc.hint)
         code = exc.exit_code
     except KeyboardInterrupt:
-        print(f"{stage}: interrupted", file=sys.stderr)
+        _say(stage, "interrupted", None)
         code = ExitCode.SIGINT
     except OSError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"{stage}: error: {exc}", file=sys.stderr)
+        _traceback(debug)
+        _say(stage, "error", str(exc))
         code = ExitCode.FATAL
     except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"{stage}: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        _traceback(debug)
+        _say(stage, "error", f"unexpected {type(exc).__name__}: {exc}")
         if not debug:
-            print(f"{stage}: hint: rerun with --debug for a traceback", file=sys.stderr)
+            _say(stage, "hint", "rerun with --debug for a traceback")
         code = ExitCode.FATAL
     raise typer.Exit(int(code))
+
+
+def _say(stage: str, kind: str, text: str | None) -> None:
+    line = f"{stage}: {kind}" if text is None else f"{stage}: {kind}: {text}"
+    print(redact(line), file=sys.stderr)
+
+
+def _traceback(debug: bool) -> None:
+    """With --debug, the traceback of the error being handled, URL passwords hidden."""
+    if debug:
+        sys.stderr.write(redact(traceback.format_exc()))

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+
+# A URL's userinfo (`scheme://user:password@`): everything between `://` and the last
+# `@` before the host ends (a `/`, whitespace or a quote).
+_USERINFO = re.compile(r"(?<=://)[^/\s\"'@]*(?:@[^/\s\"'@]*)*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the user and password of every URL in it shown as `***`.
+
+    The one function for every location or URL a stage shows or stores: messages,
+    headers, checkpoints and tracebacks (DESIGN.md, "Exit codes")."""
+    return _USERINFO.sub("***@", text) if "@" in text else text
 
 
 class ExitCode(IntEnum):
@@ -21,9 +34,10 @@ class StageError(Exception):
     exit_code = ExitCode.FATAL
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
 
 class UsageError(StageError):

@@ -10,11 +10,16 @@ from __future__ import annotations
 import functools
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 FORMAT_VERSION = 1
+MAX_OBJECT_SIZE = 5 << 40  # 5 TiB, S3's largest object
+# Checked where records are decoded, at no cost: a negative or impossible size, or an
+# empty key, is bad input (lib/ndjson.py checks the rest of what makes a key S3's).
+Size = Annotated[int, msgspec.Meta(ge=0, le=MAX_OBJECT_SIZE)]
+Key = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class Header(msgspec.Struct, kw_only=True, tag_field="type", tag="header"):
@@ -28,8 +33,8 @@ class Header(msgspec.Struct, kw_only=True, tag_field="type", tag="header"):
 
 class ObjectRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="object"):
     bucket: str
-    key: str
-    size: int | None = None
+    key: Key
+    size: Size | None = None
     etag: str | None = None
     last_modified: str | None = None
     storage_class: str | None = None
@@ -41,7 +46,7 @@ class ObjectRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="object")
 
 class CheckRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="check"):
     bucket: str
-    key: str
+    key: Key
     version_id: str | None = None
     status: str
     expected: ObjectRecord | None = None

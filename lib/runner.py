@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointLock, CheckpointState
-from lib.errors import ExitCode, Interrupted, StageError
+from lib.errors import ExitCode, Interrupted, StageError, redact
 from lib.ndjson import RecordWriter, is_stream, open_output
 from lib.progress import Progress
 from lib.records import DataRecord, Header, Summary, utc_now
@@ -172,7 +172,7 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
         writer.write(
             Header(
                 stage=run.stage,
-                source=run.source,
+                source=redact(run.source),
                 started=state.started,
                 upstream=run.upstream,
                 coverage=getattr(pipeline, "coverage", None),

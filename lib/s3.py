@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from lib import interrupts
 from lib.errors import FatalError, UsageError
@@ -90,11 +90,27 @@ def make_client(
                 raise UsageError(str(exc)) from None
             _SESSIONS[(config.profile, config.region)] = session
         client = session.create_client("s3", endpoint_url=config.endpoint_url, config=client_config)
+        bare = without_userinfo(client.meta.endpoint_url)
+        if bare != client.meta.endpoint_url:
+            # From --endpoint-url, AWS_ENDPOINT_URL(_S3) or the config file alike. botocore
+            # sends no user:password (its Host header is host:port) but keeps them in the
+            # endpoint URL that its error messages and our checkpoints show.
+            client = session.create_client("s3", endpoint_url=bare, config=client_config)
     events = client.meta.events
     for operation in LIST_OPERATIONS:
         events.register(f"before-parse.s3.{operation}", _keep_raw_body)
     _check_200_errors_cheaply_on_listings(events)
     return client
+
+
+def without_userinfo(url: str) -> str:
+    """The endpoint URL without `user:password@`: S3 requests are signed with the AWS
+    credentials, and botocore ignores a user and password in the URL; dropped, they
+    cannot leak through its messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _check_200_errors_cheaply_on_listings(events: Any) -> None:

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-from lib.errors import ExitCode, UsageError
+from lib.errors import ExitCode, UsageError, redact
 from lib.inventory import InventoryOptions, InventoryPipeline, Report
 from lib.keylist import KeyListOptions, KeyListPipeline, SortOptions
 from lib.location import Location, parse_location
-from lib.ndjson import open_input
+from lib.ndjson import open_input, refuse_same_file
 from lib.records import DataRecord
 from lib.runner import Pipeline, StageRun
 from lib.s3 import S3Config, make_client
@@ -133,7 +133,7 @@ def _plan_inventory(request: SourceRequest) -> tuple[Location, dict[str, Any], B
     )
     arguments = {
         "location": str(where),
-        "inventory": url,
+        "inventory": redact(url),
         "inventory_md5": report.md5,
         "endpoint": client.meta.endpoint_url if client else None,
         "versions": request.versions,
@@ -154,6 +154,7 @@ def _plan_keys(request: SourceRequest) -> tuple[Location, dict[str, Any], Build]
     keys = request.keys
     assert keys is not None
     stream, _ = open_input(keys)
+    refuse_same_file(stream, request.output_fields.get("output", "-"))
     options = KeyListOptions(include=request.include, exclude=request.exclude, sort=request.sort)
-    arguments = {"location": str(where), "keys": keys}
+    arguments = {"location": str(where), "keys": redact(keys)}
     return where, arguments, lambda cursor: KeyListPipeline(stream, where, options, cursor=cursor)

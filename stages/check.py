@@ -118,7 +118,7 @@ def check(
         wanted = cli.parse_statuses(status, STATUSES)
         part = parse_shard(shard)
         where = parse_location(target) if target else None
-        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
+        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
         source = source_of(records.header.source if records.header else None)
         listing = listing_location(where, source) if mode == "list" else None
         if parallel > 1 and (listing is None or not listing.is_s3):

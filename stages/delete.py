@@ -99,7 +99,7 @@ def delete(
         wanted = cli.parse_statuses(status, STATUSES, refused)
         part = parse_shard(shard)
         where = parse_location(scope)
-        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
+        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
         client = None
         if where.is_s3:
             # Few botocore retries: throttling must reach the adaptive window quickly.

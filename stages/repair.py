@@ -124,7 +124,7 @@ def repair(
         wanted = cli.parse_statuses(status, STATUSES, {"ok": never, "extra": never}) or REPAIRABLE
         part = parse_shard(shard)
         to, origin = parse_location(target), parse_location(source)
-        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
+        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
         connections = concurrency + part_concurrency + 4
         target_config = cli.s3_config(endpoint_url, profile, region, connections)
         source_config = cli.s3_config(

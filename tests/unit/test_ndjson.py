@@ -4,6 +4,7 @@ import gzip
 import io
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from lib.errors import BadInput, FatalError, UsageError
@@ -45,6 +46,18 @@ def test_input_without_header_is_read_from_the_first_line() -> None:
         (b'{"type":"object","bucket":"b","key":"k","size":"big"}\n', "size"),
         (b'{"type":"object","bucket":"b"}\n', "key"),
         (b'{"type":"object","bucket":"b","ke', "truncated"),
+        (b'{"type":"object","bucket":"b","key":""}\n', "length >= 1"),
+        (b'{"type": "object", "bucket": "b", "key": ""}\n', "length >= 1"),
+        (b'{"type":"object","bucket":"b","key":"a\\u0000"}\n', "NUL"),
+        (b'{"type":"object","bucket":"b","key":"%s"}\n' % (b"k" * 1025), "1025 bytes"),
+        (b'{"type":"object","bucket":"b","key":"a","key":"b"}\n', "'key' appears twice"),
+        (b'{"type":"object","bucket":"b","key":"a","size":-1}\n', ">= 0"),
+        (b'{"type":"object","bucket":"b","key":"a","size":5497558138881}\n', "<= 5497558138880"),
+        (
+            b'{"type":"check","bucket":"b","key":"a","status":"missing","expected":%s}\n'
+            % obj("")[:-1],
+            "length >= 1",
+        ),
     ],
 )
 def test_bad_line_names_its_number(bad: bytes, why: str) -> None:
@@ -56,6 +69,31 @@ def test_bad_line_names_its_number(bad: bytes, why: str) -> None:
     assert caught.value.line == 3
     assert caught.value.message.startswith("line 3: ")
     assert why.lower() in caught.value.message.lower()
+    assert [r.key for r in seen if isinstance(r, ObjectRecord)] == ["a"]
+
+
+def test_the_longest_key_and_a_stage_s_own_lines_are_accepted() -> None:
+    longest = ObjectRecord(bucket="b", key="\U0001f600" * 256, size=5 << 40)
+    data = msgspec.json.encode(longest) + b"\n" + obj("a")
+    assert [r.key for r in reader(data) if isinstance(r, ObjectRecord)] == [longest.key, "a"]
+
+
+class FailingStream(io.BytesIO):
+    """Gives `good` line by line, then fails as a truncated gzip stream does."""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if not line:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        return line
+
+
+def test_a_read_failure_is_bad_input_at_the_line_reached() -> None:
+    source = RecordReader(FailingStream(HEADER + obj("a")), new_decoder(), name="input x.gz")
+    source.read_header()
+    seen = []
+    with pytest.raises(BadInput, match=r"^line 3: cannot read input x.gz: Compressed file"):
+        seen.extend(source)
     assert [r.key for r in seen if isinstance(r, ObjectRecord)] == ["a"]
 
 
@@ -138,15 +176,20 @@ def test_a_new_header_does_not_stop_a_replayed_pipe_from_resuming() -> None:
     assert [r.key for r in again if isinstance(r, ObjectRecord)] == [str(i) for i in range(4, 10)]
 
 
-def test_resume_by_seek_continues_at_the_offset() -> None:
+def test_resume_of_a_file_continues_at_the_offset_after_verifying_what_it_consumed() -> None:
     data = HEADER + b"".join(obj(str(i)) for i in range(10))
     first = reader(data)
     first.read_header()
     position = consume(first, 7)
-    again = RecordReader(io.BytesIO(data), new_decoder(), seekable=True)
-    again.resume(position)
-    assert [r.key for r in again if isinstance(r, ObjectRecord)] == ["7", "8", "9"]
-    assert again.lines == 11
+    grown = reader(data + obj("10"), seekable=True)  # appended to after the consumed part: accepted
+    grown.read_header()
+    grown.resume(position)
+    assert [r.key for r in grown if isinstance(r, ObjectRecord)] == [*"789", "10"]
+    assert grown.lines == 12
+    edited = reader(data.replace(b'"2"', b'"x"'), seekable=True)
+    edited.read_header()
+    with pytest.raises(UsageError, match="differs from the input"):
+        edited.resume(position)
 
 
 def test_writer_truncates_back_to_the_committed_offset(tmp_path: Path) -> None:

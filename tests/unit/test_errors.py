@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from lib.errors import UsageError, redact
+from lib.s3 import without_userinfo
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("http://AKID:SECRET@host:9000/b", "http://***@host:9000/b"),
+        ('to "https://user@host/x?y"', 'to "https://***@host/x?y"'),
+        ("http://a:p@ss@host", "http://***@host"),
+        ("s3://bucket/key@at", "s3://bucket/key@at"),
+        ("mail me@example.com", "mail me@example.com"),
+    ],
+)
+def test_redact_hides_the_userinfo_of_urls(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
+def test_stage_errors_never_hold_a_password() -> None:
+    error = UsageError("cannot read http://u:SECRET@h/x", hint="see http://u:SECRET@h/")
+    assert "SECRET" not in error.message + str(error) + (error.hint or "")
+
+
+def test_the_endpoint_handed_to_botocore_has_no_userinfo() -> None:
+    assert without_userinfo("http://AK:SE@127.0.0.1:9000") == "http://127.0.0.1:9000"
+    assert without_userinfo("https://s3.example.com") == "https://s3.example.com"
