@@ -82,7 +82,7 @@ def delete(
     \b
     Examples:
       s3-manifest s3://b/old-test/ | s3-delete s3://b/old-test/
-      s3-check s3://dst/backup/ -i src.ndjson --status extra | s3-delete s3://dst/backup/ --dry-run
+      s3-check s3://dst/ -i src.ndjson --status extra | s3-delete s3://dst/ --status extra --dry-run
       s3-delete s3://dst/ -i chk.ndjson --status extra --max-delete 1000 -o del.ndjson
       s3-delete s3://dst/ -i chk.ndjson --status extra --dry-run --format s3-batch-csv
       parallel s3-delete s3://b/old/ -i old.ndjson --shard {}/4 -o del-{}.ndjson ::: 0 1 2 3
