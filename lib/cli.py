@@ -189,7 +189,22 @@ class RecordInput:
         }
 
 
+# What each stage's input comes from, for the note shown when stdin is a terminal.
+UPSTREAM = {
+    "s3-check": "s3-manifest's output (object records)",
+    "s3-repair": "s3-check's output (check records)",
+    "s3-delete": "s3-manifest's or s3-check's output",
+}
+
+
 def open_records(path: str, stage: str, *, skip_bad_lines: bool) -> RecordInput:
+    if path == "-" and sys.stdin.isatty():
+        # Like cat, but say so: a newcomer would otherwise wait on a silent terminal.
+        print(
+            f"{stage}: reading records from stdin (a terminal); pass -i FILE, or pipe "
+            f"{UPSTREAM.get(stage, 'records')} in; Ctrl-D ends input",
+            file=sys.stderr,
+        )
     stream, seekable = open_input(path)
     reader = RecordReader(
         stream, new_decoder(), stage=stage, skip_bad_lines=skip_bad_lines, seekable=seekable

@@ -1,0 +1,68 @@
+"""What a new user meets running the stages by hand: no silent waits, pointed errors,
+honest progress (console scripts as subprocesses against the moto server)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+RunCli = Callable[..., subprocess.CompletedProcess[bytes]]
+StartCli = Callable[..., subprocess.Popen[bytes]]
+
+
+def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    """What `fd` gives until `needle` appears or `timeout` passes."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("stage", "args", "upstream"),
+    [
+        ("s3-check", [], "s3-manifest's output (object records)"),
+        ("s3-repair", ["--from", "s3://{bucket}/src/"], "s3-check's output (check records)"),
+        ("s3-delete", ["--dry-run"], "s3-manifest's or s3-check's output"),
+    ],
+)
+def test_stdin_on_a_terminal_is_announced_and_one_ctrl_d_ends_it(
+    start_cli: StartCli, bucket: str, stage: str, args: list[str], upstream: str
+) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        target = [f"s3://{bucket}/dst/"]
+        arguments = [*target, *(arg.format(bucket=bucket) for arg in args), "--no-progress"]
+        process = start_cli(
+            stage, *arguments, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert process.stderr is not None
+        said = read_until(process.stderr.fileno(), b"ends input\n", timeout=20)
+        assert said.decode() == (
+            f"{stage}: reading records from stdin (a terminal); pass -i FILE, or pipe "
+            f"{upstream} in; Ctrl-D ends input\n"
+        )
+        os.write(controller, b"\x04")  # one Ctrl-D on an empty line: the end of input
+        stdout, _ = process.communicate(timeout=20)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert b'"type":"summary"' in stdout
+
+
+def test_stdin_that_is_not_a_terminal_gets_no_note(run_cli: RunCli, bucket: str) -> None:
+    result = run_cli("s3-check", f"s3://{bucket}/", "--no-progress", input=b"")
+    assert b"reading records from stdin" not in result.stderr
