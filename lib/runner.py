@@ -133,6 +133,7 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
     else:
         state = saved
         state.resumed += 1
+        progress.resuming(state.records_out)
         resume_offset = state.output_offset if run.output != "-" else None
         writer = open_output(run.output, resume_offset=resume_offset, writer=writer_type)
     session = _Session(run, state, writer)

@@ -6,11 +6,16 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.chaos.conftest import committed_records, wait_for_commit
 
 RunCli = Callable[..., subprocess.CompletedProcess[bytes]]
 StartCli = Callable[..., subprocess.Popen[bytes]]
@@ -66,3 +71,37 @@ def test_stdin_on_a_terminal_is_announced_and_one_ctrl_d_ends_it(
 def test_stdin_that_is_not_a_terminal_gets_no_note(run_cli: RunCli, bucket: str) -> None:
     result = run_cli("s3-check", f"s3://{bucket}/", "--no-progress", input=b"")
     assert b"reading records from stdin" not in result.stderr
+
+
+def test_a_resumed_run_says_once_after_how_many_records(
+    start_cli: StartCli,
+    run_cli: RunCli,
+    slow_endpoint: Callable[[float], Any],
+    seed_objects: Callable[[str, dict[str, bytes]], None],
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    seed_objects(bucket, {f"k{i:03d}": b"x" for i in range(40)})
+    manifest = tmp_path / "src.ndjson"
+    assert run_cli("s3-manifest", f"s3://{bucket}/", "-o", manifest, "-q").returncode == 0
+    out, checkpoint = tmp_path / "chk.ndjson", tmp_path / "chk.ck"
+    args = ["-i", manifest, "-o", out, "--checkpoint", checkpoint, "--mode", "head"]
+    slow = slow_endpoint(0.05)  # one HEAD at a time: 40 records take about 2 s
+    first = start_cli(
+        "s3-check",
+        *args,
+        "--concurrency",
+        "1",
+        "--endpoint-url",
+        slow.url,
+        stderr=subprocess.PIPE,
+    )
+    wait_for_commit(first, checkpoint, records=1)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=20) == 143
+    done = committed_records(checkpoint)
+    assert 1 <= done < 40
+    second = run_cli("s3-check", *args, "--concurrency", "1", "--endpoint-url", slow.url)
+    lines = second.stderr.decode().splitlines()
+    assert lines[0] == f"s3-check: resuming after {done} records"
+    assert second.returncode == 0 and sum("resuming" in line for line in lines) == 1
