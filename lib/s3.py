@@ -13,12 +13,13 @@ import html
 import os
 import queue
 import re
+import socket
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from lib import interrupts
 from lib.errors import FatalError, UsageError
@@ -89,10 +90,50 @@ def make_client(
             _SESSIONS[(config.profile, config.region)] = session
         client = session.create_client("s3", endpoint_url=config.endpoint_url, config=client_config)
     events = client.meta.events
+    events.register_first("needs-retry.s3", _fail_fast_until_answered(client.meta.endpoint_url))
     for operation in LIST_OPERATIONS:
         events.register(f"before-parse.s3.{operation}", _keep_raw_body)
     _check_200_errors_cheaply_on_listings(events)
     return client
+
+
+# Endpoints that answered once in this process. Until one has, a refused connection or
+# an unknown host name is a wrong --endpoint-url, not a hiccup: no ~25 s of retries.
+# After, it is a server restarting or a network blip, and the retries stay.
+_ANSWERED_ENDPOINTS: set[str] = set()
+
+
+def _fail_fast_until_answered(endpoint: str) -> Callable[..., None]:
+    import botocore.exceptions
+
+    def check(response: Any, caught_exception: Exception | None = None, **_: Any) -> None:
+        if response is not None:
+            _ANSWERED_ENDPOINTS.add(endpoint)
+        elif endpoint not in _ANSWERED_ENDPOINTS and isinstance(
+            caught_exception, botocore.exceptions.EndpointConnectionError
+        ):
+            raise unreachable(endpoint, caught_exception)
+
+    return check
+
+
+def unreachable(endpoint: str, exc: Exception) -> FatalError:
+    """The error for an endpoint that refused the first connection or has no address."""
+    cause = getattr(exc, "kwargs", {}).get("error")
+    chain = [cause, getattr(cause, "__context__", None), getattr(cause, "__cause__", None)]
+    if any(isinstance(item, ConnectionRefusedError) for item in chain):
+        why = "connection refused"
+    elif any(isinstance(item, socket.gaierror) for item in chain) or "resolve" in str(cause):
+        why = "the host name does not resolve"
+    else:
+        why = str(cause or exc)
+    parts = urlsplit(endpoint)
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no user:password
+    return FatalError(
+        f"cannot connect to {shown}: {why}",
+        hint="check --endpoint-url, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and that the server "
+        "is running",
+    )
 
 
 def _check_200_errors_cheaply_on_listings(events: Any) -> None:

@@ -7,6 +7,7 @@ import os
 import pty
 import select
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -105,3 +106,38 @@ def test_a_resumed_run_says_once_after_how_many_records(
     lines = second.stderr.decode().splitlines()
     assert lines[0] == f"s3-check: resuming after {done} records"
     assert second.returncode == 0 and sum("resuming" in line for line in lines) == 1
+
+
+def free_port() -> int:
+    """A port nobody listens on: bound, then released without listening."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    ("stage", "args"),
+    [
+        ("s3-manifest", ["s3://b/data/"]),
+        ("s3-check", ["s3://b/backup/"]),
+        ("s3-repair", ["s3://b/backup/", "--from", "s3://a/data/"]),
+        ("s3-delete", ["s3://b/backup/", "--dry-run"]),
+    ],
+)
+def test_a_refused_endpoint_fails_at_once_naming_it(
+    run_cli: RunCli, tmp_path: Path, stage: str, args: list[str]
+) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    manifest = b'{"type":"object","bucket":"a","key":"data/k","size":1}\n'
+    out = tmp_path / "out.ndjson"
+    started = time.monotonic()
+    result = run_cli(stage, *args, "-o", out, input=manifest, env={"AWS_ENDPOINT_URL": endpoint})
+    took = time.monotonic() - started
+    assert result.returncode == 3
+    assert result.stderr.decode().splitlines() == [
+        f"{stage}: error: cannot connect to {endpoint}: connection refused",
+        f"{stage}: hint: check --endpoint-url, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and "
+        "that the server is running",
+    ]
+    assert took < 5, f"{stage} took {took:.1f}s to give up on a refused connection"
