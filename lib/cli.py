@@ -9,6 +9,8 @@ hold credentials.
 from __future__ import annotations
 
 import hashlib
+import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable
@@ -247,9 +249,36 @@ def output_fields(
     }
 
 
-def run_main(stage: str, debug: bool, body: Callable[[], ExitCode]) -> NoReturn:
-    """Runs a stage's body and exits with its code; errors become one clear line."""
+def check_directories(files: dict[str, str | None]) -> None:
+    """Refuses (exit 2) an option's local file whose directory is missing or not writable,
+    before any request: a typo in -o or --checkpoint is a usage error, not a failed run."""
+    for option, path in files.items():
+        if not path or path == "-" or ("://" in path and not path.startswith("file://")):
+            continue
+        directory = os.path.dirname(os.path.abspath(path.removeprefix("file://")))
+        if not os.path.exists(directory):
+            raise UsageError(
+                f"{option} {path}: directory {directory} does not exist",
+                hint=f"create it (mkdir -p {shlex.quote(directory)}) or give another path",
+            )
+        if not os.path.isdir(directory):
+            raise UsageError(f"{option} {path}: {directory} is not a directory")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: directory {directory} is not writable")
+
+
+def run_main(
+    stage: str,
+    debug: bool,
+    body: Callable[[], ExitCode],
+    files: dict[str, str | None] | None = None,
+) -> NoReturn:
+    """Runs a stage's body and exits with its code; errors become one clear line.
+
+    `files` maps options to the local files the stage will write (-o, --checkpoint),
+    whose directories are checked first."""
     try:
+        check_directories(files or {})
         code = body()
     except StageError as exc:
         if debug:

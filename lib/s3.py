@@ -117,7 +117,7 @@ def _fail_fast_until_answered(endpoint: str) -> Callable[..., None]:
     return check
 
 
-def unreachable(endpoint: str, exc: Exception) -> FatalError:
+def unreachable(endpoint: str, exc: Exception) -> Unreachable:
     """The error for an endpoint that refused the first connection or has no address."""
     cause = getattr(exc, "kwargs", {}).get("error")
     chain = [cause, getattr(cause, "__context__", None), getattr(cause, "__cause__", None)]
@@ -129,7 +129,7 @@ def unreachable(endpoint: str, exc: Exception) -> FatalError:
         why = str(cause or exc)
     parts = urlsplit(endpoint)
     shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no user:password
-    return FatalError(
+    return Unreachable(
         f"cannot connect to {shown}: {why}",
         hint="check --endpoint-url, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and that the server "
         "is running",
@@ -197,9 +197,15 @@ RETRYABLE_CODES = {
 }  # fmt: skip
 
 
+class Unreachable(FatalError):
+    """The first connection to an endpoint was refused or its name did not resolve."""
+
+
 def retryable(exc: Exception) -> bool:
     import botocore.exceptions
 
+    if isinstance(exc, Unreachable):
+        return True  # a network failure like the others, whose retries need not be spent
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
@@ -226,6 +232,8 @@ def error_code(exc: BaseException) -> str | None:
 
 def exhausted(exc: Exception, operation: str, where: str) -> FatalError:
     """The fatal error for a request whose retries are all spent (throttling, 5xx, network)."""
+    if isinstance(exc, Unreachable):
+        return exc
     error = translate_error(exc, operation, where)
     message = error.message if isinstance(error, FatalError) else f"{operation} {where}: {exc}"
     return FatalError(

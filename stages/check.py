@@ -162,7 +162,7 @@ def check(
             lambda cursor: CheckPipeline(records.reader, keymap, listing, stores, options, cursor),
         )
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def _status_filter(wanted: frozenset[str]) -> Any:

@@ -139,7 +139,7 @@ def delete(
         run.classify = lambda record: pipelines[-1].classify(record)
         return run_stage(run, build)
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def main() -> None:

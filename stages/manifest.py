@@ -237,7 +237,7 @@ def manifest(
                 print(f"{STAGE}: {said}", file=sys.stderr)
         return code
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def main() -> None:

@@ -185,7 +185,7 @@ def repair(
         finally:
             part_pool.shutdown(wait=False, cancel_futures=True)
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> None:

@@ -141,3 +141,66 @@ def test_a_refused_endpoint_fails_at_once_naming_it(
         "that the server is running",
     ]
     assert took < 5, f"{stage} took {took:.1f}s to give up on a refused connection"
+
+
+STAGE_ARGS = [
+    ("s3-manifest", ["s3://{bucket}/data/"]),
+    ("s3-check", ["s3://{bucket}/backup/"]),
+    ("s3-repair", ["s3://{bucket}/backup/", "--from", "s3://{bucket}/data/"]),
+    ("s3-delete", ["s3://{bucket}/backup/", "--dry-run"]),
+]
+
+
+@pytest.mark.parametrize(("stage", "args"), STAGE_ARGS)
+@pytest.mark.parametrize("option", ["-o", "--checkpoint"])
+def test_a_missing_directory_is_a_usage_error_before_any_request(
+    run_cli: RunCli,
+    slow_endpoint: Callable[[float], Any],
+    bucket: str,
+    tmp_path: Path,
+    stage: str,
+    args: list[str],
+    option: str,
+) -> None:
+    counter = slow_endpoint(0)
+    missing = tmp_path / "no-such-dir"
+    files = {"-o": tmp_path / "out.ndjson", "--checkpoint": tmp_path / "run.ck"}
+    files[option] = missing / files[option].name
+    stage_args = [arg.format(bucket=bucket) for arg in args]
+    result = run_cli(
+        stage,
+        *stage_args,
+        *(str(item) for pair in files.items() for item in pair),
+        "--endpoint-url",
+        counter.url,
+        input=b"",
+    )
+    assert result.returncode == 2
+    name = "--output" if option == "-o" else option
+    assert result.stderr.decode().splitlines() == [
+        f"{stage}: error: {name} {files[option]}: directory {missing} does not exist",
+        f"{stage}: hint: create it (mkdir -p {missing}) or give another path",
+    ]
+    assert counter.requests() == []
+    assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("stage", "args", "why"),
+    [
+        ("s3-manifest", ["s3://no-such-bucket/"], "NoSuchBucket"),
+        # No TARGET: the first request is the first record's HEAD, inside the run.
+        ("s3-check", ["--mode", "head", "--endpoint-url", "{refused}"], "connection refused"),
+    ],
+)
+def test_a_run_that_fails_before_its_first_record_leaves_no_file(
+    run_cli: RunCli, tmp_path: Path, stage: str, args: list[str], why: str
+) -> None:
+    manifest = b'{"type":"object","bucket":"no-such-bucket","key":"k","size":1}\n'
+    out, checkpoint = tmp_path / "out.ndjson", tmp_path / "run.ck"
+    refused = f"http://127.0.0.1:{free_port()}"
+    stage_args = [arg.format(refused=refused) for arg in args]
+    result = run_cli(stage, *stage_args, "-o", out, "--checkpoint", checkpoint, input=manifest)
+    assert result.returncode == 3, result.stderr
+    assert why in result.stderr.decode()
+    assert sorted(tmp_path.iterdir()) == []

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import pytest
 import typer
 
@@ -25,7 +24,7 @@ STAGE_WORD = re.compile(r"(^|[\s|;(\"'])s3-(manifest|check|repair|delete)\s")
 SEPARATORS = {"|", "||", "&&", ";", "&", "(", ")", "$(", ":::"}
 
 
-def command_of(stage: str) -> click.Command:
+def command_of(stage: str) -> typer.core.TyperCommand:
     return typer.main.get_command(APPS[stage])
 
 
@@ -171,7 +170,7 @@ def test_example_parses(example: Invocation) -> None:
     command = command_of(example.stage)
     try:
         command.make_context(example.stage, list(example.args))
-    except click.ClickException as exc:
+    except typer.TyperException as exc:
         pytest.fail(f"{example.where}: {example.stage} {shlex.join(example.args)}: {exc}")
 
 

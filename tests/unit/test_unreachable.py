@@ -24,6 +24,7 @@ def test_the_first_request_to_a_refusing_endpoint_is_not_retried(
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
+    monkeypatch.setattr(s3, "_SESSIONS", {})  # moto's mocks hook sessions made after it
     endpoint = refused_endpoint()
     client = s3.make_client(s3.S3Config(endpoint_url=endpoint, region="us-east-1"))
     sent: list[str] = []
