@@ -18,7 +18,8 @@ from typing import Any
 import msgspec
 
 from lib.copier import Copied, Copier, SourceInfo
-from lib.errors import BadInput, ExitCode
+from lib.errors import ExitCode
+from lib.guidance import wrong_records
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
@@ -96,8 +97,7 @@ class RepairPipeline:
                 if keeps(record.key if isinstance(record, CheckRecord) else None):
                     yield record, self.reader.position()
             else:
-                kind = type(record).__name__.removesuffix("Record").lower()
-                raise BadInput(self.reader.lines, f"expected check records, got a {kind} record")
+                raise wrong_records("s3-repair", self.reader.lines, record)
 
     def __iter__(self) -> Iterator[DataRecord | None]:
         workers = self.options.concurrency

@@ -13,6 +13,7 @@ from lib import cli
 from lib.check import STATUSES
 from lib.copier import Copier, Side
 from lib.errors import ExitCode
+from lib.guidance import source_mismatch
 from lib.location import Location, parse_location
 from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, classify, judge
 from lib.runner import StageRun, run_stage
@@ -125,6 +126,9 @@ def repair(
         part = parse_shard(shard)
         to, origin = parse_location(target), parse_location(source)
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)
+        mismatch = source_mismatch(origin, records.header)
+        if mismatch is not None:
+            print(f"{STAGE}: warning: {mismatch[0]}\n{STAGE}: hint: {mismatch[1]}", file=sys.stderr)
         connections = concurrency + part_concurrency + 4
         target_config = cli.s3_config(endpoint_url, profile, region, connections)
         source_config = cli.s3_config(

@@ -204,3 +204,86 @@ def test_a_run_that_fails_before_its_first_record_leaves_no_file(
     assert result.returncode == 3, result.stderr
     assert why in result.stderr.decode()
     assert sorted(tmp_path.iterdir()) == []
+
+
+MANIFEST_LINE = b'{"type":"object","bucket":"b","key":"data/k","size":1,"etag":"e"}\n'
+CHECK_LINE = b'{"type":"check","bucket":"b","key":"data/k","status":"missing"}\n'
+REPAIR_LINE = b'{"type":"repair","bucket":"b","key":"data/k","status":"repaired"}\n'
+
+
+@pytest.mark.parametrize(
+    ("stage", "args", "line", "said"),
+    [
+        (
+            "s3-repair",
+            ["--from", "s3://{bucket}/src/"],
+            MANIFEST_LINE,
+            "s3-repair reads check records (s3-check's output), not an object record",
+        ),
+        (
+            "s3-check",
+            [],
+            CHECK_LINE,
+            "s3-check reads object records (s3-manifest's output), not a check record",
+        ),
+        (
+            "s3-delete",
+            [],
+            REPAIR_LINE,
+            "s3-delete reads object records, or check records with --status, not a repair record",
+        ),
+    ],
+    ids=["s3-repair", "s3-check", "s3-delete"],
+)
+def test_wrong_records_get_the_pipeline_that_makes_the_right_ones(
+    run_cli: RunCli, bucket: str, stage: str, args: list[str], line: bytes, said: str
+) -> None:
+    stage_args = [f"s3://{bucket}/dst/", *(arg.format(bucket=bucket) for arg in args)]
+    result = run_cli(stage, *stage_args, "--no-progress", input=line)
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == f"{stage}: error: line 1: {said}"
+    hint = lines[1].removeprefix(f"{stage}: hint: run ")
+    upstream = {"s3-check": "s3-manifest", "s3-repair": "s3-check", "s3-delete": "s3-check"}
+    assert hint.startswith(f"{upstream[stage]} ") and f"| {stage} TARGET" in hint
+
+
+def test_check_records_without_status_get_an_example(run_cli: RunCli, bucket: str) -> None:
+    result = run_cli("s3-delete", f"s3://{bucket}/", "--no-progress", input=CHECK_LINE)
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines() == [
+        "s3-delete: error: line 1: check records need --status to say which statuses to delete",
+        "s3-delete: hint: add --status extra to delete what s3-check found only in the target",
+    ]
+
+
+def test_a_from_that_misses_the_listed_prefix_is_pointed_out(
+    run_cli: RunCli, put_objects: Callable[[str, dict[str, bytes]], Any], bucket: str
+) -> None:
+    put_objects(bucket, {"data/a": b"a", "data/b": b"b"})
+    listed = run_cli("s3-manifest", f"s3://{bucket}/data/", "-q")
+    checked = run_cli("s3-check", f"s3://{bucket}/backup/", "-q", input=listed.stdout)
+    assert checked.returncode == 1  # both missing from the backup
+    wrong = run_cli(
+        "s3-repair",
+        f"s3://{bucket}/backup/",
+        "--from",
+        f"s3://{bucket}/",
+        "-q",
+        input=checked.stdout,
+    )
+    assert wrong.stderr.decode().splitlines() == [
+        f"s3-repair: warning: --from s3://{bucket}/ is not the location the manifest listed "
+        f"(s3://{bucket}/data/); keys keep their part after TARGET's prefix, so each object "
+        f"is looked for under s3://{bucket}/",
+        f"s3-repair: hint: pass --from s3://{bucket}/data/ if the objects are there",
+    ]
+    right = run_cli(
+        "s3-repair",
+        f"s3://{bucket}/backup/",
+        "--from",
+        f"s3://{bucket}/data/",
+        "-q",
+        input=checked.stdout,
+    )
+    assert right.returncode == 0 and right.stderr == b""
