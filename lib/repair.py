@@ -185,7 +185,9 @@ class RepairPipeline:
             expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
             result.action = self.copier.planned_action(info.size)
         if self.uploads.get(record.key) is None and self._target_is_whole(record.key, expected):
-            result.action = "none"  # already whole: a replayed repair copies nothing
+            # Already whole (a replayed repair copies nothing); `error` says why, as for
+            # s3-delete's skipped records.
+            result.action, result.error = "none", "the target already matches"
             return
         info = info or self.copier.describe(source_key, retrier)
         if info is None:

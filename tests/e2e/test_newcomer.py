@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.conftest import committed_records, wait_for_commit
+from tests.chaos.conftest import committed_records, parse, wait_for_commit
 
 RunCli = Callable[..., subprocess.CompletedProcess[bytes]]
 StartCli = Callable[..., subprocess.Popen[bytes]]
@@ -287,3 +287,21 @@ def test_a_from_that_misses_the_listed_prefix_is_pointed_out(
         input=checked.stdout,
     )
     assert right.returncode == 0 and right.stderr == b""
+
+
+def test_a_replayed_repair_says_why_it_skipped(
+    run_cli: RunCli, put_objects: Callable[[str, dict[str, bytes]], Any], bucket: str
+) -> None:
+    put_objects(bucket, {"data/a": b"a"})
+    listed = run_cli("s3-manifest", f"s3://{bucket}/data/", "-q")
+    checked = run_cli("s3-check", f"s3://{bucket}/backup/", "-q", input=listed.stdout)
+    repair = ["s3-repair", f"s3://{bucket}/backup/", "--from", f"s3://{bucket}/data/", "-q"]
+    assert run_cli(*repair, input=checked.stdout).returncode == 0
+    replayed = run_cli(*repair, input=checked.stdout)
+    (record,) = [r for r in parse(replayed.stdout) if r["type"] == "repair"]
+    assert (record["status"], record["action"], record["error"]) == (
+        "skipped",
+        "none",
+        "the target already matches",
+    )
+    assert replayed.returncode == 0
