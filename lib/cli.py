@@ -8,6 +8,7 @@ hold credentials.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import shlex
@@ -19,12 +20,22 @@ from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
 from lib.errors import ExitCode, StageError, UsageError
 from lib.ndjson import RecordReader, open_input, peek_summary
 from lib.records import Header, header_as_dict, new_decoder
 from lib.s3 import S3Config
 from lib.shard import Shard, estimated_total
+
+
+class Command(typer.core.TyperCommand):
+    """A stage's command: its usage line shows a required argument as TARGET, the way
+    man pages and other tools do, not as typer's {TARGET}."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [piece.removeprefix("{").removesuffix("}") for piece in pieces]
 
 
 def new_app(help_text: str) -> typer.Typer:
@@ -215,14 +226,19 @@ def open_records(path: str, stage: str, *, skip_bad_lines: bool) -> RecordInput:
 
 
 def parse_statuses(
-    values: list[str] | None, allowed: tuple[str, ...], refused: dict[str, str] | None = None
+    values: list[str] | None,
+    allowed: tuple[str, ...],
+    refused: dict[str, str] | None = None,
+    example: str = "missing",
 ) -> frozenset[str]:
     """The --status values, checked against `allowed`; `refused` maps a status to why not."""
     wanted = frozenset(values or [])
-    unknown = wanted.difference(allowed)
+    unknown = sorted(wanted.difference(allowed))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], allowed, n=1)
         raise UsageError(
-            f"unknown --status {', '.join(sorted(unknown))}; one of {', '.join(allowed)}"
+            f"unknown --status {', '.join(unknown)}; one of {', '.join(allowed)}",
+            hint=f"did you mean --status {close[0]}?" if close else f"e.g. --status {example}",
         )
     for status, why in (refused or {}).items():
         if status in wanted:

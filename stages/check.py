@@ -31,7 +31,7 @@ STAGE = "s3-check"
 app = cli.new_app("Verify objects against expected object records.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def check(
     target: Annotated[
         str | None,

@@ -21,7 +21,7 @@ STAGE = "s3-delete"
 app = cli.new_app("Delete the objects named by records, in batches, within a scope.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def delete(
     scope: Annotated[
         str,
@@ -93,7 +93,7 @@ def delete(
 
     def body() -> ExitCode:
         refused = {"ok": "deleting objects that were verified intact is refused"}
-        wanted = cli.parse_statuses(status, STATUSES, refused)
+        wanted = cli.parse_statuses(status, STATUSES, refused, example="extra")
         part = parse_shard(shard)
         where = parse_location(scope)
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines)

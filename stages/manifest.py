@@ -23,7 +23,7 @@ STAGE = "s3-manifest"
 app = cli.new_app("List a bucket, a prefix or a local directory as object records.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def manifest(
     location: Annotated[
         str | None,

@@ -28,7 +28,7 @@ STAGE = "s3-repair"
 app = cli.new_app("Copy missing or damaged objects from SOURCE to TARGET, and verify them.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def repair(
     target: Annotated[
         str, typer.Argument(metavar="TARGET", help="s3://bucket[/prefix] or a local directory.")
