@@ -9,6 +9,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -305,3 +306,28 @@ def test_a_replayed_repair_says_why_it_skipped(
         "the target already matches",
     )
     assert replayed.returncode == 0
+
+
+def test_the_readme_delete_pipeline_runs_as_written(
+    cli_env: dict[str, str],
+    put_objects: Callable[[str, dict[str, bytes]], Any],
+    run_cli: RunCli,
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    """README's `s3-check … --status extra | s3-delete … --dry-run`, run by a shell with
+    only the bucket and the manifest's path changed."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (line,) = {text.strip() for text in readme.splitlines() if "--status extra | s3-delete" in text}
+    put_objects(bucket, {"data/a": b"a", "backup/a": b"a", "backup/stray": b"s"})
+    manifest = tmp_path / "src.ndjson"
+    assert run_cli("s3-manifest", f"s3://{bucket}/data/", "-o", manifest, "-q").returncode == 0
+    command = line.replace("s3://dst/", f"s3://{bucket}/").replace("src.ndjson", str(manifest))
+    env = {**cli_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, env=env, timeout=60
+    )
+    # s3-check exits 1 (an extra), s3-delete 0: the pipeline's status is 1, not 2.
+    assert result.returncode == 1, result.stderr
+    deletes = [r for r in parse(result.stdout) if r["type"] == "delete"]
+    assert [(r["key"], r["status"]) for r in deletes] == [("backup/stray", "dry_run")]
