@@ -101,6 +101,7 @@ class RepairPipeline:
 
     def __iter__(self) -> Iterator[DataRecord | None]:
         workers = self.options.concurrency
+        already_whole = 0
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-repair") as pool:
             try:
                 for item in ordered_window(
@@ -112,9 +113,14 @@ class RepairPipeline:
                     (_, position), future = item
                     result = future.result()
                     self._position = position
+                    already_whole += isinstance(result, RepairRecord) and result.action == "none"
                     yield result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
+        if already_whole:
+            self.notes.append(
+                f"{already_whole} skipped because the target already matches (nothing copied)"
+            )
         note = self.shard.note()
         if note:
             self.notes.append(note)

@@ -309,6 +309,9 @@ def test_a_replayed_repair_says_why_it_skipped(
         "the target already matches",
     )
     assert replayed.returncode == 0
+    assert replayed.stderr == (
+        b"s3-repair: 1 skipped because the target already matches (nothing copied)\n"
+    )
 
 
 def test_the_readme_delete_pipeline_runs_as_written(
