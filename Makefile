@@ -9,7 +9,7 @@ CODE := lib stages tests bench demo
 .PHONY: help install tools test chaos lint demo bench bench-full clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(STAMP) tools ## Create .venv and install s3deep (editable) with the dev tools
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from lib.coverage import Coverage
 from lib.errors import BadInput, ExitCode, UsageError
+from lib.guidance import wrong_records
 from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
 from lib.ranges import KeyRange, ParallelLister
@@ -151,8 +152,7 @@ class CheckPipeline:
                     if keeps(None):
                         yield record, reader.mark()
                 case _:
-                    kind = type(record).__name__.removesuffix("Record").lower()
-                    raise BadInput(reader.lines, f"expected object records, got a {kind} record")
+                    raise wrong_records("s3-check", reader.lines, record)
 
     def _output_key(self, record: ObjectRecord) -> str:
         """The key of the check record written for `record`: the one a shard hashes."""

@@ -8,7 +8,10 @@ hold credentials.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable
@@ -17,12 +20,22 @@ from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
 from lib.errors import ExitCode, StageError, UsageError, redact
 from lib.ndjson import RecordReader, open_input, peek_summary, refuse_same_file
 from lib.records import Header, header_as_dict, new_decoder
 from lib.s3 import S3Config
 from lib.shard import Shard, estimated_total
+
+
+class Command(typer.core.TyperCommand):
+    """A stage's command: its usage line shows a required argument as TARGET, the way
+    man pages and other tools do, not as typer's {TARGET}."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [piece.removeprefix("{").removesuffix("}") for piece in pieces]
 
 
 def new_app(help_text: str) -> typer.Typer:
@@ -197,10 +210,25 @@ class RecordInput:
         }
 
 
+# What each stage's input comes from, for the note shown when stdin is a terminal.
+UPSTREAM = {
+    "s3-check": "s3-manifest's output (object records)",
+    "s3-repair": "s3-check's output (check records)",
+    "s3-delete": "s3-manifest's or s3-check's output",
+}
+
+
 def open_records(
     path: str, stage: str, *, skip_bad_lines: bool, output: str | None = None
 ) -> RecordInput:
     """The input records, refused if `output` is the same file (before it is opened)."""
+    if path == "-" and sys.stdin.isatty():
+        # Like cat, but say so: a newcomer would otherwise wait on a silent terminal.
+        print(
+            f"{stage}: reading records from stdin (a terminal); pass -i FILE, or pipe "
+            f"{UPSTREAM.get(stage, 'records')} in; Ctrl-D ends input",
+            file=sys.stderr,
+        )
     stream, seekable = open_input(path)
     if output is not None:
         refuse_same_file(stream, output)
@@ -217,14 +245,19 @@ def open_records(
 
 
 def parse_statuses(
-    values: list[str] | None, allowed: tuple[str, ...], refused: dict[str, str] | None = None
+    values: list[str] | None,
+    allowed: tuple[str, ...],
+    refused: dict[str, str] | None = None,
+    example: str = "missing",
 ) -> frozenset[str]:
     """The --status values, checked against `allowed`; `refused` maps a status to why not."""
     wanted = frozenset(values or [])
-    unknown = wanted.difference(allowed)
+    unknown = sorted(wanted.difference(allowed))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], allowed, n=1)
         raise UsageError(
-            f"unknown --status {', '.join(sorted(unknown))}; one of {', '.join(allowed)}"
+            f"unknown --status {', '.join(unknown)}; one of {', '.join(allowed)}",
+            hint=f"did you mean --status {close[0]}?" if close else f"e.g. --status {example}",
         )
     for status, why in (refused or {}).items():
         if status in wanted:
@@ -251,9 +284,36 @@ def output_fields(
     }
 
 
-def run_main(stage: str, debug: bool, body: Callable[[], ExitCode]) -> NoReturn:
-    """Runs a stage's body and exits with its code; errors become one clear line."""
+def check_directories(files: dict[str, str | None]) -> None:
+    """Refuses (exit 2) an option's local file whose directory is missing or not writable,
+    before any request: a typo in -o or --checkpoint is a usage error, not a failed run."""
+    for option, path in files.items():
+        if not path or path == "-" or ("://" in path and not path.startswith("file://")):
+            continue
+        directory = os.path.dirname(os.path.abspath(path.removeprefix("file://")))
+        if not os.path.exists(directory):
+            raise UsageError(
+                f"{option} {path}: directory {directory} does not exist",
+                hint=f"create it (mkdir -p {shlex.quote(directory)}) or give another path",
+            )
+        if not os.path.isdir(directory):
+            raise UsageError(f"{option} {path}: {directory} is not a directory")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: directory {directory} is not writable")
+
+
+def run_main(
+    stage: str,
+    debug: bool,
+    body: Callable[[], ExitCode],
+    files: dict[str, str | None] | None = None,
+) -> NoReturn:
+    """Runs a stage's body and exits with its code; errors become one clear line.
+
+    `files` maps options to the local files the stage will write (-o, --checkpoint),
+    whose directories are checked first."""
     try:
+        check_directories(files or {})
         code = body()
     except StageError as exc:
         _traceback(debug)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.errors import BadInput, ExitCode, UsageError
+from lib.guidance import check_records_need_status, wrong_records
 from lib.localpath import LocalRoot, RefusedPath
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
@@ -110,10 +111,7 @@ class DeletePipeline:
                 return target
             case CheckRecord():
                 if not self.options.statuses:
-                    raise BadInput(
-                        self.reader.lines,
-                        "check records need --status to say which statuses to delete",
-                    )
+                    raise check_records_need_status(self.reader.lines)
                 size = record.actual.size or 0 if record.actual is not None else 0
                 target = Target(record.bucket, record.key, record.version_id, position, size)
                 if record.status not in self.options.statuses:
@@ -123,10 +121,7 @@ class DeletePipeline:
                 target = Target("", "", None, position, result=record)
                 return target
             case _:
-                kind = type(record).__name__.removesuffix("Record").lower()
-                raise BadInput(
-                    self.reader.lines, f"expected object or check records, got a {kind} record"
-                )
+                raise wrong_records("s3-delete", self.reader.lines, record)
 
     def _in_scope(self, target: Target) -> bool:
         return target.bucket == self.scope.bucket and target.key.startswith(self.scope.prefix)

@@ -113,6 +113,7 @@ class RecordReader:
         self.summary: Summary | None = None
         self.header_line = b""
         self._pending: bytes | None = None
+        self._ended = False  # a terminal gives more after an end of input: read no further
 
     def position(self) -> InputPosition:
         return InputPosition(self.lines, self.offset, self._hash.copy().hexdigest())
@@ -125,6 +126,7 @@ class RecordReader:
         """Reads the first line if it is a header; call it once, before iterating."""
         line = self._readline()
         if not line:
+            self._ended = True
             return None
         record = self._decode(line)
         if isinstance(record, Header):
@@ -190,6 +192,8 @@ class RecordReader:
         if self._pending is not None:
             line, self._pending = self._pending, None
             yield from self._accept(line)
+        if self._ended:
+            return
         # `_readline` and `_accept` inlined for the usual line: this loop runs per record.
         readline, decode, update = self._stream.readline, self._decoder.decode, self._hash.update
         check = self._flaw

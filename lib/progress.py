@@ -55,6 +55,13 @@ class Progress:
         self.started = time.monotonic()
         self._next = self.started + self.interval
         self._live_width = 0
+        self.done_before = 0  # records of the runs this one resumes: not this run's rate
+
+    def resuming(self, records: int) -> None:
+        """Says once that this run continues after `records`, which its rate leaves out."""
+        self.done_before = records
+        if not self.quiet:
+            self.message(f"resuming after {records} records")
 
     def due(self, now: float) -> bool:
         return self.enabled and now >= self._next
@@ -62,12 +69,12 @@ class Progress:
     def report(self, now: float, done: int, counts: dict[str, int], nbytes: int) -> None:
         self._next = now + self.interval
         elapsed = now - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
+        rate = (done - self.done_before) / elapsed if elapsed > 0 else 0.0
         parts = [f"{self.stage}: {done} {self.verb}", f"{rate:.0f}/s"]
         if nbytes:
             parts.append(human_bytes(nbytes))
         counted = describe_counts(counts)
-        if counted:
+        if counted and [n for n in counts.values() if n] != [done]:  # not `done` again
             parts.append(counted)
         parts.append(human_duration(elapsed))
         if self.total and rate > 0 and done < self.total:

@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 
 from lib.copier import Copied, Copier, SourceInfo
-from lib.errors import BadInput, ExitCode
+from lib.errors import ExitCode
+from lib.guidance import wrong_records
 from lib.localpath import RefusedPath, key_problem
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
@@ -80,11 +81,11 @@ class RepairPipeline:
                 if keeps(record.key if isinstance(record, CheckRecord) else None):
                     yield record, self.reader.position()
             else:
-                kind = type(record).__name__.removesuffix("Record").lower()
-                raise BadInput(self.reader.lines, f"expected check records, got a {kind} record")
+                raise wrong_records("s3-repair", self.reader.lines, record)
 
     def __iter__(self) -> Iterator[DataRecord | None]:
         workers = self.options.concurrency
+        already_whole = 0
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-repair") as pool:
             try:
                 for item in ordered_window(
@@ -96,9 +97,14 @@ class RepairPipeline:
                     (_, position), future = item
                     result = future.result()
                     self._position = position
+                    already_whole += isinstance(result, RepairRecord) and result.action == "none"
                     yield result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
+        if already_whole:
+            self.notes.append(
+                f"{already_whole} skipped because the target already matches (nothing copied)"
+            )
         note = self.shard.note()
         if note:
             self.notes.append(note)
@@ -172,7 +178,9 @@ class RepairPipeline:
             expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
             result.action = self.copier.planned_action(info.size)
         if self.uploads.get(record.key) is None and self._target_is_whole(record.key, expected):
-            result.action = "none"  # already whole: a replayed repair copies nothing
+            # Already whole (a replayed repair copies nothing); `error` says why, as for
+            # s3-delete's skipped records.
+            result.action, result.error = "none", "the target already matches"
             return
         info = info or self.copier.describe(source_key, retrier)
         if info is None:

@@ -10,6 +10,7 @@ fatal error, signal, broken pipe) into the right summary and exit code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -162,6 +163,7 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
     else:
         state = saved
         state.resumed += 1
+        progress.resuming(state.records_out)
         resume_offset = state.output_offset if run.output != "-" else None
         writer = open_output(run.output, resume_offset=resume_offset, writer=writer_type)
     session = _Session(run, state, writer)
@@ -194,6 +196,9 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
         progress.message(message)
         return stop.exit_code
     except BaseException:
+        if saved is None and state.records_out == 0 and writer.is_file:
+            _discard(session)  # failed before its first record: leave nothing behind
+            raise
         # A fatal error (or a bug): keep what was written and say the output is incomplete.
         _finish_incomplete(session)
         writer.release()
@@ -284,6 +289,16 @@ def _finish_incomplete(session: _Session) -> None:
     except (BrokenPipeError, OSError, StageError):
         # The output or the checkpoint cannot be written: the last commit stands.
         _silence_stdout()
+
+
+def _discard(session: _Session) -> None:
+    """Removes the output file and checkpoint of a fresh run that wrote no record."""
+    with contextlib.suppress(OSError, StageError):
+        session.writer.close()
+    for path in (session.run.output.removeprefix("file://"), session.run.checkpoint):
+        if path:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _silence_stdout() -> None:

@@ -15,6 +15,7 @@ import operator
 import os
 import queue
 import re
+import socket
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -97,6 +98,7 @@ def make_client(
             # endpoint URL that its error messages and our checkpoints show.
             client = session.create_client("s3", endpoint_url=bare, config=client_config)
     events = client.meta.events
+    events.register_first("needs-retry.s3", _fail_fast_until_answered(client.meta.endpoint_url))
     for operation in LIST_OPERATIONS:
         events.register(f"before-parse.s3.{operation}", _keep_raw_body)
     _check_200_errors_cheaply_on_listings(events)
@@ -111,6 +113,43 @@ def without_userinfo(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+# Endpoints that answered once in this process. Until one has, a refused connection or
+# an unknown host name is a wrong --endpoint-url, not a hiccup: no ~25 s of retries.
+# After, it is a server restarting or a network blip, and the retries stay.
+_ANSWERED_ENDPOINTS: set[str] = set()
+
+
+def _fail_fast_until_answered(endpoint: str) -> Callable[..., None]:
+    import botocore.exceptions
+
+    def check(response: Any, caught_exception: Exception | None = None, **_: Any) -> None:
+        if response is not None:
+            _ANSWERED_ENDPOINTS.add(endpoint)
+        elif endpoint not in _ANSWERED_ENDPOINTS and isinstance(
+            caught_exception, botocore.exceptions.EndpointConnectionError
+        ):
+            raise unreachable(endpoint, caught_exception)
+
+    return check
+
+
+def unreachable(endpoint: str, exc: Exception) -> Unreachable:
+    """The error for an endpoint that refused the first connection or has no address."""
+    cause = getattr(exc, "kwargs", {}).get("error")
+    chain = [cause, getattr(cause, "__context__", None), getattr(cause, "__cause__", None)]
+    if any(isinstance(item, ConnectionRefusedError) for item in chain):
+        why = "connection refused"
+    elif any(isinstance(item, socket.gaierror) for item in chain) or "resolve" in str(cause):
+        why = "the host name does not resolve"
+    else:
+        why = str(cause or exc)
+    return Unreachable(
+        f"cannot connect to {without_userinfo(endpoint)}: {why}",
+        hint="check --endpoint-url, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and that the server "
+        "is running",
+    )
 
 
 def _check_200_errors_cheaply_on_listings(events: Any) -> None:
@@ -174,9 +213,15 @@ RETRYABLE_CODES = {
 }  # fmt: skip
 
 
+class Unreachable(FatalError):
+    """The first connection to an endpoint was refused or its name did not resolve."""
+
+
 def retryable(exc: Exception) -> bool:
     import botocore.exceptions
 
+    if isinstance(exc, Unreachable):
+        return True  # a network failure like the others, whose retries need not be spent
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
@@ -203,6 +248,8 @@ def error_code(exc: BaseException) -> str | None:
 
 def exhausted(exc: Exception, operation: str, where: str) -> FatalError:
     """The fatal error for a request whose retries are all spent (throttling, 5xx, network)."""
+    if isinstance(exc, Unreachable):
+        return exc
     error = translate_error(exc, operation, where)
     message = error.message if isinstance(error, FatalError) else f"{operation} {where}: {exc}"
     return FatalError(

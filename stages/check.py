@@ -31,7 +31,7 @@ STAGE = "s3-check"
 app = cli.new_app("Verify objects against expected object records.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def check(
     target: Annotated[
         str | None,
@@ -167,7 +167,7 @@ def check(
             lambda cursor: CheckPipeline(records.reader, keymap, listing, stores, options, cursor),
         )
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def _status_filter(wanted: frozenset[str]) -> Any:

@@ -21,7 +21,7 @@ STAGE = "s3-delete"
 app = cli.new_app("Delete the objects named by records, in batches, within a scope.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def delete(
     scope: Annotated[
         str,
@@ -85,7 +85,7 @@ def delete(
     \b
     Examples:
       s3-manifest s3://b/old-test/ | s3-delete s3://b/old-test/
-      s3-check s3://dst/backup/ -i src.ndjson --status extra | s3-delete s3://dst/backup/ --dry-run
+      s3-check s3://dst/ -i src.ndjson --status extra | s3-delete s3://dst/ --status extra --dry-run
       s3-delete s3://dst/ -i chk.ndjson --status extra --max-delete 1000 -o del.ndjson
       s3-delete s3://dst/ -i chk.ndjson --status extra --dry-run --format s3-batch-csv
       parallel s3-delete s3://b/old/ -i old.ndjson --shard {}/4 -o del-{}.ndjson ::: 0 1 2 3
@@ -96,7 +96,7 @@ def delete(
 
     def body() -> ExitCode:
         refused = {"ok": "deleting objects that were verified intact is refused"}
-        wanted = cli.parse_statuses(status, STATUSES, refused)
+        wanted = cli.parse_statuses(status, STATUSES, refused, example="extra")
         part = parse_shard(shard)
         where = parse_location(scope)
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
@@ -142,7 +142,7 @@ def delete(
         run.classify = lambda record: pipelines[-1].classify(record)
         return run_stage(run, build)
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def main() -> None:

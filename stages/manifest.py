@@ -24,7 +24,7 @@ STAGE = "s3-manifest"
 app = cli.new_app("List a bucket, a prefix or a local directory as object records.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def manifest(
     location: Annotated[
         str | None,
@@ -240,7 +240,7 @@ def manifest(
                 print(f"{STAGE}: {said}", file=sys.stderr)
         return code
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def main() -> None:

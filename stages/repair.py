@@ -13,6 +13,7 @@ from lib import cli
 from lib.check import STATUSES
 from lib.copier import Copier, Side
 from lib.errors import ExitCode
+from lib.guidance import source_mismatch
 from lib.location import Location, parse_location
 from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, classify, judge
 from lib.runner import StageRun, run_stage
@@ -27,7 +28,7 @@ STAGE = "s3-repair"
 app = cli.new_app("Copy missing or damaged objects from SOURCE to TARGET, and verify them.")
 
 
-@app.command()
+@app.command(cls=cli.Command)
 def repair(
     target: Annotated[
         str, typer.Argument(metavar="TARGET", help="s3://bucket[/prefix] or a local directory.")
@@ -125,6 +126,9 @@ def repair(
         part = parse_shard(shard)
         to, origin = parse_location(target), parse_location(source)
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
+        mismatch = source_mismatch(origin, records.header)
+        if mismatch is not None:
+            print(f"{STAGE}: warning: {mismatch[0]}\n{STAGE}: hint: {mismatch[1]}", file=sys.stderr)
         connections = concurrency + part_concurrency + 4
         target_config = cli.s3_config(endpoint_url, profile, region, connections)
         source_config = cli.s3_config(
@@ -185,7 +189,7 @@ def repair(
         finally:
             part_pool.shutdown(wait=False, cancel_futures=True)
 
-    cli.run_main(STAGE, debug, body)
+    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> None:

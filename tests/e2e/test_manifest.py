@@ -401,7 +401,7 @@ def test_no_such_bucket_is_one_clear_error(
         assert records[-1]["complete"] is False
 
 
-def test_fatal_error_keeps_the_checkpoint_and_resumes_after_the_fix(
+def test_fatal_error_before_any_record_leaves_nothing_and_the_rerun_completes(
     s3_client: Any,
     put_objects: Callable[..., Any],
     run_cli: Callable[..., subprocess.CompletedProcess[bytes]],
@@ -415,19 +415,17 @@ def test_fatal_error_keeps_the_checkpoint_and_resumes_after_the_fix(
     failed = run_cli(*command)
     assert failed.returncode == 3, failed.stderr
     assert_clean_stderr(failed.stderr)
-    assert checkpoint.exists()
-    assert [r["type"] for r in parse_ndjson(out.read_bytes())] == ["header", "summary"]
-    assert parse_ndjson(out.read_bytes())[-1]["complete"] is False
+    assert not checkpoint.exists() and not out.exists()
 
     s3_client.create_bucket(Bucket=name)
     put_objects(name, {f"k{n}": b"z" * n for n in range(10)})
-    resumed = run_cli(*command)
+    rerun = run_cli(*command)
     reference = run_cli(STAGE, f"s3://{name}")
 
-    assert resumed.returncode == reference.returncode == 0, resumed.stderr
+    assert rerun.returncode == reference.returncode == 0, rerun.stderr
     assert_same_output(out.read_bytes(), reference.stdout, parse_ndjson)
     summary = parse_ndjson(out.read_bytes())[-1]
-    assert (summary["complete"], summary["resumed"]) == (True, 1)
+    assert (summary["complete"], summary["resumed"]) == (True, 0)
 
 
 # --- local directories ----------------------------------------------------------------
@@ -741,13 +739,21 @@ def test_gzip_output_decompresses_to_the_same_records(
 def test_gzip_output_of_a_failed_run_is_readable(
     run_cli: Callable[..., subprocess.CompletedProcess[bytes]],
     parse_ndjson: Callable[[bytes], list[dict[str, Any]]],
+    put_objects: Callable[..., Any],
+    slow_endpoint: Callable[[float], Any],
+    bucket: str,
     tmp_path: Path,
 ) -> None:
+    put_objects(bucket, {f"k{n}": b"z" for n in range(5)})
+    proxy = slow_endpoint(0)
+    proxy.faults.status[("GET", "continuation-token")] = 403  # the second page is refused
     out = tmp_path / "listing.ndjson.gz"
-    result = run_cli(STAGE, "s3://s3deep-no-such-bucket", "-o", out)
+    result = run_cli(
+        STAGE, f"s3://{bucket}", "-o", out, "--page-size", "3", "--endpoint-url", proxy.url
+    )
 
     assert result.returncode == 3, result.stderr
     # A reader must see the summary that says the listing is incomplete, not a gzip error.
     records = parse_ndjson(gzip.decompress(out.read_bytes()))
-    assert [record["type"] for record in records] == ["header", "summary"]
+    assert [record["type"] for record in records] == ["header"] + ["object"] * 3 + ["summary"]
     assert records[-1]["complete"] is False
