@@ -42,7 +42,7 @@ Output = Annotated[
         "--output",
         "-o",
         metavar="FILE",
-        help="Write records to this file (.gz: gzip) or - for stdout.",
+        help="Write records to this file (.gz: gzip, .zst: zstd) or - for stdout.",
     ),
 ]
 
