@@ -1,16 +1,19 @@
-"""s3-manifest --inventory: an S3 Inventory report (CSV) as object records, in S3 key order.
+"""s3-manifest --inventory: an S3 Inventory report (CSV, Parquet or ORC) as object records,
+in S3 key order.
 
 The report is read as AWS writes it. `manifest.json` names the source bucket, the
-file format, the CSV columns (`fileSchema`) and the data files (`files`: `key`,
+file format, the columns (`fileSchema`) and the data files (`files`: `key`,
 `size`, `MD5checksum`). For a manifest in S3, the data files are fetched from the
 manifest's bucket into a temp directory; for a local manifest they are looked up on
 disk (see `find_local`). Each file's size and MD5 are checked before any of its rows
 is used, so a damaged report stops the run (exit 3) before it writes a record.
 
-Rows: keys are URL-encoded with `+` for a space (as Java's URLEncoder does) and are
-decoded strictly as UTF-8; sizes, ETags and timestamps are normalized like a live
-listing's. Without --versions only current objects are kept (as ListObjectsV2 gives
-them); with it every version and delete marker, which needs a report of all versions.
+Rows: every format's rows become the same fields (lib/columnar.py reads Parquet and
+ORC with pyarrow, batch by batch). CSV keys are URL-encoded with `+` for a space (as
+Java's URLEncoder does) and are decoded strictly as UTF-8; Parquet and ORC keys are
+not encoded. Sizes, ETags and timestamps are normalized like a live listing's.
+Without --versions only current objects are kept (as ListObjectsV2 gives them); with
+it every version and delete marker, which needs a report of all versions.
 
 Order: S3 key order, then newest version first. A first pass over the verified files
 notes whether each is sorted and its first and last entry; if the files, taken in
@@ -40,6 +43,7 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
+from lib import columnar
 from lib.errors import FatalError, UsageError
 from lib.extsort import Item, external_sort
 from lib.keylist import ResumeSkipper, SortOptions
@@ -138,12 +142,16 @@ class Report:
         except msgspec.DecodeError as exc:
             raise UsageError(f"{url} is not an S3 Inventory manifest.json: {exc}") from None
         file_format = self.manifest.file_format
-        if file_format.upper() != "CSV":
+        self.format = file_format.upper()
+        if self.format != "CSV" and self.format not in columnar.FORMATS:
             raise UsageError(
-                f"{url}: the report's fileFormat is {file_format}; only CSV reports can be read",
-                hint="configure the inventory with the CSV output format",
+                f"{url}: the report's fileFormat is {file_format}; CSV, Parquet and ORC "
+                "reports can be read"
             )
-        self.columns = Columns.parse(self.manifest.file_schema)
+        if self.format == "CSV":
+            self.columns = Columns.parse(self.manifest.file_schema)
+        else:
+            columnar.require_pyarrow(file_format)
 
     @property
     def source_bucket(self) -> str:
@@ -160,7 +168,7 @@ class Report:
         """A verified local copy (or the local file itself) of one data file."""
         if self.is_s3:
             where = f"s3://{self.bucket}/{data.key}"
-            path = os.path.join(scratch, f"data-{index:06d}.csv.gz")
+            path = os.path.join(scratch, f"data-{index:06d}.{self.format.lower()}")
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=data.key)
                 with contextlib.closing(response["Body"]) as body, open(path, "wb") as out:
@@ -232,7 +240,7 @@ class RowReader:
     The first pass (`scan`) only needs the first three and skips building records."""
 
     def __init__(self, report: Report, location: Location, options: InventoryOptions) -> None:
-        self.columns = report.columns
+        self.report = report
         self.bucket = report.source_bucket
         self.prefix = location.prefix
         self.versions = options.versions
@@ -240,73 +248,88 @@ class RowReader:
         self._encoder = msgspec.msgpack.Encoder()
 
     def items(self, path: str, name: str, number: int, *, scan: bool = False) -> Iterator[Item]:
-        columns, encode, versions = self.columns, self._encoder.encode, self.versions
-        count, key_at, latest_at, marker_at = (
-            columns.count,
-            columns.key,
-            columns.is_latest,
-            columns.delete_marker,
-        )
-        has_latest = columns.is_latest < count
-        prefix, keep = self.prefix, self.keep
-        with _open_text(path) as text:
-            reader = csv.reader(text, strict=True)
+        encode, versions, prefix, keep = self._encoder.encode, self.versions, self.prefix, self.keep
+        if self.report.format == "CSV":
+            rows = csv_rows(path, name, self.report.columns)
+        else:
+            rows = columnar.rows(path, name, self.report.format)
+        for line, fields in rows:
+            key, _, is_latest, delete_marker = fields[:4]
+            if not key.startswith(prefix) or (keep is not None and not keep(key)):
+                continue
+            if not versions and (delete_marker or not is_latest):
+                continue
             try:
-                for row in reader:
-                    if len(row) != count:
-                        if not row:
-                            continue
-                        raise UsageError(
-                            f"{name}: line {reader.line_num}: {len(row)} fields, the fileSchema "
-                            f"has {count}"
-                        )
-                    row.append("")  # what the columns the report lacks point at
-                    encoded = row[key_at]
-                    key = _decode_key(encoded, name, reader.line_num)
-                    if not key.startswith(prefix) or (keep is not None and not keep(key)):
-                        continue
-                    is_latest = not has_latest or row[latest_at] == "true"
-                    delete_marker = row[marker_at] == "true"
-                    if not versions and (delete_marker or not is_latest):
-                        continue
-                    modified = _timestamp(row[columns.last_modified])
-                    order = (
-                        key.encode("utf-8"),
-                        0 if is_latest else 1,
-                        -_epoch_ms(modified) if versions else 0,
-                    )
-                    if scan:
-                        yield order
-                        continue
-                    record = self._record(row, key, is_latest, delete_marker, modified)
-                    yield (*order, number, reader.line_num, encode(record))
-            except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-                raise UsageError(f"{name}: line {reader.line_num + 1}: unreadable: {exc}") from None
+                modified = _timestamp(fields[5])
             except ValueError as exc:
-                raise UsageError(f"{name}: line {reader.line_num}: {exc}") from None
+                raise UsageError(f"{name}: line {line}: {exc}") from None
+            order = (
+                key.encode("utf-8"),
+                0 if is_latest else 1,
+                -_epoch_ms(modified) if versions else 0,
+            )
+            if scan:
+                yield order
+                continue
+            yield (*order, number, line, encode(self._record(fields, modified)))
 
-    def _record(
-        self,
-        row: list[str],
-        key: str,
-        is_latest: bool,
-        delete_marker: bool,
-        modified: str | None,
-    ) -> ObjectRecord:
-        columns = self.columns
-        size, etag = row[columns.size], row[columns.etag]
+    def _record(self, fields: columnar.Fields, modified: str | None) -> ObjectRecord:
+        key, version_id, is_latest, delete_marker, size, _, etag, storage, checksum = fields
         return ObjectRecord(
             bucket=self.bucket,
             key=key,
-            size=int(size) if size else (None if delete_marker else 0),
-            etag=etag.strip('"') or None,
+            size=size if size is not None else (None if delete_marker else 0),
+            etag=etag.strip('"') or None if etag else None,
             last_modified=modified,
-            storage_class=row[columns.storage_class] or None,
-            version_id=(row[columns.version_id] or NULL_VERSION) if self.versions else None,
+            storage_class=storage,
+            version_id=(version_id or NULL_VERSION) if self.versions else None,
             is_latest=is_latest,
             delete_marker=delete_marker,
-            checksum_algorithm=row[columns.checksum_algorithm] or None,
+            checksum_algorithm=checksum,
         )
+
+
+def csv_rows(path: str, name: str, columns: Columns) -> Iterator[tuple[int, columnar.Fields]]:
+    """(line number, fields) of every row of one CSV data file (gzip or plain)."""
+    count, key_at, latest_at, marker_at, size_at = (
+        columns.count,
+        columns.key,
+        columns.is_latest,
+        columns.delete_marker,
+        columns.size,
+    )
+    has_latest = columns.is_latest < count
+    with _open_text(path) as text:
+        reader = csv.reader(text, strict=True)
+        try:
+            for row in reader:
+                if len(row) != count:
+                    if not row:
+                        continue
+                    raise UsageError(
+                        f"{name}: line {reader.line_num}: {len(row)} fields, the fileSchema "
+                        f"has {count}"
+                    )
+                row.append("")  # what the columns the report lacks point at
+                size = row[size_at]
+                yield (
+                    reader.line_num,
+                    (
+                        _decode_key(row[key_at], name, reader.line_num),
+                        row[columns.version_id] or None,
+                        not has_latest or row[latest_at] == "true",
+                        row[marker_at] == "true",
+                        int(size) if size else None,
+                        row[columns.last_modified] or None,
+                        row[columns.etag] or None,
+                        row[columns.storage_class] or None,
+                        row[columns.checksum_algorithm] or None,
+                    ),
+                )
+        except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+            raise UsageError(f"{name}: line {reader.line_num + 1}: unreadable: {exc}") from None
+        except ValueError as exc:
+            raise UsageError(f"{name}: line {reader.line_num}: {exc}") from None
 
 
 def _decode_key(encoded: str, name: str, line: int) -> str:
@@ -319,7 +342,7 @@ def _decode_key(encoded: str, name: str, line: int) -> str:
         raise UsageError(f"{name}: line {line}: the key is not URL-encoded UTF-8") from None
 
 
-def _timestamp(text: str) -> str | None:
+def _timestamp(text: str | None) -> str | None:
     if not text:
         return None
     return text if len(text) == 24 and text[-1] == "Z" else normalize_timestamp(text)

@@ -26,8 +26,8 @@ InventoryUrl = Annotated[
     typer.Option(
         "--inventory",
         metavar="MANIFEST",
-        help="Read an S3 Inventory report (CSV): s3://bucket/.../manifest.json or a local "
-        "copy of it, its data files beside it (data/ next to the dated directory).",
+        help="Read an S3 Inventory report (CSV, Parquet, ORC): s3://bucket/.../manifest.json "
+        "or a local copy of it, its data files beside it (data/ next to the dated directory).",
     ),
 ]
 KeysFile = Annotated[

@@ -106,7 +106,7 @@ def manifest(
     Local directories list regular files (symlinks are skipped) with keys relative
     to the directory, using / as separator.
 
-    --inventory reads an S3 Inventory report (CSV) instead of listing: its
+    --inventory reads an S3 Inventory report (CSV, Parquet, ORC) instead of listing: its
     manifest.json in S3, or a local copy with its data files beside it. --keys
     turns a plain list of full keys (one per line, - for stdin) into records
     without any request: size, etag and last_modified are null, and s3-check
