@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from lib import logs
 from lib.errors import ExitCode, StageError, UsageError
 from lib.ndjson import RecordReader, open_input, peek_summary
 from lib.records import Header, header_as_dict, new_decoder
@@ -117,6 +118,35 @@ ShowProgress = Annotated[
     typer.Option(
         "--progress/--no-progress",
         help="Progress on stderr: a live line on a terminal, a line every 10 s otherwise.",
+    ),
+]
+
+
+class StderrFormat(StrEnum):
+    """The values of --progress-format (lib/logs.py writes json)."""
+
+    text = "text"
+    json = "json"
+
+
+ProgressFormat = Annotated[
+    StderrFormat,
+    typer.Option(
+        "--progress-format",
+        callback=logs.use_format,
+        help="json: every stderr line is one JSON object (progress events, then one with "
+        '"done": true; notes, warnings and errors as "type": "log"), for supervisors and '
+        "log shippers.",
+    ),
+]
+ProgressInterval = Annotated[
+    float | None,
+    typer.Option(
+        "--progress-interval",
+        metavar="SECONDS",
+        min=0.01,
+        callback=logs.use_interval,
+        help="Report progress this often (default: 0.25 on a terminal, 10 otherwise).",
     ),
 ]
 Quiet = Annotated[
@@ -239,23 +269,39 @@ def run_main(stage: str, debug: bool, body: Callable[[], ExitCode]) -> NoReturn:
     except StageError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{stage}: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"{stage}: hint: {exc.hint}", file=sys.stderr)
+        logs.log(stage, "error", exc.message, exc.hint)
         code = exc.exit_code
     except KeyboardInterrupt:
-        print(f"{stage}: interrupted", file=sys.stderr)
+        logs.log(stage, "warning", "interrupted")
         code = ExitCode.SIGINT
     except OSError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{stage}: error: {exc}", file=sys.stderr)
+        logs.log(stage, "error", str(exc))
         code = ExitCode.FATAL
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        print(f"{stage}: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-        if not debug:
-            print(f"{stage}: hint: rerun with --debug for a traceback", file=sys.stderr)
+        hint = None if debug else "rerun with --debug for a traceback"
+        logs.log(stage, "error", f"unexpected {type(exc).__name__}: {exc}", hint)
         code = ExitCode.FATAL
     raise typer.Exit(int(code))
+
+
+def launch(app: typer.Typer, stage: str) -> None:
+    """Runs a stage's app. With --progress-format json on the command line, typer's own
+    errors (an unknown option, a bad value) come out as one JSON log line as well."""
+    if not logs.json_requested(sys.argv[1:]):
+        app(prog_name=stage)
+        return
+    logs.use_format("json")
+    try:
+        code = app(prog_name=stage, standalone_mode=False)
+    except typer.TyperException as exc:  # click's UsageError and its kin
+        message = getattr(exc, "format_message", exc.__str__)()
+        logs.log(stage, "error", message, f"see {stage} --help")
+        code = getattr(exc, "exit_code", ExitCode.USAGE)
+    except typer.Abort:
+        logs.log(stage, "warning", "interrupted")
+        code = ExitCode.SIGINT
+    sys.exit(int(code or 0))

@@ -20,6 +20,7 @@ from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointState
 from lib.errors import ExitCode, Interrupted, StageError
+from lib.logs import new_progress
 from lib.ndjson import RecordWriter, open_output
 from lib.progress import Progress
 from lib.records import DataRecord, Header, Summary, utc_now
@@ -115,7 +116,9 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
     writer_type = writer_class(run.output_format)
     checkpoint = Checkpoint(run.checkpoint, run.stage, run.arguments) if run.checkpoint else None
     saved = checkpoint.load(restart=run.restart) if checkpoint else None
-    progress = Progress(run.stage, run.verb, enabled=run.progress, quiet=run.quiet, total=run.total)
+    progress = new_progress(
+        run.stage, run.verb, enabled=run.progress, quiet=run.quiet, total=run.total
+    )
     if saved is not None and saved.complete:
         progress.message(
             f"checkpoint {run.checkpoint} is complete (exit {saved.exit_code}); nothing to do "
@@ -144,18 +147,22 @@ def run_stage(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline])
         session.commit(time.monotonic())
         pipeline = build(state.cursor or None)
         session.pipeline = pipeline
+        progress.follow(lambda: (state.records_out, state.counts, state.bytes))
         _drive(session, pipeline, progress)
     except BrokenPipeError:
+        progress.stop()
         _silence_stdout()
         return ExitCode.SIGPIPE
     except Interrupted as stop:
+        progress.stop()
         _finish_incomplete(session)
         message = f"interrupted by {stop.signal_name}"
         if run.checkpoint:
             message += f"; checkpoint saved to {run.checkpoint}; rerun the same command to resume"
-        progress.message(message)
+        progress.message(message, level="warning")
         return stop.exit_code
     except BaseException:
+        progress.stop()  # the error line that follows is the last word
         # A fatal error (or a bug): keep what was written and say the output is incomplete.
         _finish_incomplete(session)
         raise

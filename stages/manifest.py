@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from lib import cli, sources
+from lib import cli, logs, sources
 from lib import publish as published
 from lib.errors import ExitCode, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE
@@ -87,6 +86,8 @@ def manifest(
     parallel: cli.Parallel = 1,
     shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
+    progress_format: cli.ProgressFormat = cli.StderrFormat.text,
+    progress_interval: cli.ProgressInterval = None,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
     profile: cli.Profile = None,
@@ -210,7 +211,7 @@ def manifest(
             )  # fmt: skip
             arguments["from_published"] = from_published
             if why and not quiet:
-                print(f"{STAGE}: {why}", file=sys.stderr)
+                logs.note(STAGE, why)
         run = StageRun(
             stage=STAGE,
             verb="listed",
@@ -234,14 +235,14 @@ def manifest(
         if publish_to:
             said = published.publish(output, publish_to, client)
             if not quiet:
-                print(f"{STAGE}: {said}", file=sys.stderr)
+                logs.note(STAGE, said)
         return code
 
     cli.run_main(STAGE, debug, body)
 
 
 def main() -> None:
-    app(prog_name=STAGE)
+    cli.launch(app, STAGE)
 
 
 if __name__ == "__main__":

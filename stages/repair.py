@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from lib import cli
+from lib import cli, logs
 from lib.check import STATUSES
 from lib.copier import Copier, Side
 from lib.errors import ExitCode
@@ -95,6 +94,8 @@ def repair(
     skip_bad_lines: cli.SkipBadLines = False,
     shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
+    progress_format: cli.ProgressFormat = cli.StderrFormat.text,
+    progress_interval: cli.ProgressInterval = None,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
     profile: cli.Profile = None,
@@ -203,15 +204,12 @@ def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> N
                 Bucket=target.bucket, Key=key, UploadId=state["upload_id"]
             )
         except Exception as exc:
-            print(f"{STAGE}: could not abort the upload of {key}: {exc}", file=sys.stderr)
-    print(
-        f"{STAGE}: aborted {len(uploads)} multipart upload(s) of the old checkpoint",
-        file=sys.stderr,
-    )
+            logs.log(STAGE, "warning", f"could not abort the upload of {key}: {exc}")
+    logs.note(STAGE, f"aborted {len(uploads)} multipart upload(s) of the old checkpoint")
 
 
 def main() -> None:
-    app(prog_name=STAGE)
+    cli.launch(app, STAGE)
 
 
 if __name__ == "__main__":
