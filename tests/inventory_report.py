@@ -140,7 +140,7 @@ def columnar_file(bucket: str, entries: Sequence[Entry], schema: str, file_forma
     table = pa.table(columns)
     sink = io.BytesIO()
     if file_format.upper() == "ORC":
-        orc.write_table(table, sink)
+        orc.write_table(table, sink, compression="zlib")  # as AWS writes ORC
     else:
         pq.write_table(table, sink, row_group_size=max(1, len(rows) // 3))
     return sink.getvalue()
