@@ -34,6 +34,7 @@ import hashlib
 import io
 import itertools
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class Columns:
 @dataclass
 class InventoryOptions:
     versions: bool = False
+    url_encoded_keys: bool = False  # Parquet/ORC: decode keys as in CSV reports
     include: Sequence[str] = field(default_factory=list)
     exclude: Sequence[str] = field(default_factory=list)
     sort: SortOptions = field(default_factory=SortOptions)
@@ -156,6 +158,13 @@ class Report:
     @property
     def source_bucket(self) -> str:
         return self.manifest.source_bucket
+
+    @property
+    def lists_versions(self) -> bool:
+        """Whether the report has a version id column (it lists all versions)."""
+        if self.format == "CSV":
+            return "VersionId" in self.columns.names
+        return re.search(r"\bversion_id\b", self.manifest.file_schema) is not None
 
     def _get(self, key: str) -> bytes:
         try:
@@ -244,6 +253,7 @@ class RowReader:
         self.bucket = report.source_bucket
         self.prefix = location.prefix
         self.versions = options.versions
+        self.decode_keys = options.url_encoded_keys and report.format != "CSV"
         self.keep = key_filter(location.prefix, options.include, options.exclude)
         self._encoder = msgspec.msgpack.Encoder()
 
@@ -254,6 +264,8 @@ class RowReader:
         else:
             rows = columnar.rows(path, name, self.report.format)
         for line, fields in rows:
+            if self.decode_keys:
+                fields = (_decode_key(fields[0], name, line), *fields[1:])
             key, _, is_latest, delete_marker = fields[:4]
             if not key.startswith(prefix) or (keep is not None and not keep(key)):
                 continue

@@ -58,6 +58,7 @@ def manifest(
     ] = False,
     page_size: cli.PageSize = 1000,
     inventory: sources.InventoryUrl = None,
+    url_encoded_keys: sources.UrlEncodedKeys = False,
     keys: sources.KeysFile = None,
     temp_dir: sources.TempDir = None,
     sort_buffer: sources.SortBuffer = DEFAULT_RUN_SIZE,
@@ -130,6 +131,8 @@ def manifest(
     """
 
     def body() -> ExitCode:
+        if url_encoded_keys and inventory is None:
+            raise UsageError("--url-encoded-keys applies to --inventory reports")
         if (inventory is not None or keys is not None) and (parallel > 1 or shard is not None):
             raise UsageError("--parallel and --shard apply to listing S3, not --inventory/--keys")
         if inventory is not None or keys is not None:
@@ -147,6 +150,7 @@ def manifest(
                     include=include or [],
                     exclude=exclude or [],
                     sort=SortOptions(run_size=sort_buffer, temp_dir=temp_dir),
+                    url_encoded_keys=url_encoded_keys,
                     config=cli.s3_config(endpoint_url, profile, region),
                     output_fields=cli.output_fields(
                         output, checkpoint, restart, progress, quiet, output_format

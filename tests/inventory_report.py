@@ -113,8 +113,11 @@ def schema_text(schema: str, file_format: str) -> str:
     return "message s3.inventory { " + " ".join(fields) + " }"
 
 
-def columnar_file(bucket: str, entries: Sequence[Entry], schema: str, file_format: str) -> bytes:
-    """A Parquet or ORC data file of the entries (keys as they are, not URL-encoded)."""
+def columnar_file(
+    bucket: str, entries: Sequence[Entry], schema: str, file_format: str, *, encoded: bool
+) -> bytes:
+    """A Parquet or ORC data file of the entries: keys as they are (as AWS writes them), or
+    URL-encoded like CSV keys (`encoded`)."""
     import pyarrow as pa
     import pyarrow.orc as orc
     import pyarrow.parquet as pq
@@ -126,7 +129,8 @@ def columnar_file(bucket: str, entries: Sequence[Entry], schema: str, file_forma
         values: list[Any] = [row[index] or None for row in rows]
         column_name, kind = COLUMNAR[name]
         if name == "Key":
-            column = pa.array([entry.key for entry in entries], pa.string())
+            keys = [encode_key(e.key) if encoded else e.key for e in entries]
+            column = pa.array(keys, pa.string())
         elif kind == "boolean":
             column = pa.array([v == "true" for v in values], pa.bool_())
         elif kind == "bigint":
@@ -151,10 +155,15 @@ def _parse_stamp(text: str) -> datetime:
 
 
 def data_file(
-    bucket: str, entries: Iterable[Entry], schema: str, file_format: str = "CSV"
+    bucket: str,
+    entries: Iterable[Entry],
+    schema: str,
+    file_format: str = "CSV",
+    *,
+    encoded_keys: bool = False,
 ) -> bytes:
     if file_format.upper() != "CSV":
-        return columnar_file(bucket, list(entries), schema, file_format)
+        return columnar_file(bucket, list(entries), schema, file_format, encoded=encoded_keys)
     names = [name.strip() for name in schema.split(",")]
     text = io.StringIO(newline="")
     writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
@@ -183,15 +192,17 @@ def build_report(
     config: str = "daily",
     stamp: str = "2026-11-21T01-00Z",
     bad_md5: Mapping[int, str] | None = None,
+    encoded_keys: bool = False,
 ) -> Report:
-    """A report whose n-th data file holds files[n]; `bad_md5` replaces listed MD5s."""
+    """A report whose n-th data file holds files[n]; `bad_md5` replaces listed MD5s;
+    `encoded_keys` URL-encodes Parquet and ORC keys too."""
     base = f"{prefix}/{source_bucket}/{config}"
     objects: dict[str, bytes] = {}
     listed = []
     for number, entries in enumerate(files):
         suffix = SUFFIX.get(file_format.upper(), ".csv.gz")
         key = f"{base}/data/{number:04d}-3b1f8c2e-5d2a-4f8e-9c61-0a7d{number:08d}{suffix}"
-        body = data_file(source_bucket, entries, schema, file_format)
+        body = data_file(source_bucket, entries, schema, file_format, encoded_keys=encoded_keys)
         objects[key] = body
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         listed.append(

@@ -50,13 +50,18 @@ def hard_source(make_bucket: Callable[..., str], put_objects: Callable[..., Any]
 
 
 def report_of_listing(
-    source: str, make_bucket: Callable[..., str], s3_client: Any, file_format: str, seed: int
+    source: str,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    file_format: str,
+    seed: int,
+    **options: bool,
 ) -> str:
     """The URL of a report of the source's live listing, its rows shuffled over 3 files
     (unsorted: the external sort merges them), put into a new bucket."""
     entries = entries_from_listing(s3_client, source, versions=False)
     files = split_shuffled(entries, 3, seed=seed)
-    report = build_report(source, files, schema=CURRENT_SCHEMA, file_format=file_format)
+    report = build_report(source, files, schema=CURRENT_SCHEMA, file_format=file_format, **options)
     destination = make_bucket()
     put_report(s3_client, destination, report.objects)
     return f"s3://{destination}/{report.manifest_key}"
@@ -118,6 +123,13 @@ def test_versions_and_delete_markers_in_listing_order(
     current = run_cli(STAGE, "--inventory", manifest)
     assert object_lines(current.stdout) == object_lines(run_cli(STAGE, f"s3://{name}").stdout)
 
+    parquet = build_report(name, split_shuffled(entries, 2, seed=2), file_format="Parquet")
+    from_parquet = run_cli(
+        STAGE, "--inventory", write_report(parquet, tmp_path / "parquet"), "--versions"
+    )
+    assert from_parquet.returncode == 0, from_parquet.stderr
+    assert object_lines(from_parquet.stdout) == object_lines(live.stdout)
+
 
 def test_local_report_in_the_synced_layout_with_a_newline_key(
     run_cli: Run, parse_ndjson: Parse, tmp_path: Path
@@ -170,6 +182,14 @@ def test_parquet_and_orc_reports_give_the_live_listing_records(
     assert object_lines(result.stdout) == object_lines(live.stdout)
     assert_clean_stderr(result.stderr)
     assert framed(parse_ndjson(result.stdout)).summary["counts"] == {"objects": len(HARD_KEYS)}
+
+    # A report whose keys are URL-encoded like CSV's, read with --url-encoded-keys.
+    encoded = report_of_listing(
+        hard_source, make_bucket, s3_client, file_format, seed=5, encoded_keys=True
+    )
+    decoded = run_cli(STAGE, "--inventory", encoded, "--url-encoded-keys")
+    assert decoded.returncode == 0, decoded.stderr
+    assert object_lines(decoded.stdout) == object_lines(live.stdout)
 
 
 def test_without_pyarrow_parquet_is_exit_2_with_the_pip_command_and_csv_still_works(

@@ -52,6 +52,16 @@ def test_keys_come_out_exact_and_in_byte_order(tmp_path: Path, file_format: str)
         assert result[0].last_modified == "2026-11-20T10:00:00.000Z"
 
 
+@pytest.mark.parametrize("file_format", ["Parquet", "ORC"])
+def test_url_encoded_columnar_keys_are_decoded_when_asked(tmp_path: Path, file_format: str) -> None:
+    files = [[Entry(key, size=n) for n, key in enumerate(KEYS)]]
+    report = build_report("src", files, file_format=file_format, encoded_keys=True)
+    manifest = write_report(report, tmp_path)
+    assert [r.key for r in records(manifest, url_encoded_keys=True)] == by_s3_order(KEYS)
+    # Without the option they are taken as they are, as AWS writes them.
+    assert "with+space" in [r.key for r in records(manifest)]
+
+
 @pytest.mark.parametrize("file_format", ["CSV", "Parquet", "ORC"])
 def test_versions_newest_first_and_delete_markers(tmp_path: Path, file_format: str) -> None:
     entries = [
