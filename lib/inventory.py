@@ -262,7 +262,7 @@ class RowReader:
         if self.report.format == "CSV":
             rows = csv_rows(path, name, self.report.columns)
         else:
-            rows = columnar.rows(path, name, self.report.format)
+            rows = columnar.rows(path, name, self.report.manifest.file_format)
         for line, fields in rows:
             if self.decode_keys:
                 fields = (_decode_key(fields[0], name, line), *fields[1:])

@@ -127,6 +127,16 @@ def test_without_pyarrow_a_columnar_report_is_refused_with_the_pip_command(
     assert err.value.hint is not None and "pip install 's3deep[inventory]'" in err.value.hint
 
 
+@pytest.mark.parametrize("file_format", ["Parquet", "ORC"])
+def test_a_data_file_that_is_not_of_the_format_is_bad_input(
+    tmp_path: Path, file_format: str
+) -> None:
+    manifest = write_report(build_report("src", [[Entry("a")]]), tmp_path)  # gzip CSV
+    manifest.write_text(manifest.read_text().replace('"CSV"', f'"{file_format}"'))
+    with pytest.raises(UsageError, match=f"row 1: unreadable {file_format} data"):
+        records(manifest)
+
+
 def test_columnar_reports_stream_in_bounded_slices(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
