@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,24 @@ def test_text_progress_is_the_plain_reporter_with_the_interval_asked() -> None:
         logs.use_interval(None)
     assert type(progress) is Progress
     assert progress.interval == 3.0
+
+
+def test_the_option_switches_the_format_per_invocation(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stages.manifest import app
+
+    (tmp_path / "f").write_bytes(b"12")
+    as_json = CliRunner().invoke(
+        app, [str(tmp_path), "-o", "/dev/null", "--progress-format", "json"]
+    )
+    assert as_json.exit_code == 0
+    [event] = [json.loads(line) for line in as_json.stderr.splitlines()]
+    assert (event["type"], event["done"], event["records"], event["bytes"]) == (
+        "progress",
+        True,
+        1,
+        2,
+    )
+    as_text = CliRunner().invoke(app, [str(tmp_path), "-o", "/dev/null"])
+    assert as_text.stderr.startswith("s3-manifest: 1 listed in ")
