@@ -85,7 +85,13 @@ def _batches(path: str, file_format: str) -> Iterator[Any]:
         source = ds.dataset(path, format="orc")
         wanted = [c for c in COLUMNS if c in source.schema.names]
         _check_key(wanted, path)
-        yield from source.to_batches(columns=wanted, batch_size=SLICE_ROWS, use_threads=False)
+        yield from source.to_batches(
+            columns=wanted,
+            batch_size=SLICE_ROWS,
+            use_threads=False,
+            batch_readahead=0,  # batches wait here while rows are turned into records
+            fragment_readahead=0,
+        )
         return
     import pyarrow.parquet as pq
 
