@@ -8,10 +8,10 @@ manifest's bucket into a temp directory; for a local manifest they are looked up
 disk (see `find_local`). Each file's size and MD5 are checked before any of its rows
 is used, so a damaged report stops the run (exit 3) before it writes a record.
 
-Rows: every format's rows become the same fields (lib/columnar.py reads Parquet and
-ORC with pyarrow, batch by batch). CSV keys are URL-encoded with `+` for a space (as
-Java's URLEncoder does) and are decoded strictly as UTF-8; Parquet and ORC keys are
-not encoded. Sizes, ETags and timestamps are normalized like a live listing's.
+Rows: every format's rows become the same fields (lib/inventory_csv.py reads CSV,
+lib/columnar.py Parquet and ORC with pyarrow, batch by batch). CSV keys are
+URL-encoded with `+` for a space (as Java's URLEncoder does) and are decoded strictly
+as UTF-8; Parquet and ORC keys are not encoded. Sizes, ETags and timestamps are normalized like a live listing's.
 Without --versions only current objects are kept (as ListObjectsV2 gives them); with
 it every version and delete marker, which needs a report of all versions.
 
@@ -28,10 +28,7 @@ then skips that many records, checking that the last one skipped is the cursor's
 from __future__ import annotations
 
 import contextlib
-import csv
-import gzip
 import hashlib
-import io
 import itertools
 import os
 import re
@@ -40,13 +37,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
-from urllib.parse import unquote_plus
 
 import msgspec
 
 from lib import columnar
 from lib.errors import FatalError, UsageError
 from lib.extsort import Item, external_sort
+from lib.inventory_csv import Columns, csv_rows, decode_key
 from lib.keylist import ResumeSkipper, SortOptions
 from lib.location import Location
 from lib.manifest import key_filter
@@ -69,45 +66,6 @@ class InventoryManifest(msgspec.Struct, rename="camel"):
     file_schema: str
     files: list[DataFile]
     destination_bucket: str | None = None
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Where each field the records need is in a row. A field the report lacks points
-    at `count`, one past the last column, where every row gets an empty string."""
-
-    count: int
-    key: int
-    version_id: int
-    is_latest: int
-    delete_marker: int
-    size: int
-    last_modified: int
-    etag: int
-    storage_class: int
-    checksum_algorithm: int
-    names: frozenset[str]
-
-    @classmethod
-    def parse(cls, schema: str) -> Columns:
-        names = [name.strip() for name in schema.split(",")]
-        where = {name: index for index, name in enumerate(names)}
-        if "Key" not in where:
-            raise UsageError(f"the report's fileSchema has no Key column: {schema!r}")
-        absent = len(names)
-        return cls(
-            count=len(names),
-            key=where["Key"],
-            version_id=where.get("VersionId", absent),
-            is_latest=where.get("IsLatest", absent),
-            delete_marker=where.get("IsDeleteMarker", absent),
-            size=where.get("Size", absent),
-            last_modified=where.get("LastModifiedDate", absent),
-            etag=where.get("ETag", absent),
-            storage_class=where.get("StorageClass", absent),
-            checksum_algorithm=where.get("ChecksumAlgorithm", absent),
-            names=frozenset(names),
-        )
 
 
 @dataclass
@@ -265,7 +223,7 @@ class RowReader:
             rows = columnar.rows(path, name, self.report.manifest.file_format)
         for line, fields in rows:
             if self.decode_keys:
-                fields = (_decode_key(fields[0], name, line), *fields[1:])
+                fields = (decode_key(fields[0], name, line), *fields[1:])
             key, _, is_latest, delete_marker = fields[:4]
             if not key.startswith(prefix) or (keep is not None and not keep(key)):
                 continue
@@ -301,76 +259,10 @@ class RowReader:
         )
 
 
-def csv_rows(path: str, name: str, columns: Columns) -> Iterator[tuple[int, columnar.Fields]]:
-    """(line number, fields) of every row of one CSV data file (gzip or plain)."""
-    count, key_at, latest_at, marker_at, size_at = (
-        columns.count,
-        columns.key,
-        columns.is_latest,
-        columns.delete_marker,
-        columns.size,
-    )
-    has_latest = columns.is_latest < count
-    with _open_text(path) as text:
-        reader = csv.reader(text, strict=True)
-        try:
-            for row in reader:
-                if len(row) != count:
-                    if not row:
-                        continue
-                    raise UsageError(
-                        f"{name}: line {reader.line_num}: {len(row)} fields, the fileSchema "
-                        f"has {count}"
-                    )
-                row.append("")  # what the columns the report lacks point at
-                size = row[size_at]
-                yield (
-                    reader.line_num,
-                    (
-                        _decode_key(row[key_at], name, reader.line_num),
-                        row[columns.version_id] or None,
-                        not has_latest or row[latest_at] == "true",
-                        row[marker_at] == "true",
-                        int(size) if size else None,
-                        row[columns.last_modified] or None,
-                        row[columns.etag] or None,
-                        row[columns.storage_class] or None,
-                        row[columns.checksum_algorithm] or None,
-                    ),
-                )
-        except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-            raise UsageError(f"{name}: line {reader.line_num + 1}: unreadable: {exc}") from None
-        except ValueError as exc:
-            raise UsageError(f"{name}: line {reader.line_num}: {exc}") from None
-
-
-def _decode_key(encoded: str, name: str, line: int) -> str:
-    """Inventory keys are URL-encoded with `+` for a space; most need no decoding."""
-    if "%" not in encoded and "+" not in encoded:
-        return encoded
-    try:
-        return unquote_plus(encoded, errors="strict")
-    except UnicodeDecodeError:
-        raise UsageError(f"{name}: line {line}: the key is not URL-encoded UTF-8") from None
-
-
 def _timestamp(text: str | None) -> str | None:
     if not text:
         return None
     return text if len(text) == 24 and text[-1] == "Z" else normalize_timestamp(text)
-
-
-@contextlib.contextmanager
-def _open_text(path: str) -> Iterator[IO[str]]:
-    with open(path, "rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        stream: Any = gzip.GzipFile(fileobj=raw) if compressed else raw
-        text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
-        try:
-            yield text
-        finally:
-            text.detach()
 
 
 @dataclass
