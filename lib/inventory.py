@@ -11,7 +11,8 @@ is used, so a damaged report stops the run (exit 3) before it writes a record.
 Rows: every format's rows become the same fields (lib/inventory_csv.py reads CSV,
 lib/columnar.py Parquet and ORC with pyarrow, batch by batch). CSV keys are
 URL-encoded with `+` for a space (as Java's URLEncoder does) and are decoded strictly
-as UTF-8; Parquet and ORC keys are not encoded. Sizes, ETags and timestamps are normalized like a live listing's.
+as UTF-8; Parquet and ORC keys are not encoded. Sizes, ETags and timestamps are
+normalized like a live listing's.
 Without --versions only current objects are kept (as ListObjectsV2 gives them); with
 it every version and delete marker, which needs a report of all versions.
 
