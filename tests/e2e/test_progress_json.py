@@ -5,6 +5,7 @@ typer's usage errors included, as log lines."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -78,3 +79,40 @@ def test_errors_and_usage_errors_are_json_log_lines(run_cli: Run) -> None:
     assert text.returncode == 2
     assert b"Error: No such option: --nope" in text.stderr
     assert not text.stderr.startswith(b"{")
+
+
+def test_sigterm_ends_with_a_warning_line_after_the_events(
+    start_cli: Callable[..., subprocess.Popen[bytes]],
+    populated_bucket: tuple[str, dict[str, bytes]],
+    slow_endpoint: Callable[[float], Any],
+    tmp_path: Path,
+) -> None:
+    name, _ = populated_bucket
+    slow = {"AWS_ENDPOINT_URL": slow_endpoint(0.2).url}  # 15 pages: 3 s at least
+    process = start_cli(
+        "s3-manifest",
+        f"s3://{name}/obj/",
+        "--page-size",
+        "100",
+        "-o",
+        tmp_path / "out.ndjson",
+        "--checkpoint",
+        tmp_path / "ck",
+        "--progress-format",
+        "json",
+        "--progress-interval",
+        "0.1",
+        env=slow,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    first = json.loads(process.stderr.readline())  # the stage is running and reporting
+    assert first["type"] == "progress" and first["done"] is False
+    process.send_signal(signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(timeout=30) == 143
+    events = json_lines(rest)
+    last = events[-1]
+    assert (last["type"], last["level"]) == ("log", "warning")
+    assert last["message"].startswith("interrupted by SIGTERM; checkpoint saved to ")
+    assert all(event["type"] == "progress" for event in events[:-1])
