@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
@@ -22,19 +24,24 @@ def json_lines(stderr: bytes) -> list[dict[str, Any]]:
     return events
 
 
-def test_progress_events_while_listing_and_the_last_one_done(
-    run_cli: Run,
-    populated_bucket: tuple[str, dict[str, bytes]],
-    slow_endpoint: Callable[[float], Any],
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def slow_listing(
+    populated_bucket: tuple[str, dict[str, bytes]], slow_endpoint: Callable[[float], Any]
+) -> tuple[list[str], int, dict[str, str]]:
+    """s3-manifest's arguments for 1500 objects in 15 pages behind a proxy that answers
+    each after 0.15 s (2 s or more in all), their number, and the environment to use."""
     name, objects = populated_bucket
-    slow = {"AWS_ENDPOINT_URL": slow_endpoint(0.1).url}  # 15 pages: 1.5 s at least
+    args = [f"s3://{name}/obj/", "--page-size", "100"]
+    return args, len(objects), {"AWS_ENDPOINT_URL": slow_endpoint(0.15).url}
+
+
+def test_progress_events_while_listing_and_the_last_one_done(
+    run_cli: Run, slow_listing: tuple[list[str], int, dict[str, str]], tmp_path: Path
+) -> None:
+    args, count, slow = slow_listing
     out = tmp_path / "listing.ndjson"
     common = ["--progress-format", "json", "--progress-interval", "0.2"]
-    result = run_cli(
-        "s3-manifest", f"s3://{name}/obj/", "--page-size", "100", "-o", out, *common, env=slow
-    )
+    result = run_cli("s3-manifest", *args, "-o", out, *common, env=slow)
     assert result.returncode == 0, result.stderr
     events = json_lines(result.stderr)
     assert {event["type"] for event in events} == {"progress"}
@@ -42,11 +49,11 @@ def test_progress_events_while_listing_and_the_last_one_done(
     assert len(running) >= 3, events
     assert all(event["done"] is False for event in running)
     records = [event["records"] for event in running]
-    assert records == sorted(records) and records[-1] < len(objects)
+    assert records == sorted(records) and records[-1] < count
     summary = json.loads(out.read_bytes().splitlines()[-1])
     assert last["done"] is True
-    assert last["records"] == len(objects)
-    assert last["counts"] == summary["counts"] == {"objects": len(objects)}
+    assert last["records"] == count
+    assert last["counts"] == summary["counts"] == {"objects": count}
     assert last["stage"] == "s3-manifest" and last["total"] is None
 
     checked = run_cli("s3-check", "-i", out, "-o", tmp_path / "chk.ndjson", *common)
@@ -54,8 +61,8 @@ def test_progress_events_while_listing_and_the_last_one_done(
     final = json_lines(checked.stderr)[-1]
     assert (final["done"], final["counts"], final["total"]) == (
         True,
-        {"ok": len(objects)},
-        len(objects),
+        {"ok": count},
+        count,
     )
 
 
@@ -83,17 +90,13 @@ def test_errors_and_usage_errors_are_json_log_lines(run_cli: Run) -> None:
 
 def test_sigterm_ends_with_a_warning_line_after_the_events(
     start_cli: Callable[..., subprocess.Popen[bytes]],
-    populated_bucket: tuple[str, dict[str, bytes]],
-    slow_endpoint: Callable[[float], Any],
+    slow_listing: tuple[list[str], int, dict[str, str]],
     tmp_path: Path,
 ) -> None:
-    name, _ = populated_bucket
-    slow = {"AWS_ENDPOINT_URL": slow_endpoint(0.2).url}  # 15 pages: 3 s at least
+    args, _, slow = slow_listing
     process = start_cli(
         "s3-manifest",
-        f"s3://{name}/obj/",
-        "--page-size",
-        "100",
+        *args,
         "-o",
         tmp_path / "out.ndjson",
         "--checkpoint",
