@@ -28,7 +28,7 @@ tools: ## Install GNU parallel with apt-get if it is missing (as root)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,inventory]'
 	touch $(STAMP)
 
 test: install ## Run the test suite (unit, CLI, end-to-end and chaos, against a local moto server)

@@ -22,12 +22,11 @@ read back from the first row already in the file.
 from __future__ import annotations
 
 import os
-import zlib
 from typing import IO
 from urllib.parse import quote
 
 from lib.errors import UsageError
-from lib.ndjson import FLUSH_BYTES, RecordWriter
+from lib.ndjson import FLUSH_BYTES, RecordWriter, decompress_head
 from lib.records import CheckRecord, DeleteRecord, ObjectRecord, Record, RepairRecord
 
 Row = tuple[str, str, str | None]
@@ -70,12 +69,14 @@ def encode_row(bucket: str, key: str, version_id: str | None) -> bytes:
 class BatchCsvWriter(RecordWriter):
     """Writes the rows of `batch_row`; every other record is left out."""
 
-    def __init__(self, raw: IO[bytes], *, is_file: bool, offset: int = 0, gzip: bool = False):
-        super().__init__(raw, is_file=is_file, offset=offset, gzip=gzip)
+    def __init__(
+        self, raw: IO[bytes], *, is_file: bool, offset: int = 0, compression: str | None = None
+    ):
+        super().__init__(raw, is_file=is_file, offset=offset, compression=compression)
         self._versioned: bool | None = None
         self._failure: UsageError | None = None
         if is_file and offset > 0:
-            self._versioned = _first_row_versioned(raw, gzip)
+            self._versioned = _first_row_versioned(raw, compression)
 
     def write(self, record: Record) -> None:
         self._raise_failure()
@@ -113,10 +114,8 @@ def writer_class(output_format: str) -> type[RecordWriter]:
     return BatchCsvWriter if output_format == "s3-batch-csv" else RecordWriter
 
 
-def _first_row_versioned(raw: IO[bytes], gzip: bool) -> bool | None:
+def _first_row_versioned(raw: IO[bytes], compression: str | None) -> bool | None:
     """Whether the first row of an existing output has a version column."""
-    head = os.pread(raw.fileno(), 1 << 16, 0)
-    if gzip:
-        head = zlib.decompressobj(31).decompress(head, 1 << 16)
+    head = decompress_head(os.pread(raw.fileno(), 1 << 16, 0), compression, 1 << 16)
     line = head.split(b"\n", 1)[0]
     return line.count(b",") == 2 if line else None

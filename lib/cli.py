@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 import typer.core
 
+from lib import logs
 from lib.errors import ExitCode, StageError, UsageError, redact
 from lib.ndjson import RecordReader, open_input, peek_summary, refuse_same_file
 from lib.records import Header, header_as_dict, new_decoder
@@ -55,7 +56,7 @@ Output = Annotated[
         "--output",
         "-o",
         metavar="FILE",
-        help="Write records to this file (.gz: gzip) or - for stdout.",
+        help="Write records to this file (.gz: gzip, .zst: zstd) or - for stdout.",
     ),
 ]
 
@@ -134,6 +135,35 @@ ShowProgress = Annotated[
     typer.Option(
         "--progress/--no-progress",
         help="Progress on stderr: a live line on a terminal, a line every 10 s otherwise.",
+    ),
+]
+
+
+class StderrFormat(StrEnum):
+    """The values of --progress-format (lib/logs.py writes json)."""
+
+    text = "text"
+    json = "json"
+
+
+ProgressFormat = Annotated[
+    StderrFormat,
+    typer.Option(
+        "--progress-format",
+        callback=logs.use_format,
+        help="json: every stderr line is one JSON object (progress events, then one with "
+        '"done": true; notes, warnings and errors as "type": "log"), for supervisors and '
+        "log shippers.",
+    ),
+]
+ProgressInterval = Annotated[
+    float | None,
+    typer.Option(
+        "--progress-interval",
+        metavar="SECONDS",
+        min=0.01,
+        callback=logs.use_interval,
+        help="Report progress this often (default: 0.25 on a terminal, 10 otherwise).",
     ),
 ]
 Quiet = Annotated[
@@ -224,10 +254,10 @@ def open_records(
     """The input records, refused if `output` is the same file (before it is opened)."""
     if path == "-" and sys.stdin.isatty():
         # Like cat, but say so: a newcomer would otherwise wait on a silent terminal.
-        print(
-            f"{stage}: reading records from stdin (a terminal); pass -i FILE, or pipe "
+        logs.note(
+            stage,
+            "reading records from stdin (a terminal); pass -i FILE, or pipe "
             f"{UPSTREAM.get(stage, 'records')} in; Ctrl-D ends input",
-            file=sys.stderr,
         )
     stream, seekable = open_input(path)
     if output is not None:
@@ -317,32 +347,43 @@ def run_main(
         code = body()
     except StageError as exc:
         _traceback(debug)
-        _say(stage, "error", exc.message)
-        if exc.hint:
-            _say(stage, "hint", exc.hint)
+        logs.log(stage, "error", exc.message, exc.hint)
         code = exc.exit_code
     except KeyboardInterrupt:
-        _say(stage, "interrupted", None)
+        logs.log(stage, "warning", "interrupted")
         code = ExitCode.SIGINT
     except OSError as exc:
         _traceback(debug)
-        _say(stage, "error", str(exc))
+        logs.log(stage, "error", str(exc))
         code = ExitCode.FATAL
     except Exception as exc:
         _traceback(debug)
-        _say(stage, "error", f"unexpected {type(exc).__name__}: {exc}")
-        if not debug:
-            _say(stage, "hint", "rerun with --debug for a traceback")
+        hint = None if debug else "rerun with --debug for a traceback"
+        logs.log(stage, "error", f"unexpected {type(exc).__name__}: {exc}", hint)
         code = ExitCode.FATAL
     raise typer.Exit(int(code))
-
-
-def _say(stage: str, kind: str, text: str | None) -> None:
-    line = f"{stage}: {kind}" if text is None else f"{stage}: {kind}: {text}"
-    print(redact(line), file=sys.stderr)
 
 
 def _traceback(debug: bool) -> None:
     """With --debug, the traceback of the error being handled, URL passwords hidden."""
     if debug:
         sys.stderr.write(redact(traceback.format_exc()))
+
+
+def launch(app: typer.Typer, stage: str) -> None:
+    """Runs a stage's app. With --progress-format json on the command line, typer's own
+    errors (an unknown option, a bad value) come out as one JSON log line as well."""
+    if not logs.json_requested(sys.argv[1:]):
+        app(prog_name=stage)
+        return
+    logs.use_format("json")
+    try:
+        code = app(prog_name=stage, standalone_mode=False)
+    except typer.TyperException as exc:  # click's UsageError and its kin
+        message = getattr(exc, "format_message", exc.__str__)()
+        logs.log(stage, "error", message, f"see {stage} --help")
+        code = getattr(exc, "exit_code", ExitCode.USAGE)
+    except typer.Abort:
+        logs.log(stage, "warning", "interrupted")
+        code = ExitCode.SIGINT
+    sys.exit(int(code or 0))

@@ -1,16 +1,20 @@
-"""s3-manifest --inventory: an S3 Inventory report (CSV) as object records, in S3 key order.
+"""s3-manifest --inventory: an S3 Inventory report (CSV, Parquet or ORC) as object records,
+in S3 key order.
 
 The report is read as AWS writes it. `manifest.json` names the source bucket, the
-file format, the CSV columns (`fileSchema`) and the data files (`files`: `key`,
+file format, the columns (`fileSchema`) and the data files (`files`: `key`,
 `size`, `MD5checksum`). For a manifest in S3, the data files are fetched from the
 manifest's bucket into a temp directory; for a local manifest they are looked up on
 disk (see `find_local`). Each file's size and MD5 are checked before any of its rows
 is used, so a damaged report stops the run (exit 3) before it writes a record.
 
-Rows: keys are URL-encoded with `+` for a space (as Java's URLEncoder does) and are
-decoded strictly as UTF-8; sizes, ETags and timestamps are normalized like a live
-listing's. Without --versions only current objects are kept (as ListObjectsV2 gives
-them); with it every version and delete marker, which needs a report of all versions.
+Rows: every format's rows become the same fields (lib/inventory_csv.py reads CSV,
+lib/columnar.py Parquet and ORC with pyarrow, batch by batch). CSV keys are
+URL-encoded with `+` for a space (as Java's URLEncoder does) and are decoded strictly
+as UTF-8; Parquet and ORC keys are not encoded. Sizes, ETags and timestamps are
+normalized like a live listing's.
+Without --versions only current objects are kept (as ListObjectsV2 gives them); with
+it every version and delete marker, which needs a report of all versions.
 
 Order: S3 key order, then newest version first. A first pass over the verified files
 notes whether each is sorted and its first and last entry; if the files, taken in
@@ -25,24 +29,23 @@ then skips that many records, checking that the last one skipped is the cursor's
 from __future__ import annotations
 
 import contextlib
-import csv
-import gzip
 import hashlib
-import io
 import itertools
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
-from urllib.parse import unquote_plus
 
 import msgspec
 
+from lib import columnar
 from lib.coverage import declared
 from lib.errors import FatalError, UsageError
 from lib.extsort import Item, external_sort
+from lib.inventory_csv import Columns, csv_rows, decode_key
 from lib.keylist import ResumeSkipper, SortOptions
 from lib.location import Location
 from lib.manifest import key_filter
@@ -67,48 +70,10 @@ class InventoryManifest(msgspec.Struct, rename="camel"):
     destination_bucket: str | None = None
 
 
-@dataclass(frozen=True)
-class Columns:
-    """Where each field the records need is in a row. A field the report lacks points
-    at `count`, one past the last column, where every row gets an empty string."""
-
-    count: int
-    key: int
-    version_id: int
-    is_latest: int
-    delete_marker: int
-    size: int
-    last_modified: int
-    etag: int
-    storage_class: int
-    checksum_algorithm: int
-    names: frozenset[str]
-
-    @classmethod
-    def parse(cls, schema: str) -> Columns:
-        names = [name.strip() for name in schema.split(",")]
-        where = {name: index for index, name in enumerate(names)}
-        if "Key" not in where:
-            raise UsageError(f"the report's fileSchema has no Key column: {schema!r}")
-        absent = len(names)
-        return cls(
-            count=len(names),
-            key=where["Key"],
-            version_id=where.get("VersionId", absent),
-            is_latest=where.get("IsLatest", absent),
-            delete_marker=where.get("IsDeleteMarker", absent),
-            size=where.get("Size", absent),
-            last_modified=where.get("LastModifiedDate", absent),
-            etag=where.get("ETag", absent),
-            storage_class=where.get("StorageClass", absent),
-            checksum_algorithm=where.get("ChecksumAlgorithm", absent),
-            names=frozenset(names),
-        )
-
-
 @dataclass
 class InventoryOptions:
     versions: bool = False
+    url_encoded_keys: bool = False  # Parquet/ORC: decode keys as in CSV reports
     include: Sequence[str] = field(default_factory=list)
     exclude: Sequence[str] = field(default_factory=list)
     sort: SortOptions = field(default_factory=SortOptions)
@@ -139,16 +104,27 @@ class Report:
         except msgspec.DecodeError as exc:
             raise UsageError(f"{url} is not an S3 Inventory manifest.json: {exc}") from None
         file_format = self.manifest.file_format
-        if file_format.upper() != "CSV":
+        self.format = file_format.upper()
+        if self.format != "CSV" and self.format not in columnar.FORMATS:
             raise UsageError(
-                f"{url}: the report's fileFormat is {file_format}; only CSV reports can be read",
-                hint="configure the inventory with the CSV output format",
+                f"{url}: the report's fileFormat is {file_format}; CSV, Parquet and ORC "
+                "reports can be read"
             )
-        self.columns = Columns.parse(self.manifest.file_schema)
+        if self.format == "CSV":
+            self.columns = Columns.parse(self.manifest.file_schema)
+        else:
+            columnar.require_pyarrow(file_format)
 
     @property
     def source_bucket(self) -> str:
         return self.manifest.source_bucket
+
+    @property
+    def lists_versions(self) -> bool:
+        """Whether the report has a version id column (it lists all versions)."""
+        if self.format == "CSV":
+            return "VersionId" in self.columns.names
+        return re.search(r"\bversion_id\b", self.manifest.file_schema) is not None
 
     def _get(self, key: str) -> bytes:
         try:
@@ -161,7 +137,7 @@ class Report:
         """A verified local copy (or the local file itself) of one data file."""
         if self.is_s3:
             where = f"s3://{self.bucket}/{data.key}"
-            path = os.path.join(scratch, f"data-{index:06d}.csv.gz")
+            path = os.path.join(scratch, f"data-{index:06d}.{self.format.lower()}")
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=data.key)
                 with contextlib.closing(response["Body"]) as body, open(path, "wb") as out:
@@ -233,110 +209,62 @@ class RowReader:
     The first pass (`scan`) only needs the first three and skips building records."""
 
     def __init__(self, report: Report, location: Location, options: InventoryOptions) -> None:
-        self.columns = report.columns
+        self.report = report
         self.bucket = report.source_bucket
         self.prefix = location.prefix
         self.versions = options.versions
+        self.decode_keys = options.url_encoded_keys and report.format != "CSV"
         self.keep = key_filter(location.prefix, options.include, options.exclude)
         self._encoder = msgspec.msgpack.Encoder()
 
     def items(self, path: str, name: str, number: int, *, scan: bool = False) -> Iterator[Item]:
-        columns, encode, versions = self.columns, self._encoder.encode, self.versions
-        count, key_at, latest_at, marker_at = (
-            columns.count,
-            columns.key,
-            columns.is_latest,
-            columns.delete_marker,
-        )
-        has_latest = columns.is_latest < count
-        prefix, keep = self.prefix, self.keep
-        with _open_text(path) as text:
-            reader = csv.reader(text, strict=True)
+        encode, versions, prefix, keep = self._encoder.encode, self.versions, self.prefix, self.keep
+        if self.report.format == "CSV":
+            rows = csv_rows(path, name, self.report.columns)
+        else:
+            rows = columnar.rows(path, name, self.report.manifest.file_format)
+        for line, fields in rows:
+            if self.decode_keys:
+                fields = (decode_key(fields[0], name, line), *fields[1:])
+            key, _, is_latest, delete_marker = fields[:4]
+            if not key.startswith(prefix) or (keep is not None and not keep(key)):
+                continue
+            if not versions and (delete_marker or not is_latest):
+                continue
             try:
-                for row in reader:
-                    if len(row) != count:
-                        if not row:
-                            continue
-                        raise UsageError(
-                            f"{name}: line {reader.line_num}: {len(row)} fields, the fileSchema "
-                            f"has {count}"
-                        )
-                    row.append("")  # what the columns the report lacks point at
-                    encoded = row[key_at]
-                    key = _decode_key(encoded, name, reader.line_num)
-                    if not key.startswith(prefix) or (keep is not None and not keep(key)):
-                        continue
-                    is_latest = not has_latest or row[latest_at] == "true"
-                    delete_marker = row[marker_at] == "true"
-                    if not versions and (delete_marker or not is_latest):
-                        continue
-                    modified = _timestamp(row[columns.last_modified])
-                    order = (
-                        key.encode("utf-8"),
-                        0 if is_latest else 1,
-                        -_epoch_ms(modified) if versions else 0,
-                    )
-                    if scan:
-                        yield order
-                        continue
-                    record = self._record(row, key, is_latest, delete_marker, modified)
-                    yield (*order, number, reader.line_num, encode(record))
-            except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-                raise UsageError(f"{name}: line {reader.line_num + 1}: unreadable: {exc}") from None
+                modified = _timestamp(fields[5])
             except ValueError as exc:
-                raise UsageError(f"{name}: line {reader.line_num}: {exc}") from None
+                raise UsageError(f"{name}: line {line}: {exc}") from None
+            order = (
+                key.encode("utf-8"),
+                0 if is_latest else 1,
+                -_epoch_ms(modified) if versions else 0,
+            )
+            if scan:
+                yield order
+                continue
+            yield (*order, number, line, encode(self._record(fields, modified)))
 
-    def _record(
-        self,
-        row: list[str],
-        key: str,
-        is_latest: bool,
-        delete_marker: bool,
-        modified: str | None,
-    ) -> ObjectRecord:
-        columns = self.columns
-        size, etag = row[columns.size], row[columns.etag]
+    def _record(self, fields: columnar.Fields, modified: str | None) -> ObjectRecord:
+        key, version_id, is_latest, delete_marker, size, _, etag, storage, checksum = fields
         return ObjectRecord(
             bucket=self.bucket,
             key=key,
-            size=int(size) if size else (None if delete_marker else 0),
-            etag=etag.strip('"') or None,
+            size=size if size is not None else (None if delete_marker else 0),
+            etag=etag.strip('"') or None if etag else None,
             last_modified=modified,
-            storage_class=row[columns.storage_class] or None,
-            version_id=(row[columns.version_id] or NULL_VERSION) if self.versions else None,
+            storage_class=storage,
+            version_id=(version_id or NULL_VERSION) if self.versions else None,
             is_latest=is_latest,
             delete_marker=delete_marker,
-            checksum_algorithm=row[columns.checksum_algorithm] or None,
+            checksum_algorithm=checksum,
         )
 
 
-def _decode_key(encoded: str, name: str, line: int) -> str:
-    """Inventory keys are URL-encoded with `+` for a space; most need no decoding."""
-    if "%" not in encoded and "+" not in encoded:
-        return encoded
-    try:
-        return unquote_plus(encoded, errors="strict")
-    except UnicodeDecodeError:
-        raise UsageError(f"{name}: line {line}: the key is not URL-encoded UTF-8") from None
-
-
-def _timestamp(text: str) -> str | None:
+def _timestamp(text: str | None) -> str | None:
     if not text:
         return None
     return text if len(text) == 24 and text[-1] == "Z" else normalize_timestamp(text)
-
-
-@contextlib.contextmanager
-def _open_text(path: str) -> Iterator[IO[str]]:
-    with open(path, "rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        stream: Any = gzip.GzipFile(fileobj=raw) if compressed else raw
-        text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
-        try:
-            yield text
-        finally:
-            text.detach()
 
 
 @dataclass

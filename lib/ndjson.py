@@ -7,9 +7,10 @@ checkpoint needs to resume the input (seek for files, verified replay for pipes)
 
 The writer encodes into one reused buffer and writes it out in large chunks;
 `sync()` makes everything written so far durable and returns the offset a
-checkpoint may record. Gzip output is written as one gzip member per sync, so
-the file is a valid gzip stream at every committed offset and can be truncated
-back to it on resume.
+checkpoint may record. Compressed output (`.gz`, `.zst`) is written as one gzip
+member or zstd frame per sync, so the file is a valid stream at every committed
+offset and can be truncated back to it on resume; readers read across members
+and frames.
 """
 
 from __future__ import annotations
@@ -351,6 +352,59 @@ class OutputError(FatalError):
     """
 
 
+def compression_of(path: str) -> str | None:
+    """How a record file is compressed, by its extension: "gz", "zst" or None."""
+    if path.endswith(".gz"):
+        return "gz"
+    return "zst" if path.endswith(".zst") else None
+
+
+class _Frames:
+    """Compressed output as independent frames (gzip members, zstd frames): `end()`
+    closes the current one, so the bytes written so far decompress on their own."""
+
+    def __init__(self, compression: str) -> None:
+        self.compression = compression
+        self.dirty = False
+        self._start()
+
+    def _start(self) -> None:
+        if self.compression == "gz":
+            self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31)
+        else:
+            import zstandard
+
+            self._zstd = zstandard.ZstdCompressor(level=3).compressobj()
+
+    def compress(self, data: bytes) -> bytes:
+        self.dirty = True
+        if self.compression == "gz":
+            return self._gzip.compress(data)
+        return self._zstd.compress(data)
+
+    def end(self) -> bytes:
+        if self.compression == "gz":
+            tail = self._gzip.flush(zlib.Z_FINISH)
+        else:
+            import zstandard
+
+            tail = self._zstd.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+        self.dirty = False
+        self._start()
+        return tail
+
+
+def decompress_head(head: bytes, compression: str | None, limit: int) -> bytes:
+    """Up to `limit` bytes of what the start of a compressed file holds."""
+    if compression == "gz":
+        return zlib.decompressobj(31).decompress(head, limit)
+    if compression == "zst":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(head)[:limit]
+    return head
+
+
 class RecordWriter:
     """Buffers encoded records and writes them to a file, a pipe or stdout."""
 
@@ -360,7 +414,7 @@ class RecordWriter:
         *,
         is_file: bool,
         offset: int = 0,
-        gzip: bool = False,
+        compression: str | None = None,
         name: str = "stdout",
     ):
         self._raw = raw
@@ -370,8 +424,7 @@ class RecordWriter:
         self._buffer = bytearray()
         self._encoder = msgspec.json.Encoder()
         self.offset = offset
-        self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
-        self._gzip_dirty = False
+        self._frames = _Frames(compression) if compression else None
 
     def write(self, record: Record) -> None:
         buffer = self._buffer
@@ -385,9 +438,8 @@ class RecordWriter:
             return
         data = bytes(self._buffer)
         self._buffer.clear()
-        if self._gzip is not None:
-            data = self._gzip.compress(data)
-            self._gzip_dirty = True
+        if self._frames is not None:
+            data = self._frames.compress(data)
         self._write_all(data)
         if not self.is_file:
             self._raw.flush()
@@ -412,10 +464,8 @@ class RecordWriter:
     def sync(self) -> int:
         """Makes all records written so far durable; returns the committed offset."""
         self.flush()
-        if self._gzip is not None and self._gzip_dirty:
-            self._write_all(self._gzip.flush(zlib.Z_FINISH))
-            self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31)
-            self._gzip_dirty = False
+        if self._frames is not None and self._frames.dirty:
+            self._write_all(self._frames.end())
         if self._failed is not None:
             raise self._failed
         if self.is_file:
@@ -442,22 +492,20 @@ def open_output(
     `writer` is the RecordWriter class that encodes the records (default: NDJSON).
     """
     writer = writer or RecordWriter
-    gzip = target.endswith(".gz")
-    if target.endswith(".zst"):
-        raise UsageError(".zst output is not supported yet; write .gz or plain NDJSON")
+    compression = compression_of(target)
     if target == "-":
-        return writer(sys.stdout.buffer, is_file=False, gzip=gzip)
+        return writer(sys.stdout.buffer, is_file=False)
     if "://" in target and not target.startswith("file://"):
         raise UsageError(f"output must be a local file or -, not {target}")
     path = target.removeprefix("file://")
     if is_stream(path):
         # /dev/null, a FIFO: written like stdout, nothing to truncate or fsync.
         raw = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
-        return _named(writer(raw, is_file=False, gzip=gzip), path)
+        return _named(writer(raw, is_file=False, compression=compression), path)
     if resume_offset is None:
         raw = _open_locked(path, os.O_CREAT)
         raw.truncate(0)
-        return _named(writer(raw, is_file=True, gzip=gzip), path)
+        return _named(writer(raw, is_file=True, compression=compression), path)
     try:
         raw = _open_locked(path, 0)
     except FileNotFoundError:
@@ -474,7 +522,7 @@ def open_output(
         )
     raw.truncate(resume_offset)
     raw.seek(resume_offset)
-    return _named(writer(raw, is_file=True, offset=resume_offset, gzip=gzip), path)
+    return _named(writer(raw, is_file=True, offset=resume_offset, compression=compression), path)
 
 
 def _open_locked(path: str, create: int) -> io.FileIO:
@@ -540,14 +588,17 @@ def open_input(source: str) -> tuple[IO[bytes], bool]:
     compressed = path.endswith((".gz", ".zst", ".bz2", ".xz"))
     if plain_local and not compressed:
         try:
-            stream = open(path, "rb")  # noqa: SIM115 - owned by the reader
+            local = open(path, "rb")  # noqa: SIM115 - owned by the reader
         except OSError as exc:
             raise UsageError(f"cannot read input {path}: {exc.strerror}") from None
-        return stream, stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        return local, stat.S_ISREG(os.fstat(local.fileno()).st_mode)
     import smart_open
 
+    zst = path.endswith(".zst")
     try:
-        return smart_open.open(path, "rb"), False
+        # .zst is read here with zstandard (smart_open would need another package).
+        mode = "disable" if zst else "infer_from_extension"
+        stream = smart_open.open(path, "rb", compression=mode)
     except ImportError as exc:
         raise UsageError(
             f"cannot read input {redact(path)}: no decompressor for {os.path.splitext(path)[1]} "
@@ -555,6 +606,7 @@ def open_input(source: str) -> tuple[IO[bytes], bool]:
         ) from None
     except Exception as exc:
         raise UsageError(f"cannot read input {redact(path)}: {exc}") from None
+    return (_zstd_reader(stream) if zst else stream), False
 
 
 def refuse_same_file(stream: IO[bytes], output: str) -> None:
@@ -577,3 +629,11 @@ def refuse_same_file(stream: IO[bytes], output: str) -> None:
             f"the output {shown} is the input file; writing it would destroy the input",
             hint="write the output to another file",
         )
+
+
+def _zstd_reader(stream: IO[bytes]) -> IO[bytes]:
+    """A buffered reader of a zstd stream, across all its frames (one per commit)."""
+    import zstandard
+
+    frames = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    return io.BufferedReader(frames, buffer_size=FLUSH_BYTES)

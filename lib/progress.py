@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 LIVE_INTERVAL_S = 0.25
@@ -112,7 +113,14 @@ class Progress:
         self.stream.write(f"{line}: {details}\n" if details else line + "\n")
         self.stream.flush()
 
-    def message(self, text: str) -> None:
+    def follow(self, snapshot: Callable[[], tuple[int, dict[str, int], int]]) -> None:
+        """Text progress is reported from the stage's loop (`due`, `report`); JSON progress
+        (lib/logs.py) reads `snapshot()` from a timer thread."""
+
+    def stop(self) -> None:
+        """Stops reporting before the stage's last words (nothing to stop for text)."""
+
+    def message(self, text: str, level: str = "info") -> None:  # level: for JSON
         self.clear()
         self.stream.write(f"{self.stage}: {text}\n")
         self.stream.flush()

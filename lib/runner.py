@@ -21,6 +21,7 @@ from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointLock, CheckpointState
 from lib.errors import ExitCode, Interrupted, StageError, redact
+from lib.logs import new_progress
 from lib.ndjson import RecordWriter, is_stream, open_output
 from lib.progress import Progress
 from lib.records import DataRecord, Header, Summary, utc_now
@@ -134,7 +135,9 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
     writer_type = writer_class(run.output_format)
     checkpoint = Checkpoint(run.checkpoint, run.stage, run.arguments) if run.checkpoint else None
     saved = checkpoint.load(restart=run.restart) if checkpoint else None
-    progress = Progress(run.stage, run.verb, enabled=run.progress, quiet=run.quiet, total=run.total)
+    progress = new_progress(
+        run.stage, run.verb, enabled=run.progress, quiet=run.quiet, total=run.total
+    )
     resumed = 0
     if saved is not None and is_stream(run.output):
         # A reader of a stream cannot truncate it back to a commit, and a fragment would
@@ -183,19 +186,23 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
     try:
         session.commit(time.monotonic())
         session.pipeline = pipeline
+        progress.follow(lambda: (state.records_out, state.counts, state.bytes))
         _drive(session, pipeline, progress)
     except BrokenPipeError:
+        progress.stop()
         _silence_stdout()
         return ExitCode.SIGPIPE
     except Interrupted as stop:
+        progress.stop()
         _finish_incomplete(session)
         writer.release()
         message = f"interrupted by {stop.signal_name}"
         if run.checkpoint:
             message += f"; checkpoint saved to {run.checkpoint}; rerun the same command to resume"
-        progress.message(message)
+        progress.message(message, level="warning")
         return stop.exit_code
     except BaseException:
+        progress.stop()  # the error line that follows is the last word
         if saved is None and state.records_out == 0 and writer.is_file:
             _discard(session)  # failed before its first record: leave nothing behind
             raise

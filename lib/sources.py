@@ -26,8 +26,16 @@ InventoryUrl = Annotated[
     typer.Option(
         "--inventory",
         metavar="MANIFEST",
-        help="Read an S3 Inventory report (CSV): s3://bucket/.../manifest.json or a local "
-        "copy of it, its data files beside it (data/ next to the dated directory).",
+        help="Read an S3 Inventory report (CSV, Parquet, ORC): s3://bucket/.../manifest.json "
+        "or a local copy of it, its data files beside it (data/ next to the dated directory).",
+    ),
+]
+UrlEncodedKeys = Annotated[
+    bool,
+    typer.Option(
+        "--url-encoded-keys",
+        help="For a Parquet or ORC --inventory: its keys are URL-encoded (AWS encodes them in "
+        "CSV reports only, so by default they are taken as they are).",
     ),
 ]
 KeysFile = Annotated[
@@ -70,6 +78,7 @@ class SourceRequest:
     sort: SortOptions
     config: S3Config
     output_fields: dict[str, Any] = field(default_factory=dict)
+    url_encoded_keys: bool = False
 
 
 Build = Callable[[dict[str, Any] | None], Pipeline]
@@ -121,12 +130,13 @@ def _plan_inventory(request: SourceRequest) -> tuple[Location, dict[str, Any], B
                 f"s3://{report.source_bucket}/",
                 hint="with --inventory, LOCATION only selects a prefix of the source bucket",
             )
-    if request.versions and "VersionId" not in report.columns.names:
+    if request.versions and not report.lists_versions:
         raise UsageError(
             "--versions needs a report of all versions; this one has no VersionId column"
         )
     options = InventoryOptions(
         versions=request.versions,
+        url_encoded_keys=request.url_encoded_keys,
         include=request.include,
         exclude=request.exclude,
         sort=request.sort,
@@ -138,6 +148,8 @@ def _plan_inventory(request: SourceRequest) -> tuple[Location, dict[str, Any], B
         "endpoint": client.meta.endpoint_url if client else None,
         "versions": request.versions,
     }
+    if request.url_encoded_keys:  # only then, so that checkpoints of before still resume
+        arguments["url_encoded_keys"] = True
     return (
         where,
         arguments,

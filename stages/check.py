@@ -74,6 +74,8 @@ def check(
     skip_bad_lines: cli.SkipBadLines = False,
     shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
+    progress_format: cli.ProgressFormat = cli.StderrFormat.text,
+    progress_interval: cli.ProgressInterval = None,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
     profile: cli.Profile = None,
@@ -181,7 +183,7 @@ def _status_filter(wanted: frozenset[str]) -> Any:
 
 
 def main() -> None:
-    app(prog_name=STAGE)
+    cli.launch(app, STAGE)
 
 
 if __name__ == "__main__":

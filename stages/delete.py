@@ -66,6 +66,8 @@ def delete(
     skip_bad_lines: cli.SkipBadLines = False,
     shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
+    progress_format: cli.ProgressFormat = cli.StderrFormat.text,
+    progress_interval: cli.ProgressInterval = None,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
     profile: cli.Profile = None,
@@ -146,7 +148,7 @@ def delete(
 
 
 def main() -> None:
-    app(prog_name=STAGE)
+    cli.launch(app, STAGE)
 
 
 if __name__ == "__main__":

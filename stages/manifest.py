@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from lib import cli, sources
+from lib import cli, logs, sources
 from lib import publish as published
 from lib.errors import ExitCode, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE
@@ -60,6 +59,7 @@ def manifest(
     ] = False,
     page_size: cli.PageSize = 1000,
     inventory: sources.InventoryUrl = None,
+    url_encoded_keys: sources.UrlEncodedKeys = False,
     keys: sources.KeysFile = None,
     temp_dir: sources.TempDir = None,
     sort_buffer: sources.SortBuffer = DEFAULT_RUN_SIZE,
@@ -88,6 +88,8 @@ def manifest(
     parallel: cli.Parallel = 1,
     shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
+    progress_format: cli.ProgressFormat = cli.StderrFormat.text,
+    progress_interval: cli.ProgressInterval = None,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
     profile: cli.Profile = None,
@@ -109,7 +111,7 @@ def manifest(
     Local directories list regular files (symlinks are skipped) with keys relative
     to the directory, using / as separator.
 
-    --inventory reads an S3 Inventory report (CSV) instead of listing: its
+    --inventory reads an S3 Inventory report (CSV, Parquet, ORC) instead of listing: its
     manifest.json in S3, or a local copy with its data files beside it. --keys
     turns a plain list of full keys (one per line, - for stdin) into records
     without any request: size, etag and last_modified are null, and s3-check
@@ -132,6 +134,8 @@ def manifest(
     """
 
     def body() -> ExitCode:
+        if url_encoded_keys and inventory is None:
+            raise UsageError("--url-encoded-keys applies to --inventory reports")
         if (inventory is not None or keys is not None) and (parallel > 1 or shard is not None):
             raise UsageError("--parallel and --shard apply to listing S3, not --inventory/--keys")
         if inventory is not None or keys is not None:
@@ -149,6 +153,7 @@ def manifest(
                     include=include or [],
                     exclude=exclude or [],
                     sort=SortOptions(run_size=sort_buffer, temp_dir=temp_dir),
+                    url_encoded_keys=url_encoded_keys,
                     config=cli.s3_config(endpoint_url, profile, region),
                     output_fields=cli.output_fields(
                         output, checkpoint, restart, progress, quiet, output_format
@@ -213,7 +218,7 @@ def manifest(
             )  # fmt: skip
             arguments["from_published"] = from_published
             if why and not quiet:
-                print(f"{STAGE}: {why}", file=sys.stderr)
+                logs.note(STAGE, why)
         run = StageRun(
             stage=STAGE,
             verb="listed",
@@ -237,14 +242,14 @@ def manifest(
         if publish_to:
             said = published.publish(output, publish_to, client)
             if not quiet:
-                print(f"{STAGE}: {said}", file=sys.stderr)
+                logs.note(STAGE, said)
         return code
 
     cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
 def main() -> None:
-    app(prog_name=STAGE)
+    cli.launch(app, STAGE)
 
 
 if __name__ == "__main__":

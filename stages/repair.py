@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from lib import cli
+from lib import cli, logs
 from lib.check import STATUSES
 from lib.copier import Copier, Side
 from lib.errors import ExitCode
@@ -96,6 +95,8 @@ def repair(
     skip_bad_lines: cli.SkipBadLines = False,
     shard: cli.ShardOption = None,
     progress: cli.ShowProgress = True,
+    progress_format: cli.ProgressFormat = cli.StderrFormat.text,
+    progress_interval: cli.ProgressInterval = None,
     quiet: cli.Quiet = False,
     endpoint_url: cli.EndpointUrl = None,
     profile: cli.Profile = None,
@@ -128,7 +129,7 @@ def repair(
         records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
         mismatch = source_mismatch(origin, records.header)
         if mismatch is not None:
-            print(f"{STAGE}: warning: {mismatch[0]}\n{STAGE}: hint: {mismatch[1]}", file=sys.stderr)
+            logs.log(STAGE, "warning", *mismatch)
         connections = concurrency + part_concurrency + 4
         target_config = cli.s3_config(endpoint_url, profile, region, connections)
         source_config = cli.s3_config(
@@ -207,15 +208,12 @@ def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> N
                 Bucket=target.bucket, Key=key, UploadId=state["upload_id"]
             )
         except Exception as exc:
-            print(f"{STAGE}: could not abort the upload of {key}: {exc}", file=sys.stderr)
-    print(
-        f"{STAGE}: aborted {len(uploads)} multipart upload(s) of the old checkpoint",
-        file=sys.stderr,
-    )
+            logs.log(STAGE, "warning", f"could not abort the upload of {key}: {exc}")
+    logs.note(STAGE, f"aborted {len(uploads)} multipart upload(s) of the old checkpoint")
 
 
 def main() -> None:
-    app(prog_name=STAGE)
+    cli.launch(app, STAGE)
 
 
 if __name__ == "__main__":

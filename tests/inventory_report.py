@@ -1,12 +1,18 @@
-"""S3 Inventory reports (CSV) for tests, in the layout and format AWS writes them.
+"""S3 Inventory reports (CSV, Parquet, ORC) for tests, in the layout and format AWS
+writes them.
 
 `build_report` returns the report's objects ({key in the destination bucket: bytes}):
-`<prefix>/<source>/<config>/<stamp>/manifest.json` (+ manifest.checksum) and gzip CSV
-data files under `<prefix>/<source>/<config>/data/`, each listed in the manifest with
-its size and MD5. Put them into a bucket (`put_report`) or under a directory
+`<prefix>/<source>/<config>/<stamp>/manifest.json` (+ manifest.checksum) and data
+files under `<prefix>/<source>/<config>/data/`, each listed in the manifest with its
+size and MD5. Put them into a bucket (`put_report`) or under a directory
 (`write_report`, the layout `aws s3 sync` of the destination bucket leaves).
 CSV rows are fully quoted, without a header line; keys are URL-encoded as Java's
 URLEncoder does it (space as `+`); delete markers have empty size, ETag and class.
+Parquet and ORC files have AWS's snake_case columns (`key`, `version_id`, `is_latest`,
+`is_delete_marker`, `size`, `last_modified_date` as a timestamp, `e_tag`, ...), keys as
+they are (only CSV URL-encodes them), nulls where CSV has empty fields, and the manifest's
+fileSchema is the file's schema as AWS writes it (`message s3.inventory {...}` for
+Parquet, `struct<...>` for ORC). Parquet files get several row groups.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -66,7 +73,97 @@ def _row(bucket: str, entry: Entry, schema: Sequence[str]) -> list[str]:
     return [fields[name] for name in schema]
 
 
-def data_file(bucket: str, entries: Iterable[Entry], schema: str) -> bytes:
+# CSV column → (Parquet/ORC column, its ORC type); PARQUET_TYPE maps the ORC type.
+COLUMNAR = {
+    "Bucket": ("bucket", "string"),
+    "Key": ("key", "string"),
+    "VersionId": ("version_id", "string"),
+    "IsLatest": ("is_latest", "boolean"),
+    "IsDeleteMarker": ("is_delete_marker", "boolean"),
+    "Size": ("size", "bigint"),
+    "LastModifiedDate": ("last_modified_date", "timestamp"),
+    "ETag": ("e_tag", "string"),
+    "StorageClass": ("storage_class", "string"),
+    "IsMultipartUploaded": ("is_multipart_uploaded", "boolean"),
+    "ReplicationStatus": ("replication_status", "string"),
+    "EncryptionStatus": ("encryption_status", "string"),
+    "ChecksumAlgorithm": ("checksum_algorithm", "string"),
+}
+PARQUET_TYPE = {
+    "string": "binary {} (UTF8)",
+    "boolean": "boolean {}",
+    "bigint": "int64 {}",
+    "timestamp": "int64 {} (TIMESTAMP_MILLIS)",
+}
+SUFFIX = {"CSV": ".csv.gz", "PARQUET": ".parquet", "ORC": ".orc"}
+
+
+def schema_text(schema: str, file_format: str) -> str:
+    """The manifest's fileSchema for a report of these CSV-named columns."""
+    names = [name.strip() for name in schema.split(",")]
+    if file_format.upper() == "CSV":
+        return schema
+    if file_format.upper() == "ORC":
+        return "struct<" + ",".join(f"{COLUMNAR[n][0]}:{COLUMNAR[n][1]}" for n in names) + ">"
+    fields = []
+    for name in names:
+        column, kind = COLUMNAR[name]
+        required = "required" if name in ("Bucket", "Key") else "optional"
+        fields.append(f"{required} {PARQUET_TYPE[kind].format(column)};")
+    return "message s3.inventory { " + " ".join(fields) + " }"
+
+
+def columnar_file(
+    bucket: str, entries: Sequence[Entry], schema: str, file_format: str, *, encoded: bool
+) -> bytes:
+    """A Parquet or ORC data file of the entries: keys as they are (as AWS writes them), or
+    URL-encoded like CSV keys (`encoded`)."""
+    import pyarrow as pa
+    import pyarrow.orc as orc
+    import pyarrow.parquet as pq
+
+    names = [name.strip() for name in schema.split(",")]
+    rows = [_row(bucket, entry, names) for entry in entries]
+    columns: dict[str, Any] = {}
+    for index, name in enumerate(names):
+        values: list[Any] = [row[index] or None for row in rows]
+        column_name, kind = COLUMNAR[name]
+        if name == "Key":
+            keys = [encode_key(e.key) if encoded else e.key for e in entries]
+            column = pa.array(keys, pa.string())
+        elif kind == "boolean":
+            column = pa.array([v == "true" for v in values], pa.bool_())
+        elif kind == "bigint":
+            column = pa.array([None if v is None else int(v) for v in values], pa.int64())
+        elif kind == "timestamp":
+            stamps = [None if v is None else _parse_stamp(v) for v in values]
+            column = pa.array(stamps, pa.timestamp("ms", tz="UTC"))
+        else:
+            column = pa.array(values, pa.string())
+        columns[column_name] = column
+    table = pa.table(columns)
+    sink = io.BytesIO()
+    if file_format.upper() == "ORC":
+        orc.write_table(table, sink, compression="zlib")  # as AWS writes ORC
+    else:
+        pq.write_table(table, sink, row_group_size=max(1, len(rows) // 3))
+    return sink.getvalue()
+
+
+def _parse_stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def data_file(
+    bucket: str,
+    entries: Iterable[Entry],
+    schema: str,
+    file_format: str = "CSV",
+    *,
+    encoded_keys: bool = False,
+) -> bytes:
+    if file_format.upper() != "CSV":
+        return columnar_file(bucket, list(entries), schema, file_format, encoded=encoded_keys)
     names = [name.strip() for name in schema.split(",")]
     text = io.StringIO(newline="")
     writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
@@ -81,7 +178,7 @@ class Report:
     manifest_key: str
 
     def data_keys(self) -> list[str]:
-        return [key for key in self.objects if key.endswith(".csv.gz")]
+        return [key for key in self.objects if key.endswith(tuple(SUFFIX.values()))]
 
 
 def build_report(
@@ -95,14 +192,17 @@ def build_report(
     config: str = "daily",
     stamp: str = "2026-11-21T01-00Z",
     bad_md5: Mapping[int, str] | None = None,
+    encoded_keys: bool = False,
 ) -> Report:
-    """A report whose n-th data file holds files[n]; `bad_md5` replaces listed MD5s."""
+    """A report whose n-th data file holds files[n]; `bad_md5` replaces listed MD5s;
+    `encoded_keys` URL-encodes Parquet and ORC keys too."""
     base = f"{prefix}/{source_bucket}/{config}"
     objects: dict[str, bytes] = {}
     listed = []
     for number, entries in enumerate(files):
-        key = f"{base}/data/{number:04d}-3b1f8c2e-5d2a-4f8e-9c61-0a7d{number:08d}.csv.gz"
-        body = data_file(source_bucket, entries, schema)
+        suffix = SUFFIX.get(file_format.upper(), ".csv.gz")
+        key = f"{base}/data/{number:04d}-3b1f8c2e-5d2a-4f8e-9c61-0a7d{number:08d}{suffix}"
+        body = data_file(source_bucket, entries, schema, file_format, encoded_keys=encoded_keys)
         objects[key] = body
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         listed.append(
@@ -114,7 +214,7 @@ def build_report(
         "version": "2016-11-30",
         "creationTimestamp": "1763686800000",
         "fileFormat": file_format,
-        "fileSchema": schema,
+        "fileSchema": schema_text(schema, file_format),
         "files": listed,
     }
     manifest_bytes = json.dumps(manifest, indent=1).encode()

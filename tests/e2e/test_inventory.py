@@ -49,6 +49,24 @@ def hard_source(make_bucket: Callable[..., str], put_objects: Callable[..., Any]
     return name
 
 
+def report_of_listing(
+    source: str,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    file_format: str,
+    seed: int,
+    **options: bool,
+) -> str:
+    """The URL of a report of the source's live listing, its rows shuffled over 3 files
+    (unsorted: the external sort merges them), put into a new bucket."""
+    entries = entries_from_listing(s3_client, source, versions=False)
+    files = split_shuffled(entries, 3, seed=seed)
+    report = build_report(source, files, schema=CURRENT_SCHEMA, file_format=file_format, **options)
+    destination = make_bucket()
+    put_report(s3_client, destination, report.objects)
+    return f"s3://{destination}/{report.manifest_key}"
+
+
 def test_report_in_s3_gives_the_live_listing_records(
     hard_source: str,
     make_bucket: Callable[..., str],
@@ -58,12 +76,7 @@ def test_report_in_s3_gives_the_live_listing_records(
 ) -> None:
     live = run_cli(STAGE, f"s3://{hard_source}")
     assert live.returncode == 0, live.stderr
-    entries = entries_from_listing(s3_client, hard_source, versions=False)
-    report = build_report(hard_source, split_shuffled(entries, 3, seed=1), schema=CURRENT_SCHEMA)
-    destination = make_bucket()
-    put_report(s3_client, destination, report.objects)
-
-    url = f"s3://{destination}/{report.manifest_key}"
+    url = report_of_listing(hard_source, make_bucket, s3_client, "CSV", seed=1)
     result = run_cli(STAGE, "--inventory", url, "--sort-buffer", "4")
     assert result.returncode == 0, result.stderr
     assert_clean_stderr(result.stderr)
@@ -110,6 +123,13 @@ def test_versions_and_delete_markers_in_listing_order(
     current = run_cli(STAGE, "--inventory", manifest)
     assert object_lines(current.stdout) == object_lines(run_cli(STAGE, f"s3://{name}").stdout)
 
+    parquet = build_report(name, split_shuffled(entries, 2, seed=2), file_format="Parquet")
+    from_parquet = run_cli(
+        STAGE, "--inventory", write_report(parquet, tmp_path / "parquet"), "--versions"
+    )
+    assert from_parquet.returncode == 0, from_parquet.stderr
+    assert object_lines(from_parquet.stdout) == object_lines(live.stdout)
+
 
 def test_local_report_in_the_synced_layout_with_a_newline_key(
     run_cli: Run, parse_ndjson: Parse, tmp_path: Path
@@ -146,13 +166,50 @@ def test_wrong_md5_is_exit_3_before_any_record(
     assert listing.objects == [] and listing.summary["complete"] is False
 
 
-@pytest.mark.parametrize("file_format", ["ORC", "Parquet"])
-def test_orc_and_parquet_reports_are_exit_2(run_cli: Run, tmp_path: Path, file_format: str) -> None:
-    manifest = write_report(build_report("src", [[Entry("a")]], file_format=file_format), tmp_path)
-    result = run_cli(STAGE, "--inventory", manifest)
-    assert result.returncode == 2
-    assert f"fileFormat is {file_format}; only CSV reports can be read".encode() in result.stderr
+@pytest.mark.parametrize("file_format", ["Parquet", "ORC"])
+def test_parquet_and_orc_reports_give_the_live_listing_records(
+    hard_source: str,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    run_cli: Run,
+    parse_ndjson: Parse,
+    file_format: str,
+) -> None:
+    live = run_cli(STAGE, f"s3://{hard_source}")
+    url = report_of_listing(hard_source, make_bucket, s3_client, file_format, seed=4)
+    result = run_cli(STAGE, "--inventory", url, "--sort-buffer", "4")
+    assert result.returncode == 0, result.stderr
+    assert object_lines(result.stdout) == object_lines(live.stdout)
+    assert_clean_stderr(result.stderr)
+    assert framed(parse_ndjson(result.stdout)).summary["counts"] == {"objects": len(HARD_KEYS)}
+
+    # A report whose keys are URL-encoded like CSV's, read with --url-encoded-keys.
+    encoded = report_of_listing(
+        hard_source, make_bucket, s3_client, file_format, seed=5, encoded_keys=True
+    )
+    decoded = run_cli(STAGE, "--inventory", encoded, "--url-encoded-keys")
+    assert decoded.returncode == 0, decoded.stderr
+    assert object_lines(decoded.stdout) == object_lines(live.stdout)
+
+
+def test_without_pyarrow_parquet_is_exit_2_with_the_pip_command_and_csv_still_works(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "blocked"
+    (blocked / "pyarrow").mkdir(parents=True)
+    (blocked / "pyarrow" / "__init__.py").write_text("raise ImportError('blocked by the test')\n")
+    env = {"PYTHONPATH": str(blocked)}
+    parquet = write_report(
+        build_report("src", [[Entry("a")]], file_format="Parquet"), tmp_path / "parquet"
+    )
+    result = run_cli(STAGE, "--inventory", parquet, env=env)
+    assert result.returncode == 2, result.stderr
+    assert b"a Parquet inventory report needs pyarrow" in result.stderr
+    assert b"pip install 's3deep[inventory]'" in result.stderr
     assert result.stdout == b""
+    # A CSV report never imports pyarrow.
+    csv = write_report(build_report("src", [[Entry("a")]]), tmp_path / "csv")
+    assert run_cli(STAGE, "--inventory", csv, env=env).returncode == 0
 
 
 def test_kill_9_then_resume_gives_the_same_output(

@@ -277,7 +277,7 @@ def test_a_from_that_misses_the_listed_prefix_is_pointed_out(
         input=checked.stdout,
     )
     assert wrong.stderr.decode().splitlines() == [
-        f"s3-repair: warning: --from s3://{bucket}/ is not the location the manifest listed "
+        f"s3-repair: --from s3://{bucket}/ is not the location the manifest listed "
         f"(s3://{bucket}/data/); keys keep their part after TARGET's prefix, so each object "
         f"is looked for under s3://{bucket}/",
         f"s3-repair: hint: pass --from s3://{bucket}/data/ if the objects are there",

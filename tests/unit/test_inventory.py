@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,16 @@ def by_s3_order(keys: list[str]) -> list[str]:
     return sorted(keys, key=str.encode)
 
 
-def test_keys_are_url_decoded_and_come_out_in_byte_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_format", ["CSV", "Parquet", "ORC"])
+def test_keys_come_out_exact_and_in_byte_order(tmp_path: Path, file_format: str) -> None:
+    """CSV keys are URL-decoded; Parquet and ORC keys are taken as they are."""
     shuffled = random.Random(3).sample(KEYS, len(KEYS))
     files = [
         [Entry(key, size=n) for n, key in enumerate(shuffled[:4])],
         [Entry(k) for k in shuffled[4:]],
     ]
-    manifest = write_report(build_report("src", files, schema=CURRENT_SCHEMA), tmp_path)
+    report = build_report("src", files, schema=CURRENT_SCHEMA, file_format=file_format)
+    manifest = write_report(report, tmp_path)
     for run_size in (1000, 2):
         result = records(manifest, run_size=run_size)
         assert [r.key for r in result] == by_s3_order(KEYS)
@@ -48,7 +52,18 @@ def test_keys_are_url_decoded_and_come_out_in_byte_order(tmp_path: Path) -> None
         assert result[0].last_modified == "2026-11-20T10:00:00.000Z"
 
 
-def test_versions_newest_first_and_delete_markers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_format", ["Parquet", "ORC"])
+def test_url_encoded_columnar_keys_are_decoded_when_asked(tmp_path: Path, file_format: str) -> None:
+    files = [[Entry(key, size=n) for n, key in enumerate(KEYS)]]
+    report = build_report("src", files, file_format=file_format, encoded_keys=True)
+    manifest = write_report(report, tmp_path)
+    assert [r.key for r in records(manifest, url_encoded_keys=True)] == by_s3_order(KEYS)
+    # Without the option they are taken as they are, as AWS writes them.
+    assert "with+space" in [r.key for r in records(manifest)]
+
+
+@pytest.mark.parametrize("file_format", ["CSV", "Parquet", "ORC"])
+def test_versions_newest_first_and_delete_markers(tmp_path: Path, file_format: str) -> None:
     entries = [
         Entry(
             "k", size=1, version_id="v1", is_latest=False, last_modified="2026-01-01T00:00:01.000Z"
@@ -66,7 +81,8 @@ def test_versions_newest_first_and_delete_markers(tmp_path: Path) -> None:
         Entry("j", size=5, version_id="", last_modified="2026-01-01T00:00:00Z"),
         Entry("k", size=3, version_id="v3", last_modified="2026-01-01T00:00:03.5Z"),
     ]
-    manifest = write_report(build_report("src", [entries[:2], entries[2:]]), tmp_path)
+    report = build_report("src", [entries[:2], entries[2:]], file_format=file_format)
+    manifest = write_report(report, tmp_path)
     every = records(manifest, versions=True, run_size=1)
     assert [(r.key, r.version_id, r.is_latest, r.delete_marker) for r in every] == [
         ("j", "null", True, False),
@@ -93,11 +109,53 @@ def test_wrong_md5_stops_before_any_record(tmp_path: Path) -> None:
         records(write_report(report, tmp_path))
 
 
-@pytest.mark.parametrize("file_format", ["ORC", "Parquet"])
-def test_orc_and_parquet_are_refused(tmp_path: Path, file_format: str) -> None:
-    manifest = write_report(build_report("src", [[Entry("a")]], file_format=file_format), tmp_path)
-    with pytest.raises(UsageError, match=f"fileFormat is {file_format}; only CSV"):
+def test_an_unknown_format_is_refused(tmp_path: Path) -> None:
+    manifest = write_report(build_report("src", [[Entry("a")]]), tmp_path)
+    manifest.write_text(manifest.read_text().replace('"CSV"', '"Avro"'))
+    with pytest.raises(UsageError, match="fileFormat is Avro; CSV, Parquet and ORC reports"):
         Report(str(manifest))
+
+
+@pytest.mark.parametrize("file_format", ["Parquet", "ORC"])
+def test_without_pyarrow_a_columnar_report_is_refused_with_the_pip_command(
+    tmp_path: Path, file_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = write_report(build_report("src", [[Entry("a")]], file_format=file_format), tmp_path)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` raises ImportError
+    with pytest.raises(UsageError, match=f"a {file_format} inventory report needs pyarrow") as err:
+        Report(str(manifest))
+    assert err.value.hint is not None and "pip install 's3deep[inventory]'" in err.value.hint
+
+
+@pytest.mark.parametrize("file_format", ["Parquet", "ORC"])
+def test_a_data_file_that_is_not_of_the_format_is_bad_input(
+    tmp_path: Path, file_format: str
+) -> None:
+    manifest = write_report(build_report("src", [[Entry("a")]]), tmp_path)  # gzip CSV
+    manifest.write_text(manifest.read_text().replace('"CSV"', f'"{file_format}"'))
+    with pytest.raises(UsageError, match=f"row 1: unreadable {file_format} data"):
+        records(manifest)
+
+
+def test_columnar_reports_stream_in_bounded_slices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are turned into Python values a slice at a time, across row groups."""
+    from lib import columnar
+
+    sliced: list[int] = []
+    original = columnar._values
+
+    def spy(batch: Any, column: str, count: int) -> Any:
+        sliced.append(count)
+        return original(batch, column, count)
+
+    monkeypatch.setattr(columnar, "SLICE_ROWS", 4)
+    monkeypatch.setattr(columnar, "_values", spy)
+    entries = [Entry(f"k{n:03d}", size=n) for n in range(30)]
+    manifest = write_report(build_report("src", [entries], file_format="Parquet"), tmp_path)
+    assert [r.size for r in records(manifest)] == list(range(30))
+    assert sliced and max(sliced) <= 4
 
 
 def test_not_a_manifest_is_a_usage_error(tmp_path: Path) -> None:
@@ -121,8 +179,10 @@ def test_data_files_are_found_in_the_layouts_a_download_leaves(tmp_path: Path) -
     assert find_local(str(tmp_path / "nothing"), key) is None
 
 
-def test_resume_skips_the_written_records(tmp_path: Path) -> None:
-    manifest = write_report(build_report("src", [[Entry("c"), Entry("a")], [Entry("b")]]), tmp_path)
+@pytest.mark.parametrize("file_format", ["CSV", "Parquet", "ORC"])
+def test_resume_skips_the_written_records(tmp_path: Path, file_format: str) -> None:
+    files = [[Entry("c"), Entry("a")], [Entry("b")]]
+    manifest = write_report(build_report("src", files, file_format=file_format), tmp_path)
     report = Report(str(manifest))
     cursor = {"emitted": 2, "key": "b", "version_id": None}
     pipeline = InventoryPipeline(report, Location("s3", "src"), InventoryOptions(), cursor=cursor)

@@ -1,14 +1,16 @@
-"""NDJSON reader and writer: line numbers for bad input, resumable positions, gzip members."""
+"""NDJSON reader and writer: line numbers for bad input, resumable positions, gzip members
+and zstd frames."""
 
-import gzip
 import io
+import zlib
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from lib.errors import BadInput, FatalError, UsageError
-from lib.ndjson import InputPosition, RecordReader, input_cursor, open_output
+from lib.ndjson import InputPosition, RecordReader, input_cursor, open_input, open_output
 from lib.records import ErrorRecord, Header, ObjectRecord, Summary, new_decoder
 
 HEADER = b'{"type":"header","stage":"s3-manifest","source":"s3://b/"}\n'
@@ -215,19 +217,36 @@ def test_writer_refuses_an_output_shorter_than_the_checkpoint(tmp_path: Path) ->
         open_output(str(target), resume_offset=100)
 
 
-def test_gzip_output_is_valid_at_every_commit_and_after_resume(tmp_path: Path) -> None:
-    target = tmp_path / "out.ndjson.gz"
+def frames(data: bytes, suffix: str) -> list[bytes]:
+    """What each gzip member or zstd frame of `data` holds; each must decompress alone."""
+    import zstandard
+
+    found = []
+    while data:
+        unpacker: Any = (
+            zlib.decompressobj(31)
+            if suffix == ".gz"
+            else zstandard.ZstdDecompressor().decompressobj()
+        )
+        found.append(unpacker.decompress(data))
+        data = unpacker.unused_data
+    return found
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_compressed_output_is_one_frame_per_commit_and_resumes(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"out.ndjson{suffix}"
     writer = open_output(str(target), resume_offset=None)
     writer.write(ObjectRecord(bucket="b", key="a"))
     committed = writer.sync()
     writer.write(ObjectRecord(bucket="b", key="lost"))
     writer.sync()
-    assert gzip.decompress(target.read_bytes()).count(b"\n") == 2
+    assert len(frames(target.read_bytes(), suffix)) == 2
     writer.release()
     resumed = open_output(str(target), resume_offset=committed)
     resumed.write(ObjectRecord(bucket="b", key="b"))
     resumed.close()
-    lines = gzip.decompress(target.read_bytes()).splitlines()
+    lines = b"".join(frames(target.read_bytes(), suffix)).splitlines()
     assert [new_decoder().decode(line).key for line in lines] == ["a", "b"]
 
 
@@ -243,6 +262,20 @@ def test_an_output_file_another_writer_holds_is_refused_untouched(tmp_path: Path
     assert target.read_bytes() == before
     writer.close()
     open_output(str(target), resume_offset=None).close()  # free again once closed
+
+
+def test_zst_input_is_read_across_frames(tmp_path: Path) -> None:
+    import zstandard
+
+    compress = zstandard.ZstdCompressor().compress
+    path = tmp_path / "in.ndjson.zst"
+    path.write_bytes(compress(HEADER + obj("a")) + compress(obj("b")) + compress(SUMMARY))
+    stream, seekable = open_input(str(path))
+    source = RecordReader(stream, new_decoder(), stage="s3-check", seekable=seekable)
+    assert source.read_header() == Header(stage="s3-manifest", source="s3://b/")
+    assert [r.key for r in source if isinstance(r, ObjectRecord)] == ["a", "b"]
+    assert source.summary == Summary(stage="s3-manifest", complete=True)
+    assert not seekable  # resumed by verified replay, like .gz
 
 
 def test_output_to_a_device_is_written_like_a_pipe() -> None:
