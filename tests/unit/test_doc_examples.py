@@ -95,8 +95,8 @@ def command_lines(code: list[str], yaml: bool) -> Iterator[str]:
             else:
                 break
             i += 1
-        if STAGE_WORD.search(text):
-            yield text
+        if STAGE_WORD.search(text) and not text.startswith('{"type":'):
+            yield text  # (a line starting {"type": is a record or log line a stage printed)
 
 
 def quotes_balanced(text: str) -> bool:

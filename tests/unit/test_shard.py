@@ -221,7 +221,9 @@ def test_sharded_check_outputs_union_to_the_single_run(tmp_path: Path, mode: str
     assert as_sorted([r for part in shards for r in part]) == as_sorted(single)
     assert all(part for part in shards)
     statuses = Counter(r.status for r in single if isinstance(r, CheckRecord))
-    assert statuses == {"ok": 54, "missing": 6, **({"extra": 2} if mode == "list" else {})}
+    # Of the two extras, only d/0 is reported: d/zz comes after the unreadable line, which
+    # might have named any later key (DESIGN, "Completeness": doubt means no `extra`).
+    assert statuses == {"ok": 54, "missing": 6, **({"extra": 1} if mode == "list" else {})}
 
 
 def test_list_mode_shard_with_no_expected_key_of_its_own_still_reports_its_extras(
