@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     Run,
     Seed,
     assert_private,

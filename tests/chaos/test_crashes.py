@@ -9,7 +9,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .conftest import (
+from helpers import modified
+
+from .helpers import (
     SIGNALS,
     STAGES,
     Job,
@@ -17,7 +19,6 @@ from .conftest import (
     Run,
     Start,
     committed_records,
-    modified,
     send_and_wait,
 )
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from s3proxy import FaultRates
 
-from .conftest import (
+from .helpers import (
     STAGES,
     STALL_S,
     Jobs,
