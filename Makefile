@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CODE := lib stages tests bench demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools test chaos lint demo bench bench-full clean
+.PHONY: help install tools test quick chaos lint demo bench bench-full clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,11 +31,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Test processes in parallel (pytest-xdist); each has its own moto server. Most of the suite
+# waits on stage start-up and sleeps, so more workers than cores pay (see README "Tests").
+WORKERS ?= 3
+
 test: install ## Run the test suite (unit, CLI, end-to-end and chaos, against a local moto server)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
+
+quick: install ## Unit and CliRunner tests only: the edit loop (no subprocesses, no server)
+	$(BIN)/pytest -q tests/unit
 
 chaos: install ## Only the chaos tests (kills, signals, faults, disk, bad input); prints the figures
-	$(BIN)/pytest -q -m chaos
+	$(BIN)/pytest -q -n $(WORKERS) -m chaos
 
 lint: install ## ruff check, ruff format --check, mypy on lib and stages
 	$(BIN)/ruff check $(CODE)

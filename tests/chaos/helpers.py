@@ -5,10 +5,12 @@ build on them are in tests/chaos/conftest.py.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import json
 import os
+import random
 import signal
 import stat
 import subprocess
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import FAKE_SECRET
+from inventory_report import Entry, build_report, write_report
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 Start = Callable[..., subprocess.Popen[bytes]]
@@ -34,6 +37,11 @@ TIMING_FIELDS = ("started", "elapsed_s", "resumed", "ms", "attempts")
 
 FIGURES: Counter[str] = Counter()
 """What the chaos tests survived, summed over the session (and over xdist workers)."""
+
+
+def csv_rows(data: bytes) -> Records:
+    """An s3-batch-csv .csv.gz output, one record per row."""
+    return [{"row": row} for row in gzip.decompress(data).decode().splitlines()]
 
 
 def strip_timing(records: Records) -> Records:
@@ -94,22 +102,39 @@ class Job:
     check_state: Callable[[], None] = lambda: None
     rename: dict[str, str] = field(default_factory=dict)  # reference names -> this job's
     same_output: bool = True  # s3-repair may find a key already whole after a kill
+    exit_code: int = 0  # what the reference run exited with; every complete run must too
+    output: str = "out.ndjson"
+    decode: Callable[[bytes], Records] = parse
+    # Options that change from one run to the next (run n takes alternate[n % len]); the
+    # checkpoint must not care (e.g. --parallel). The last one is the final run's.
+    alternate: list[list[str]] = field(default_factory=list)
 
     @property
     def out(self) -> Path:
-        return self.directory / "out.ndjson"
+        return self.directory / self.output
 
     @property
     def checkpoint(self) -> Path:
         return self.directory / "run.ck"
 
-    def command(self) -> list[str]:
-        return [*self.args, "-o", str(self.out), "--checkpoint", str(self.checkpoint)]
+    @property
+    def reference_file(self) -> Path:
+        return self.directory / "reference.ndjson"
+
+    def command(self, run: int = -1) -> list[str]:
+        varying = self.alternate[run % len(self.alternate)] if self.alternate else []
+        return [*self.args, *varying, "-o", str(self.out), "--checkpoint", str(self.checkpoint)]
 
     def verify(self) -> Records:
         """The output equals the reference (up to timing) and the store is as it must be."""
-        records = parse(self.out.read_bytes())
-        assert records[-1]["type"] == "summary" and records[-1]["complete"], records[-1]
+        data = self.out.read_bytes()
+        records = self.decode(data)
+        if records and "type" in records[-1]:
+            assert records[-1]["type"] == "summary" and records[-1]["complete"], records[-1]
+        if not self.rename and self.decode is parse:
+            # The same bytes, not just equal JSON, between the header and the summary.
+            reference = self.reference_file.read_bytes().splitlines()
+            assert data.splitlines()[1:-1] == reference[1:-1]
         text = json.dumps(strip_timing(self.reference))
         for old, new in self.rename.items():
             text = text.replace(old, new)
@@ -124,6 +149,20 @@ class Job:
         self.check_state()
         assert_private(self.directory)
         return records
+
+    def assert_rerun_does_nothing(self, run_cli: Run, env: Mapping[str, str]) -> None:
+        """The same command again, after a complete run, is a no-op (so cron may rerun
+        it): the reference exit code, "nothing to do", no file touched."""
+
+        def files() -> list[tuple[Path, bytes, int]]:
+            paths = sorted(path for path in self.directory.rglob("*") if path.is_file())
+            return [(path, path.read_bytes(), path.stat().st_mtime_ns) for path in paths]
+
+        before = files()
+        again = run_cli(self.stage, *self.command(), env=env)
+        assert again.returncode == self.exit_code, again.stderr
+        assert b"nothing to do" in again.stderr and again.stdout == b""
+        assert files() == before
 
 
 class Jobs:
@@ -149,11 +188,20 @@ class Jobs:
         directory.mkdir()
         return directory
 
-    def _reference(self, stage: str, args: list[str], directory: Path) -> Records:
-        out = directory / "reference.ndjson"
+    def _reference(
+        self,
+        stage: str,
+        args: list[str],
+        directory: Path,
+        exit_code: int = 0,
+        name: str = "reference.ndjson",
+        decode: Callable[[bytes], Records] = parse,
+    ) -> Records:
+        """An uninterrupted run's records; `exit_code` is what that run must exit with."""
+        out = directory / name
         result = self.run_cli(stage, *args, "-o", out, "--quiet", timeout=120)
-        assert result.returncode in (0, 1), result.stderr
-        return strip_timing(parse(out.read_bytes()))
+        assert result.returncode == exit_code, result.stderr
+        return strip_timing(decode(out.read_bytes()))
 
     def build(self, stage: str, size: int = 0) -> Job:
         return {
@@ -183,7 +231,60 @@ class Jobs:
         listing.write_bytes(object_records(source, objects))
         args = [f"s3://{target}/", "-i", str(listing), "--mode", mode]
         args += ["--page-size", "5", "--concurrency", "2"]
-        return Job("s3-check", args, self._reference("s3-check", args, directory), directory)
+        # Some keys are missing, changed or extra: the reference run exits 1.
+        reference = self._reference("s3-check", args, directory, exit_code=1)
+        return Job("s3-check", args, reference, directory, exit_code=1)
+
+    def manifest_csv(self) -> Job:
+        """s3-manifest --format s3-batch-csv: a .csv.gz output, compared row by row."""
+        bucket = self.make_bucket()
+        self.seed(bucket, {f"b/{n:05d}": b"b" * (n % 5) for n in range(400)})
+        directory = self._directory("manifest-csv")
+        args = [f"s3://{bucket}/", "--format", "s3-batch-csv", "--page-size", "5"]
+        reference = self._reference(
+            "s3-manifest", args, directory, name="reference.csv.gz", decode=csv_rows
+        )
+        return Job("s3-manifest", args, reference, directory, output="out.csv.gz", decode=csv_rows)
+
+    def manifest_ranges(self, shard: list[str]) -> Job:
+        """s3-manifest --parallel 4 (within a --shard if given) over keys spread so that
+        the ranges have work to split; the reference is the sequential listing."""
+        bucket = self.make_bucket()
+        keys = [f"logs/{day:02d}/host-{host}/part-{part:03d}" for day in (1, 2, 30)
+                for host in (1, 7) for part in range(40)]  # fmt: skip
+        keys += [f"flat-{n:05d}" for n in range(300)]
+        self.seed(bucket, {key: b"r" * (n % 23) for n, key in enumerate(keys)})
+        directory = self._directory("manifest-ranges")
+        args = [f"s3://{bucket}", *shard, "--page-size", "10"]
+        job = Job("s3-manifest", args, self._reference("s3-manifest", args, directory), directory)
+        job.alternate = [["--parallel", "4"]]
+
+        def check_state() -> None:  # the resumed runs kept the bounds the first run found
+            saved = json.loads(job.checkpoint.read_bytes())
+            assert len(saved["cursor"]["shard_range"]) == 2
+            assert 0 < len(job.reference) - 2 < len(keys)
+
+        if shard:
+            job.check_state = check_state
+        return job
+
+    def inventory(self) -> Job:
+        """s3-manifest --inventory: 40,000 entries shuffled over 8 CSV data files, merged
+        by the external sort in runs of 5,000."""
+        entries = [Entry(f"k/{n:06d}", size=n) for n in range(40_000)]
+        shuffled = random.Random(3).sample(entries, len(entries))
+        directory = self._directory("inventory")
+        report = build_report("src", [shuffled[n::8] for n in range(8)])
+        args = ["--inventory", str(write_report(report, directory / "report"))]
+        args += ["--sort-buffer", "5000"]
+        return Job("s3-manifest", args, self._reference("s3-manifest", args, directory), directory)
+
+    def check_parallel(self) -> Job:
+        """s3-check in list mode, whose runs alternate --parallel 1 and 4 (a resumed run may
+        list the target with another N)."""
+        job = self.check(mode="list")
+        job.alternate = [["--parallel", "1"], ["--parallel", "4"]]
+        return job
 
     def repair(self, size: int = 0) -> Job:
         objects = {f"r/{n:04d}": os.urandom(n % 300) for n in range(size or 80)}
