@@ -47,10 +47,9 @@ def kill_until_done(
     Most stops land 0-0.6 s after the run's first commit (in the middle of the work);
     one SIGKILL in five lands 0-0.4 s after start, during start-up and first requests.
     """
-    kills, stopped = 0, []
-    for run in itertools.count():
-        if kills >= kills_wanted:
-            break
+    kills, stopped, runs = 0, [], itertools.count()
+    while kills < kills_wanted:
+        run = next(runs)
         before = modified(job.checkpoint)
         process = start_cli(
             job.stage, *job.command(run), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -21,12 +21,14 @@ def test_signal_handlers_of_run_stage_are_put_back(tmp_path: Path) -> None:
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
-def test_no_earlier_test_left_its_handlers_in_place(tmp_path: Path) -> None:
-    """The autouse fixture restore_signal_handlers (tests/conftest.py) put back whatever
-    an earlier in-process stage run installed, so Ctrl-C still stops pytest."""
-    CliRunner().invoke(app, [str(tmp_path), "--quiet"])  # left for the fixture to undo
+def test_a_stage_run_in_process_leaves_its_handlers(tmp_path: Path) -> None:
+    """Left in place on purpose: the autouse fixture restore_signal_handlers
+    (tests/conftest.py) must undo it before the next test."""
+    CliRunner().invoke(app, [str(tmp_path), "--quiet"])
     assert signal.getsignal(signal.SIGINT) is interrupts._handler
 
 
 def test_ctrl_c_reaches_pytest_again() -> None:
+    """Run after the test above in the same process, this fails unless the fixture put
+    Python's handler back (without it, Ctrl-C during the suite was swallowed)."""
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
