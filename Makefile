@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Test processes in parallel (pytest-xdist); each has its own moto server. Most of the suite
-# waits on stage start-up and sleeps, so more workers than cores pay (see README "Tests").
+# waits on stage start-up and sleeps, so more workers than cores pay (README "Development").
 WORKERS ?= 3
 
 test: install ## Run the test suite (unit, CLI, end-to-end and chaos, against a local moto server)
