@@ -4,6 +4,10 @@ Run with `make demo`. Everything happens against moto's S3 server on 127.0.0.1
 with dummy credentials, so no AWS account is used. Outputs land in demo/out/.
 Each step is a function listed in STEPS and run in order inside `start_server()`;
 a new stage (s3-check, s3-repair, s3-delete) is shown by adding a step.
+
+S3DEEP_DEMO_SIZE=small runs the same steps on about a tenth of the data, and
+S3DEEP_DEMO_OUT=DIR writes the outputs there instead: tests/e2e/test_demo.py runs the
+demo so, so that it cannot drift from the stages.
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = Path("demo/out")  # relative to ROOT, the working directory of every command
+# Relative to ROOT, the working directory of every command (an absolute path stays so).
+OUT = Path(os.environ.get("S3DEEP_DEMO_OUT", "demo/out"))
+# How many of each kind of sample object: log days, images per category, daily backups.
+SIZES = {"full": (20, 140, 30), "small": (2, 20, 3)}
+LOG_DAYS, IMAGES_PER_CATEGORY, BACKUP_DAYS = SIZES[os.environ.get("S3DEEP_DEMO_SIZE", "full")]
 BIN = Path(sys.executable).parent
 SOURCE_BUCKET = "demo-source"
 REPLICA_BUCKET = "demo-replica"
@@ -122,17 +130,17 @@ def wait_until_up(
 
 
 def sample_objects() -> Iterator[tuple[str, bytes]]:
-    """About 3000 deterministic (key, body) pairs in a realistic layout."""
+    """About 3000 deterministic (key, body) pairs in a realistic layout (300 if small)."""
     rng = random.Random(SEED)
-    for day in range(1, 21):
+    for day in range(1, LOG_DAYS + 1):
         for host in ["api-01", "api-02", "web-01", "web-02", "worker-07"]:
             for part in range(rng.randint(18, 26)):
                 key = f"logs/2026/11/{day:02d}/{host}/part-{part:05d}.json.gz"
                 yield key, rng.randbytes(rng.randint(200, 4000))
     for category in ["cats", "dogs", "landscapes", "portraits", "products"]:
-        for image in rng.sample(range(100000, 999999), 140):
+        for image in rng.sample(range(100000, 999999), IMAGES_PER_CATEGORY):
             yield f"images/{category}/{image}.jpg", rng.randbytes(rng.randint(1000, 8000))
-    for day in range(1, 31):
+    for day in range(1, BACKUP_DAYS + 1):
         yield f"backups/db/2026-11-{day:02d}.sql.gz", rng.randbytes(rng.randint(2000, 8000))
     for key in ODD_KEYS:
         yield key, rng.randbytes(rng.randint(3, 300))

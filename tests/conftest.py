@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -25,25 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaos.helpers import FIGURES
+from helpers import (  # re-exported: tests import these from conftest until the sweep
+    FAKE_ENV,
+    FAKE_SECRET,
+    PROXY_VARIABLES,
+    PUT_THREADS,
+    console_script,
+    modified,
+    signal_handlers_restored,
+)
 from s3proxy import ProxiedEndpoint
 
-# Recognisable, so a test can prove that it never appears in any output or checkpoint.
-FAKE_SECRET = "s3deep-test-secret-DO-NOT-LEAK"
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "s3deep-test-key-id",
-    "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    # botocore honours HTTP(S)_PROXY for http:// endpoints too; keep 127.0.0.1 direct.
-    "NO_PROXY": "127.0.0.1,localhost",
-    "no_proxy": "127.0.0.1,localhost",
-}
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
-
-# PUTs run at about 70/s here (moto and boto3 share this process's GIL), so put_objects
-# runs a small pool, tests keep their data small, and bulk data goes through seed_objects.
-PUT_THREADS = 8
+_console_script = console_script
+_modified = modified
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,6 +54,44 @@ def fake_aws_environment() -> Iterator[dict[str, str]]:
         for name, value in FAKE_ENV.items():
             patch.setenv(name, value)
         yield dict(FAKE_ENV)
+
+
+# --- the chaos figures, summed over xdist workers ----------------------------------
+
+FIGURES_KEY = "s3deep_chaos_figures"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand this worker's chaos figures to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[FIGURES_KEY] = dict(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when xdist is not installed
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: add up the figures of each worker as it finishes."""
+    FIGURES.update(getattr(node, "workeroutput", {}).get(FIGURES_KEY, {}))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES or hasattr(terminalreporter.config, "workeroutput"):
+        return
+    report = dict(sorted(FIGURES.items()))
+    cache = getattr(terminalreporter.config, "cache", None)  # absent with -p no:cacheprovider
+    if cache is not None:
+        cache.set("s3deep/chaos", report)
+    terminalreporter.section("chaos figures")
+    for name, count in report.items():
+        terminalreporter.write_line(f"{count:8d}  {name}")
+
+
+@pytest.fixture(autouse=True)
+def restore_signal_handlers() -> Iterator[None]:
+    """Every test leaves SIGINT and SIGTERM as it found them (run_stage replaces them),
+    so that Ctrl-C still stops the test run."""
+    with signal_handlers_restored():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -180,18 +212,10 @@ def populated_bucket(
 # --- running the stages --------------------------------------------------------------
 
 
-def _console_script(name: str) -> Path:
-    """The installed console script `name` of the venv that runs the tests."""
-    path = Path(sys.executable).parent / name
-    if not path.exists():
-        pytest.fail(f"console script {path} is not installed (pip install -e '.[dev]')")
-    return path
-
-
 @pytest.fixture(scope="session")
 def script_path() -> Callable[[str], Path]:
     """The path of an installed console script, for shell pipelines."""
-    return _console_script
+    return console_script
 
 
 @pytest.fixture(scope="session")
@@ -211,7 +235,7 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
         cwd: str | os.PathLike[str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         result = subprocess.run(
-            [str(_console_script(name)), *map(str, args)],
+            [str(console_script(name)), *map(str, args)],
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,
@@ -244,7 +268,7 @@ def start_cli(cli_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Pope
     ) -> subprocess.Popen[bytes]:
         popen.setdefault("stdin", subprocess.DEVNULL)
         process = subprocess.Popen(
-            [str(_console_script(name)), *map(str, args)], env={**cli_env, **(env or {})}, **popen
+            [str(console_script(name)), *map(str, args)], env={**cli_env, **(env or {})}, **popen
         )
         started.append(process)
         return process
@@ -254,13 +278,6 @@ def start_cli(cli_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Pope
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
-
-
-def _modified(path: Path | None) -> int | None:
-    try:
-        return path.stat().st_mtime_ns if path else None
-    except FileNotFoundError:
-        return None
 
 
 @pytest.fixture
@@ -287,10 +304,10 @@ def kill_repeatedly(
         rng = random.Random(seed)
         kills = 0
         for _ in range(attempts):
-            before = _modified(checkpoint)
+            before = modified(checkpoint)
             process = start_cli(name, *args, env=env, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 30
-            while checkpoint and _modified(checkpoint) == before and process.poll() is None:
+            while checkpoint and modified(checkpoint) == before and process.poll() is None:
                 assert time.monotonic() < deadline, f"{name} never committed {checkpoint}"
                 time.sleep(0.02)
             time.sleep(rng.uniform(*delays))

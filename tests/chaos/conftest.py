@@ -1,42 +1,53 @@
 """Chaos tests: the stages killed, interrupted, faulted, starved of disk and fed bad input.
 
 Every test here is marked `chaos` (`make chaos` runs only them; `make test` runs them
-with the rest). Each builds a `Job`: one stage's command on fresh data plus what an
-uninterrupted, fault-free run writes, then breaks the run and checks that nothing was
-lost. The figures (kills survived, faults injected, bad inputs tried, records lost)
-are collected in `figures`, printed at the end of the session and kept in pytest's
-cache under `s3deep/chaos` for docs/reliability.md.
+with the rest). Each builds a `Job` (tests/chaos/helpers.py): one stage's command on
+fresh data plus what an uninterrupted, fault-free run writes, then breaks the run and
+checks that nothing was lost. The figures (kills survived, faults injected, bad inputs
+tried, records lost) are added to `figures`; tests/conftest.py sums them over the
+xdist workers, prints them at the end of the session and keeps them in pytest's cache
+under `s3deep/chaos` for docs/reliability.md.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import os
-import signal
-import stat
-import subprocess
-import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKE_SECRET
+from helpers import modified  # noqa: F401
 
-Run = Callable[..., subprocess.CompletedProcess[bytes]]
-Start = Callable[..., subprocess.Popen[bytes]]
-Seed = Callable[[str, Mapping[str, bytes]], None]
-Records = list[dict[str, Any]]
-
-STAGES = ("s3-manifest", "s3-check", "s3-repair", "s3-delete")
-# Short socket read timeout, so that a stalled response costs seconds, not a minute.
-READ_TIMEOUT_S = "1.5"
-STALL_S = 2.5
-TIMING_FIELDS = ("started", "elapsed_s", "resumed", "ms", "attempts")
+# Re-exported: the chaos tests imported these from here before tests/chaos/helpers.py.
+from .helpers import (  # noqa: F401
+    FIGURES,
+    READ_TIMEOUT_S,
+    SIGNALS,
+    STAGES,
+    STALL_S,
+    TIMING_FIELDS,
+    Job,
+    Jobs,
+    Records,
+    Run,
+    Seed,
+    Start,
+    assert_private,
+    check_records,
+    committed_records,
+    header,
+    ndjson,
+    object_record,
+    object_records,
+    one_error_line,
+    parse,
+    send_and_wait,
+    strip_timing,
+    summary,
+    wait_for_commit,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,270 +56,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.chaos)
 
 
-FIGURES: Counter[str] = Counter()
-
-
 @pytest.fixture(scope="session")
 def figures() -> Counter[str]:
     """Counters the chaos tests add to; reported at the end of the session."""
     return FIGURES
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES:
-        return
-    report = dict(sorted(FIGURES.items()))
-    cache = getattr(terminalreporter.config, "cache", None)  # absent with -p no:cacheprovider
-    if cache is not None:
-        cache.set("s3deep/chaos", report)
-    terminalreporter.section("chaos figures")
-    for name, count in report.items():
-        terminalreporter.write_line(f"{count:8d}  {name}")
-
-
-def strip_timing(records: Records) -> Records:
-    """Records without the fields a resumed or retried run may change."""
-    return [{k: v for k, v in record.items() if k not in TIMING_FIELDS} for record in records]
-
-
-def parse(data: bytes) -> Records:
-    assert not data or data.endswith(b"\n"), f"output ends mid-line: {data[-200:]!r}"
-    return [json.loads(line) for line in data.splitlines()]
-
-
-def modified(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
-
-
-def committed_records(checkpoint: Path) -> int:
-    """records_out of the last commit (0 if there is none yet)."""
-    try:
-        return int(json.loads(checkpoint.read_bytes()).get("records_out", 0))
-    except (FileNotFoundError, ValueError):
-        return 0
-
-
-def wait_for_commit(process: subprocess.Popen[bytes], checkpoint: Path, records: int = 1) -> None:
-    """Waits until the run has committed at least `records` records (or has ended)."""
-    deadline = time.monotonic() + 60
-    while committed_records(checkpoint) < records and process.poll() is None:
-        assert time.monotonic() < deadline, f"no commit of {records} records in {checkpoint}"
-        time.sleep(0.02)
-
-
-def assert_private(directory: Path) -> None:
-    """No file holds the secret key; every checkpoint is readable by its owner only."""
-    for path in directory.rglob("*"):
-        if not path.is_file():
-            continue
-        assert FAKE_SECRET.encode() not in path.read_bytes(), f"{path} holds the secret key"
-        if path.name.endswith(".ck"):
-            assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path} is not mode 0600"
-
-
-def one_error_line(stderr: bytes, *needles: str) -> str:
-    """The stage's single `error:` line, which must contain every needle."""
-    text = stderr.decode()
-    assert "Traceback" not in text, text
-    errors = [line for line in text.splitlines() if ": error: " in line]
-    assert len(errors) == 1, text
-    for needle in needles:
-        assert needle in errors[0], (needle, text)
-    return errors[0]
-
-
-@dataclass
-class Job:
-    """One stage's command on fresh data, and how to tell that a run of it lost nothing."""
-
-    stage: str
-    args: list[str]
-    reference: Records  # an uninterrupted, fault-free run's records, timing stripped
-    directory: Path
-    check_state: Callable[[], None] = lambda: None
-    rename: dict[str, str] = field(default_factory=dict)  # reference names -> this job's
-    same_output: bool = True  # s3-repair may find a key already whole after a kill
-
-    @property
-    def out(self) -> Path:
-        return self.directory / "out.ndjson"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.directory / "run.ck"
-
-    def command(self) -> list[str]:
-        return [*self.args, "-o", str(self.out), "--checkpoint", str(self.checkpoint)]
-
-    def verify(self) -> Records:
-        """The output equals the reference (up to timing) and the store is as it must be."""
-        records = parse(self.out.read_bytes())
-        assert records[-1]["type"] == "summary" and records[-1]["complete"], records[-1]
-        text = json.dumps(strip_timing(self.reference))
-        for old, new in self.rename.items():
-            text = text.replace(old, new)
-        expected = json.loads(text)
-        if self.same_output:
-            assert strip_timing(records) == expected
-        else:
-            assert [r.get("key") for r in records] == [r.get("key") for r in expected]
-            for record in records[1:-1]:
-                whole = record["status"] == "skipped" and record["action"] == "none"
-                assert record["status"] == "repaired" or whole, record
-        self.check_state()
-        assert_private(self.directory)
-        return records
-
-
-class Jobs:
-    """Builds a fresh Job per stage: new buckets, new directory, a reference run."""
-
-    def __init__(
-        self,
-        run_cli: Run,
-        make_bucket: Callable[..., str],
-        seed_objects: Seed,
-        s3_client: Any,
-        root: Path,
-    ) -> None:
-        self.run_cli = run_cli
-        self.make_bucket = make_bucket
-        self.seed = seed_objects
-        self.s3 = s3_client
-        self.root = root
-        self._numbers = itertools.count(1)
-
-    def _directory(self, stage: str) -> Path:
-        directory = self.root / f"{stage}-{next(self._numbers)}"
-        directory.mkdir()
-        return directory
-
-    def _reference(self, stage: str, args: list[str], directory: Path) -> Records:
-        out = directory / "reference.ndjson"
-        result = self.run_cli(stage, *args, "-o", out, "--quiet", timeout=120)
-        assert result.returncode in (0, 1), result.stderr
-        return strip_timing(parse(out.read_bytes()))
-
-    def build(self, stage: str, size: int = 0) -> Job:
-        return {
-            "s3-manifest": self.manifest,
-            "s3-check": self.check,
-            "s3-repair": self.repair,
-            "s3-delete": self.delete,
-        }[stage](size)
-
-    def manifest(self, size: int = 0) -> Job:
-        bucket = self.make_bucket()
-        self.seed(bucket, {f"m/{n:05d}": b"m" * (n % 13) for n in range(size or 400)})
-        directory = self._directory("manifest")
-        args = [f"s3://{bucket}/", "--page-size", "5"]
-        return Job("s3-manifest", args, self._reference("s3-manifest", args, directory), directory)
-
-    def check(self, size: int = 0, mode: str = "head") -> Job:
-        source, target = self.make_bucket(), self.make_bucket()
-        objects = {f"c/{n:05d}": b"c" * (n % 11) for n in range(size or 300)}
-        self.seed(source, objects)
-        replica = {key: body for n, (key, body) in enumerate(objects.items()) if n % 9}
-        replica.update({f"c/{n:05d}x": b"extra" for n in range(0, len(objects), 40)})
-        replica["c/00003"] = b"changed!"
-        self.seed(target, replica)
-        directory = self._directory("check")
-        listing = directory / "source.ndjson"
-        listing.write_bytes(object_records(source, objects))
-        args = [f"s3://{target}/", "-i", str(listing), "--mode", mode]
-        args += ["--page-size", "5", "--concurrency", "2"]
-        return Job("s3-check", args, self._reference("s3-check", args, directory), directory)
-
-    def repair(self, size: int = 0) -> Job:
-        objects = {f"r/{n:04d}": os.urandom(n % 300) for n in range(size or 80)}
-        source = self.make_bucket()
-        self.seed(source, objects)
-        runs = []
-        for _ in range(2):  # a reference run, then the job's, on twin targets
-            target = self.make_bucket()
-            directory = self._directory("repair")
-            checks = directory / "checks.ndjson"
-            checks.write_bytes(check_records(target, objects))
-            runs.append((target, directory, [f"s3://{target}/", "--from", f"s3://{source}/"]))
-            runs[-1][2].extend(["-i", str(checks), "--concurrency", "2"])
-        (ref_target, ref_dir, ref_args), (target, directory, args) = runs
-        reference = self._reference("s3-repair", ref_args, ref_dir)
-
-        def check_state() -> None:
-            for key, body in objects.items():
-                assert self.s3.get_object(Bucket=target, Key=key)["Body"].read() == body, key
-
-        rename = {ref_target: target, str(ref_dir): str(directory)}
-        return Job("s3-repair", args, reference, directory, check_state, rename, False)
-
-    def delete(self, size: int = 0) -> Job:
-        keys = [f"d/{n:05d}" for n in range(size or 300)]
-        keep = {f"d/{n:05d}-keep": b"k" for n in range(0, len(keys), 60)} | {"e/outside": b"o"}
-        runs = []
-        for _ in range(2):
-            bucket = self.make_bucket()
-            self.seed(bucket, dict.fromkeys(keys, b"x") | keep)
-            directory = self._directory("delete")
-            listing = directory / "keys.ndjson"
-            listing.write_bytes(object_records(bucket, dict.fromkeys(keys, b"x")))
-            runs.append((bucket, directory, [f"s3://{bucket}/d/", "-i", str(listing)]))
-            runs[-1][2].extend(["--batch-size", "5", "--concurrency", "2"])
-        (ref_bucket, ref_dir, ref_args), (bucket, directory, args) = runs
-        reference = self._reference("s3-delete", ref_args, ref_dir)
-        assert [r["status"] for r in reference[1:-1]] == ["deleted"] * len(keys)
-
-        def check_state() -> None:
-            left = self.s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-            assert sorted(item["Key"] for item in left) == sorted(keep)
-
-        rename = {ref_bucket: bucket, str(ref_dir): str(directory)}
-        return Job("s3-delete", args, reference, directory, check_state, rename)
-
-
-def header(stage: str, source: str) -> dict[str, Any]:
-    started = "2026-01-01T00:00:00.000Z"
-    return {"type": "header", "stage": stage, "version": 1, "source": source,
-            "started": started, "upstream": None}  # fmt: skip
-
-
-def summary(stage: str, count: int, status: str) -> dict[str, Any]:
-    return {"type": "summary", "stage": stage, "complete": True, "counts": {status: count},
-            "bytes": 0, "elapsed_s": 0.0, "resumed": 0}  # fmt: skip
-
-
-def object_record(bucket: str, key: str, body: bytes) -> dict[str, Any]:
-    return {"type": "object", "bucket": bucket, "key": key, "size": len(body),
-            "etag": hashlib.md5(body).hexdigest(), "last_modified": None,
-            "storage_class": "STANDARD", "version_id": None, "is_latest": True,
-            "delete_marker": False, "checksum_algorithm": None}  # fmt: skip
-
-
-def ndjson(records: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(record).encode() + b"\n" for record in records)
-
-
-def object_records(bucket: str, objects: Mapping[str, bytes]) -> bytes:
-    """A manifest of `objects` as s3-manifest would write it."""
-    body = [object_record(bucket, key, data) for key, data in sorted(objects.items())]
-    return ndjson(
-        [header("s3-manifest", f"s3://{bucket}/"), *body,
-         summary("s3-manifest", len(body), "object")]
-    )  # fmt: skip
-
-
-def check_records(target: str, objects: Mapping[str, bytes]) -> bytes:
-    """Check records saying every object is missing from `target`."""
-    body = [
-        {"type": "check", "bucket": target, "key": key, "version_id": None, "status": "missing",
-         "expected": object_record("source", key, data), "actual": None, "detail": None}
-        for key, data in sorted(objects.items())
-    ]  # fmt: skip
-    return ndjson(
-        [header("s3-check", f"s3://{target}/"), *body, summary("s3-check", len(body), "missing")]
-    )
 
 
 @pytest.fixture
@@ -326,11 +77,3 @@ def jobs(
 def chaos_env() -> dict[str, str]:
     """Variables for chaos runs: a short read timeout, so stalls cost little."""
     return {"S3DEEP_READ_TIMEOUT": READ_TIMEOUT_S}
-
-
-def send_and_wait(process: subprocess.Popen[bytes], signum: int, timeout: float = 60) -> int:
-    process.send_signal(signum)
-    return process.wait(timeout=timeout)
-
-
-SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     Run,
     Seed,
     assert_private,
@@ -156,7 +156,7 @@ def test_bad_lines_stop_cleanly_or_become_error_records(
         context = f"{stage}, {case.name}: {result.stderr!r}"
         records = parse(out.read_bytes()) if out.exists() else []
         if case.bad_line is None:
-            assert result.returncode in (0, 1), context
+            assert result.returncode == 0, context  # nothing for any stage to report
             assert results(records) == case.acted, context
             assert records[-1]["complete"], context
         else:
@@ -172,7 +172,7 @@ def test_bad_lines_stop_cleanly_or_become_error_records(
             # Mend the input: the same command resumes after the last commit and finishes.
             source.write_bytes(case.fixed)
             again = run_cli(stage, *command, timeout=120)
-            assert again.returncode in (0, 1), f"{context} / rerun: {again.stderr!r}"
+            assert again.returncode == 0, f"{context} / rerun: {again.stderr!r}"
             records = parse(out.read_bytes())
             assert results(records) == sorted(OBJECTS) and records[-1]["resumed"] == 1, context
             if stage != "s3-check":

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKE_SECRET
+from helpers import FAKE_SECRET
 
-from .conftest import Jobs, Run, Start, committed_records, one_error_line, parse
+from .helpers import Jobs, Run, Start, committed_records, one_error_line, parse
 
 
 def limited(max_bytes: int) -> Any:

@@ -278,51 +278,6 @@ def test_multipart_objects_in_read_mode_and_against_local_files(
     assert non_ok(parse_ndjson(changed.stdout)) == {"big": "etag_mismatch"}
 
 
-def strip_timing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    records[0].pop("started")
-    records[-1].pop("elapsed_s")
-    records[-1].pop("resumed")
-    return records
-
-
-@pytest.mark.parametrize("mode", ["list", "head"])
-def test_kill_9_and_resume_gives_the_same_output(
-    run_cli: Run,
-    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
-    parse_ndjson: Parse,
-    make_bucket: Callable[..., str],
-    seed_objects: Callable[[str, Mapping[str, bytes]], None],
-    slow_endpoint: Callable[[float], Any],
-    tmp_path: Path,
-    mode: str,
-) -> None:
-    source, target = make_bucket(), make_bucket()
-    objects = {f"k/{n:05d}": b"v" * (n % 7) for n in range(300)}
-    seed_objects(source, objects)
-    replica = {key: body for n, (key, body) in enumerate(objects.items()) if n % 10}
-    replica.update({f"k/{n:05d}x": b"extra" for n in range(0, 300, 25)})
-    seed_objects(target, replica)
-    listing = tmp_path / "src.ndjson"
-    listing.write_bytes(manifest(run_cli, f"s3://{source}/"))
-    args = [f"s3://{target}/", "-i", listing, "--mode", mode, "--page-size", "5"]
-    args += ["--concurrency", "2"]
-    reference = run_cli("s3-check", *args, "-o", tmp_path / "ref.ndjson")
-    assert reference.returncode == 1, reference.stderr
-    slow = slow_endpoint(0.03)  # 2 s to 5 s of requests: room for kills at many points
-    out, ck = tmp_path / "out.ndjson", tmp_path / "ck"
-    kills, final = kill_repeatedly(
-        "s3-check", *args, "-o", out, "--checkpoint", ck,
-        env={"AWS_ENDPOINT_URL": slow.url}, seed=42, delays=(0.1, 0.8), checkpoint=ck,
-    )  # fmt: skip
-    assert final.returncode == 1, final.stderr
-    assert kills >= 3
-    resumed = parse_ndjson(out.read_bytes())
-    assert resumed[-1]["resumed"] >= 1
-    assert strip_timing(resumed) == strip_timing(
-        parse_ndjson((tmp_path / "ref.ndjson").read_bytes())
-    )
-
-
 def test_unreadable_and_error_statuses(
     run_cli: Run,
     parse_ndjson: Parse,

@@ -1,12 +1,10 @@
 """s3-check --parallel end to end: list mode lists TARGET as key ranges on several streams
-and writes the records of the sequential run, in the same order; resumable after kill -9,
-with another N."""
+and writes the records of the sequential run, in the same order. Resuming after kill -9
+with another N is a chaos job (tests/chaos/test_crashes.py)."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -120,49 +118,3 @@ def test_parallel_without_target_lists_the_inputs_source(
         r["key"] for r in parse_ndjson(listing.read_bytes())[1:-1]
     ]
     assert {r["bucket"] for r in records} == {source}
-
-
-def kill_after_first_commit(
-    start_cli: Callable[..., subprocess.Popen[bytes]],
-    args: list[Any],
-    env: Mapping[str, str],
-    checkpoint: Path,
-) -> None:
-    process = start_cli(*args, env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not checkpoint.exists() and process.poll() is None:
-        assert time.monotonic() < deadline, "the run never committed its checkpoint"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-
-
-def test_kill_9_then_resume_with_another_n_gives_the_same_records(
-    buckets: tuple[str, str, Path, dict[str, str]],
-    run_cli: Run,
-    start_cli: Callable[..., subprocess.Popen[bytes]],
-    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
-    slow_endpoint: Callable[[float], Any],
-    parse_ndjson: Parse,
-    tmp_path: Path,
-) -> None:
-    _, replica, listing, _ = buckets
-    args: list[Any] = ["s3-check", f"s3://{replica}/", "-i", listing, "--page-size", "5"]
-    reference = run_cli(*args)
-    assert reference.returncode == 1, reference.stderr
-    out, checkpoint = tmp_path / "out.ndjson", tmp_path / "out.ck"
-    resumable = [*args, "-o", out, "--checkpoint", checkpoint]
-    env = {"AWS_ENDPOINT_URL": slow_endpoint(0.03).url}
-    # A first run with one stream is killed once it has committed; the reruns take four.
-    kill_after_first_commit(start_cli, [*resumable, "--parallel", "1"], env, checkpoint)
-    kills, last = kill_repeatedly(
-        *resumable, "--parallel", "4",
-        env=env, seed=7, delays=(0.1, 0.5), attempts=2, checkpoint=checkpoint,
-    )  # fmt: skip
-
-    assert last.returncode == 1, last.stderr
-    assert kills >= 1, "the check ended before any kill of a --parallel 4 run"
-    output = out.read_bytes()
-    assert records_part(output) == records_part(reference.stdout)
-    assert summary_counts(output, parse_ndjson) == summary_counts(reference.stdout, parse_ndjson)
-    assert parse_ndjson(output)[-1]["resumed"] >= kills

@@ -202,37 +202,3 @@ def test_throttling_is_survived(
     assert parse_ndjson(result.stdout)[-1]["counts"] == {"deleted": 600}
     assert len([p for p in proxy.requests("POST") if "delete" in p]) >= 12 + 8
     assert keys_in(s3_client, bucket) == []
-
-
-def test_kill_9_and_resume_deletes_each_key_once(
-    run_cli: Run,
-    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
-    parse_ndjson: Parse,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
-    slow_endpoint: Callable[[float], Any],
-    s3_client: Any,
-    tmp_path: Path,
-) -> None:
-    bucket = make_bucket()
-    keys = [f"k{n:05d}" for n in range(400)]
-    seed_objects(bucket, dict.fromkeys(keys, b"x"))
-    seed_objects(bucket, {"zz-keep": b"k"})
-    listing = tmp_path / "listing.ndjson"
-    listing.write_bytes(manifest(run_cli, f"s3://{bucket}/k"))
-    slow = slow_endpoint(0.1)
-    args = [f"s3://{bucket}/k", "-i", listing, "-o", tmp_path / "out.ndjson"]
-    args += ["--checkpoint", tmp_path / "ck", "--batch-size", "10", "--concurrency", "2"]
-    kills, final = kill_repeatedly(
-        "s3-delete", *args, env={"AWS_ENDPOINT_URL": slow.url}, seed=3, delays=(0.1, 0.8),
-        checkpoint=tmp_path / "ck",
-    )  # fmt: skip
-    assert final.returncode == 0, final.stderr
-    assert kills >= 3
-    records = parse_ndjson((tmp_path / "out.ndjson").read_bytes())
-    assert [r["key"] for r in deletes(records)] == keys
-    assert {r["status"] for r in deletes(records)} == {"deleted"}
-    assert records[-1]["resumed"] >= 1 and records[-1]["counts"] == {"deleted": 400}
-    assert keys_in(s3_client, bucket) == ["zz-keep"]
-    again = run_cli("s3-delete", *args, env={"AWS_ENDPOINT_URL": slow.url})
-    assert again.returncode == 0 and b"nothing to do" in again.stderr

@@ -20,7 +20,7 @@ from inventory_report import (
     write_report,
 )
 
-from .test_manifest import HARD_KEYS, assert_clean_stderr, assert_same_output, framed
+from .test_manifest import HARD_KEYS, assert_clean_stderr, framed
 
 STAGE = "s3-manifest"
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
@@ -210,36 +210,3 @@ def test_without_pyarrow_parquet_is_exit_2_with_the_pip_command_and_csv_still_wo
     # A CSV report never imports pyarrow.
     csv = write_report(build_report("src", [[Entry("a")]]), tmp_path / "csv")
     assert run_cli(STAGE, "--inventory", csv, env=env).returncode == 0
-
-
-def test_kill_9_then_resume_gives_the_same_output(
-    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
-    run_cli: Run,
-    parse_ndjson: Parse,
-    cli_env: Mapping[str, str],
-    tmp_path: Path,
-) -> None:
-    entries = [Entry(f"k/{n:06d}", size=n) for n in range(40_000)]
-    manifest = write_report(build_report("src", split_shuffled(entries, 8, seed=3)), tmp_path)
-    reference, killed = tmp_path / "reference.ndjson", tmp_path / "killed.ndjson"
-    common = ["--inventory", manifest, "--sort-buffer", "5000"]
-    done = run_cli(STAGE, *common, "-o", reference)
-    assert done.returncode == 0, done.stderr
-    checkpoint = tmp_path / "killed.ck"
-    kills, last = kill_repeatedly(
-        STAGE,
-        *common,
-        "-o",
-        killed,
-        "--checkpoint",
-        checkpoint,
-        env=cli_env,
-        seed=int(os.environ.get("S3DEEP_KILL_SEED") or random.randrange(1 << 30)),
-        # The whole run takes about 1.4 s here, so kills must come early to land.
-        delays=(0.05, 0.5),
-        attempts=4,
-        checkpoint=checkpoint,
-    )
-    assert last.returncode == 0, last.stderr
-    assert kills >= 1
-    assert_same_output(killed.read_bytes(), reference.read_bytes(), parse_ndjson)

@@ -15,7 +15,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -500,136 +500,6 @@ def test_local_file_name_that_is_not_utf8_is_an_error_record(
 
 
 # --- checkpoints ----------------------------------------------------------------------
-
-
-def test_kill_9_at_random_points_then_resume(
-    populated_bucket: tuple[str, dict[str, bytes]],
-    run_cli: Callable[..., subprocess.CompletedProcess[bytes]],
-    start_cli: Callable[..., subprocess.Popen[bytes]],
-    parse_ndjson: Callable[[bytes], list[dict[str, Any]]],
-    fake_aws_environment: Mapping[str, str],
-    tmp_path: Path,
-) -> None:
-    name, objects = populated_bucket
-    seed = int(os.environ.get("S3DEEP_KILL_SEED") or random.randrange(1 << 30))
-    rng = random.Random(seed)
-    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
-    reference_dir.mkdir()
-    killed_dir.mkdir()
-
-    def command(where: Path) -> list[str | Path]:
-        return [
-            f"s3://{name}",
-            "-o",
-            where / "out.ndjson",
-            "--checkpoint",
-            where / "out.ck",
-            "--page-size",
-            "10",
-        ]
-
-    # Page size does not change the output (test_small_pages_give_the_same_output), and
-    # the default lists the reference three times faster.
-    reference = run_cli(STAGE, *command(reference_dir)[:-2])
-    assert reference.returncode == 0, reference.stderr
-    reference_output = (reference_dir / "out.ndjson").read_bytes()
-    assert reference_output.count(b"\n") == len(objects) + 2
-
-    # The first kill lands during start-up; the later ones are timed from the run's
-    # first commit, so that they land mid-listing however slow start-up is on a loaded
-    # machine (a full run takes ~6 s).
-    windows = [(0.2, 1.0), (0.0, 0.5), (0.3, 1.0), (0.5, 1.5), (0.5, 2.0), (1.0, 2.5)]
-    kills: list[tuple[float, int, bool]] = []  # (delay, object lines written, checkpointed)
-    checkpoint = killed_dir / "out.ck"
-    for attempt, (low, high) in enumerate(windows):
-        delay = rng.uniform(low, high)
-        stderr_path = tmp_path / f"stderr-{attempt}.txt"
-        before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
-        with open(stderr_path, "wb") as stderr:
-            process = start_cli(
-                STAGE, *command(killed_dir), stdout=subprocess.DEVNULL, stderr=stderr
-            )
-        deadline = time.monotonic() + 30
-        while attempt and process.poll() is None and time.monotonic() < deadline:
-            if checkpoint.exists() and checkpoint.stat().st_mtime_ns != before:
-                break
-            time.sleep(0.02)
-        try:
-            process.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
-            out = killed_dir / "out.ndjson"
-            written = out.read_bytes().count(b'"type":"object"') if out.exists() else 0
-            kills.append((delay, written, (killed_dir / "out.ck").exists()))
-        else:
-            assert process.returncode == 0, (
-                f"seed {seed}, kills {kills}: exit {process.returncode}, "
-                f"stderr {stderr_path.read_text(errors='replace')!r}"
-            )
-            break
-    finished = run_cli(STAGE, *command(killed_dir), timeout=120)
-    assert finished.returncode == 0, f"seed {seed}, kills {kills}: {finished.stderr!r}"
-
-    context = f"seed {seed}, kills (delay, objects written, checkpointed): {kills}"
-    assert kills, context
-    assert any(0 < written < len(objects) for _, written, _ in kills), context
-    output = (killed_dir / "out.ndjson").read_bytes()
-    assert_same_output(output, reference_output, parse_ndjson)
-    summary = parse_ndjson(output)[-1]
-    if any(checkpointed for *_, checkpointed in kills):
-        assert 1 <= summary["resumed"] <= len(kills), context
-    checkpoint_bytes = (killed_dir / "out.ck").read_bytes()
-    assert fake_aws_environment["AWS_SECRET_ACCESS_KEY"].encode() not in checkpoint_bytes
-
-    # A completed checkpoint makes the same command a no-op, so cron can rerun it.
-    # (Only the checkpoint's lock file changes: it names the last run that held it.)
-    def files() -> list[tuple[str, bytes, int]]:
-        paths = sorted(path for path in killed_dir.iterdir() if path.suffix != ".lock")
-        return [(path.name, path.read_bytes(), path.stat().st_mtime_ns) for path in paths]
-
-    before = files()
-    again = run_cli(STAGE, *command(killed_dir))
-    assert again.returncode == 0, again.stderr
-    assert again.stdout == b""
-    assert files() == before
-
-
-def test_sigterm_commits_and_the_rerun_completes(
-    hard_bucket: tuple[str, dict[str, bytes]],
-    hard_listing: subprocess.CompletedProcess[bytes],
-    run_cli: Callable[..., subprocess.CompletedProcess[bytes]],
-    start_cli: Callable[..., subprocess.Popen[bytes]],
-    slow_endpoint: Callable[[float], Any],
-    parse_ndjson: Callable[[bytes], list[dict[str, Any]]],
-    tmp_path: Path,
-) -> None:
-    name, objects = hard_bucket
-    out, checkpoint = tmp_path / "out.ndjson", tmp_path / "out.ck"
-    command = (f"s3://{name}", "-o", out, "--checkpoint", checkpoint, "--page-size", "2")
-    slow = slow_endpoint(0.1)  # 15 pages: the listing takes more than 1.5 s
-    process = start_cli(STAGE, *command, env={"AWS_ENDPOINT_URL": slow.url}, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while b'"type":"object"' not in (out.read_bytes() if out.exists() else b""):
-        assert time.monotonic() < deadline and process.poll() is None, "no object listed"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
-
-    assert process.returncode == 143, stderr
-    assert_clean_stderr(stderr)
-    assert f"{STAGE}: interrupted by SIGTERM" in stderr.decode()
-    interrupted = framed(parse_ndjson(out.read_bytes()))
-    assert interrupted.summary["complete"] is False
-    assert 0 < len(interrupted.objects) < len(objects)
-    assert interrupted.keys == key_order(objects)[: len(interrupted.objects)]
-
-    # The same endpoint (a checkpoint is bound to it), at full speed.
-    slow.delay_s = 0
-    resumed = run_cli(STAGE, *command, env={"AWS_ENDPOINT_URL": slow.url})
-    assert resumed.returncode == 0, resumed.stderr
-    assert_same_output(out.read_bytes(), hard_listing.stdout, parse_ndjson)
-    assert parse_ndjson(out.read_bytes())[-1]["resumed"] == 1
 
 
 def test_checkpoint_for_other_arguments_is_refused(

@@ -1,11 +1,10 @@
 """s3-manifest --parallel and --shard end to end: the same records, in the same order, as
-one sequential listing; resumable after kill -9; shards that add up to the whole."""
+one sequential listing; shards that add up to the whole. Resuming after kill -9 is a chaos
+job (tests/chaos/test_crashes.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import random
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -90,54 +89,6 @@ def test_parallel_output_is_the_sequential_output(
         assert_same_output(result.stdout, reference.stdout, parse_ndjson)
     else:
         assert_same_output(result.stdout, sequential, parse_ndjson)
-
-
-@pytest.mark.parametrize("shard", [[], ["--shard", "1/2"]])
-def test_kill_9_then_resume_parallel_gives_the_same_file(
-    range_bucket: tuple[str, dict[str, bytes]],
-    sequential: bytes,
-    run_cli: Run,
-    shard: list[str],
-    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
-    slow_endpoint: Callable[[float], Any],
-    parse_ndjson: Parse,
-    tmp_path: Path,
-) -> None:
-    name, objects = range_bucket
-    out, checkpoint = tmp_path / "out.ndjson", tmp_path / "out.ck"
-    slow = slow_endpoint(0.02)  # slow enough that every kill lands mid-listing
-    seed = int(os.environ.get("S3DEEP_KILL_SEED") or random.randrange(1 << 30))
-    kills, last = kill_repeatedly(
-        STAGE,
-        f"s3://{name}",
-        *shard,
-        "--parallel",
-        "4",
-        "--page-size",
-        "10",
-        "-o",
-        out,
-        "--checkpoint",
-        checkpoint,
-        env={"AWS_ENDPOINT_URL": slow.url},
-        seed=seed,
-        delays=(0.2, 0.8),
-        attempts=4,
-        checkpoint=checkpoint,
-    )
-
-    assert last.returncode == 0, f"seed {seed}: {last.stderr!r}"
-    assert kills >= 1, f"seed {seed}: the listing ended before any kill"
-    reference = run_cli(STAGE, f"s3://{name}", *shard).stdout if shard else sequential
-    assert_same_output(out.read_bytes(), reference, parse_ndjson)
-    summary = parse_ndjson(out.read_bytes())[-1]
-    assert summary["complete"] is True and 1 <= summary["resumed"] <= kills
-    if shard:  # the resumed runs kept the bounds the first run found
-        saved = json.loads(checkpoint.read_bytes())
-        assert len(saved["cursor"]["shard_range"]) == 2
-        assert 0 < summary["counts"]["objects"] < len(objects)
-    else:
-        assert summary["counts"] == {"objects": len(objects)}
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4])

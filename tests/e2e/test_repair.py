@@ -401,39 +401,3 @@ def test_large_object_killed_mid_copy_resumes_its_upload(
     assert records["big"]["status"] == "repaired"
     assert s3_client.get_object(Bucket=target, Key="big")["Body"].read() == big
     assert s3_client.list_multipart_uploads(Bucket=target).get("Uploads", []) == []
-
-
-def test_kill_9_and_resume_repairs_everything_once(
-    run_cli: Run,
-    kill_repeatedly: Callable[..., tuple[int, subprocess.CompletedProcess[bytes]]],
-    parse_ndjson: Parse,
-    make_bucket: Callable[..., str],
-    seed_objects: Seed,
-    s3_client: Any,
-    slow_endpoint: Callable[[float], Any],
-    tmp_path: Path,
-) -> None:
-    source, target = make_bucket(), make_bucket()
-    objects = {f"k{n:04d}": os.urandom(n % 50) for n in range(60)}
-    seed_objects(source, objects)
-    checks = tmp_path / "checks.ndjson"
-    checks.write_bytes(checked(run_cli, f"s3://{source}/", f"s3://{target}/"))
-    slow = slow_endpoint(0.05)
-    args = [f"s3://{target}/", "--from", f"s3://{source}/", "-i", checks]
-    args += ["-o", tmp_path / "out.ndjson", "--checkpoint", tmp_path / "ck", "--concurrency", "2"]
-    kills, final = kill_repeatedly(
-        "s3-repair", *args, env={"AWS_ENDPOINT_URL": slow.url}, seed=5, delays=(0.1, 0.8),
-        checkpoint=tmp_path / "ck",
-    )  # fmt: skip
-    assert final.returncode == 0, final.stderr
-    assert kills >= 3
-    records = [
-        r for r in parse_ndjson((tmp_path / "out.ndjson").read_bytes()) if r["type"] == "repair"
-    ]
-    assert [r["key"] for r in records] == sorted(objects)
-    for record in records:
-        assert record["status"] == "repaired" or (
-            record["status"] == "skipped" and record["action"] == "none"
-        ), record
-    for key, body in objects.items():
-        assert s3_client.get_object(Bucket=target, Key=key)["Body"].read() == body
