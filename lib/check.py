@@ -28,7 +28,14 @@ from lib.coverage import Coverage
 from lib.errors import BadInput, ExitCode, UsageError
 from lib.guidance import wrong_records
 from lib.location import Location, parse_location
-from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
+from lib.ndjson import (
+    InputMark,
+    InputPosition,
+    RecordReader,
+    incomplete_input_note,
+    input_cursor,
+    resume_input,
+)
 from lib.ranges import KeyRange, ParallelLister
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
 from lib.s3 import CREDENTIAL_CODES, ListRequest, error_code, exhausted, retryable, translate_error
@@ -285,7 +292,13 @@ class CheckPipeline:
                     yield result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
-        self.complete = True
+        self.complete = self._input_ended_complete()
+
+    def _input_ended_complete(self) -> bool:
+        note = incomplete_input_note(self.reader)
+        if note is not None:
+            self.notes.append(note)
+        return note is None
 
     def _check_one(self, item: Expected) -> DataRecord:
         expected = item[0]

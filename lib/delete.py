@@ -21,7 +21,13 @@ from lib.errors import BadInput, ExitCode, UsageError
 from lib.guidance import check_records_need_status, wrong_records
 from lib.localpath import LocalRoot, RefusedPath
 from lib.location import Location
-from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
+from lib.ndjson import (
+    InputPosition,
+    RecordReader,
+    incomplete_input_note,
+    input_cursor,
+    resume_input,
+)
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
 from lib.s3 import CREDENTIAL_CODES, exhausted, translate_error
 from lib.shard import Shard, ShardFilter
@@ -205,7 +211,10 @@ class DeletePipeline:
                 f"the bucket is versioned: {self.markers_created} deletions without a version id "
                 "created delete markers (the data is still there as older versions)"
             )
-        self.complete = True
+        cut = incomplete_input_note(self.reader)
+        if cut is not None:
+            self.notes.append(cut)
+        self.complete = cut is None
 
     def _note_versioning(self) -> None:
         try:

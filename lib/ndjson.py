@@ -46,6 +46,23 @@ class InputPosition(msgspec.Struct):
     digest: str = ""
 
 
+def incomplete_input_note(reader: RecordReader) -> str | None:
+    """Why a run that read all of its input still did not see all of it, or None.
+
+    An input that ends without a complete summary was cut short (its writer was killed)
+    or skipped something: a run over it holds less than its whole run would, so it must
+    not end `complete: true` (DESIGN, "Completeness"), and its checkpoint stays open so
+    that rerunning the pipeline finishes it."""
+    summary = reader.summary
+    if summary is not None and summary.complete:
+        return None
+    why = "no summary" if summary is None else "an incomplete summary"
+    return (
+        f"the input ended with {why} (its writer stopped early or skipped something): "
+        "this run is incomplete; rerun the pipeline to finish it"
+    )
+
+
 def resume_input(reader: RecordReader, cursor: dict[str, Any]) -> InputPosition | None:
     """Positions `reader` where a checkpointed cursor left it; the position, if any."""
     saved = cursor.get("input")

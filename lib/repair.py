@@ -21,7 +21,13 @@ from lib.errors import ExitCode
 from lib.guidance import wrong_records
 from lib.localpath import RefusedPath, key_problem
 from lib.location import Location
-from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
+from lib.ndjson import (
+    InputPosition,
+    RecordReader,
+    incomplete_input_note,
+    input_cursor,
+    resume_input,
+)
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
 from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, retryable, translate_error
 from lib.shard import Shard, ShardFilter
@@ -108,7 +114,10 @@ class RepairPipeline:
         note = self.shard.note()
         if note:
             self.notes.append(note)
-        self.complete = True
+        cut = incomplete_input_note(self.reader)
+        if cut is not None:
+            self.notes.append(cut)
+        self.complete = cut is None
 
     # --- one record ------------------------------------------------------------------
 

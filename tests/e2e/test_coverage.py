@@ -238,3 +238,47 @@ def test_a_check_whose_upstream_died_resumes_when_the_pipe_is_rerun(
     assert records(out)[1:] == records(whole)[1:]
     found = {r["key"] for r in records(out) if r.get("status") == "extra"}
     assert found == set(REAL_EXTRAS)
+
+
+@pytest.mark.parametrize("stage", ["s3-check", "s3-repair", "s3-delete"])
+def test_an_input_cut_short_makes_the_run_incomplete_until_it_is_whole(
+    run_cli: Run, tmp_path: Path, stage: str
+) -> None:
+    """An input that ends without its summary (its writer was killed) is not all of the
+    run: the stage ends `complete: false`, exit 1, and keeps its checkpoint open, so that
+    the same command on the whole input finishes the run instead of "nothing to do"."""
+    source, target = tmp_path / "src", tmp_path / "dst"
+    for root in (source, target):
+        root.mkdir()
+    for name in ("a", "b", "c"):
+        (source / name).write_bytes(name.encode())
+    manifest = listed(run_cli, str(source), "--md5")
+    if stage == "s3-check":
+        args = [str(target), "--mode", "head"]
+        whole = manifest
+    else:
+        checked = run_cli("s3-check", str(target), "--quiet", input=manifest)
+        assert checked.returncode == 1, checked.stderr  # all three missing
+        whole = checked.stdout
+        args = [str(target), "--from", str(source)] if stage == "s3-repair" else [str(target)]
+        args += ["--status", "missing"]
+    lines = whole.splitlines(keepends=True)
+    cut, summary = lines[:-1], lines[-1]
+    assert json.loads(summary)["type"] == "summary"
+    given, output, checkpoint = tmp_path / "in.ndjson", tmp_path / "out.ndjson", tmp_path / "ck"
+    given.write_bytes(b"".join(cut[:-1]))  # the last record and the summary never came
+    common = [*args, "-i", given, "-o", output, "--checkpoint", checkpoint]
+
+    first = run_cli(stage, *common)
+    assert first.returncode == 1, first.stderr
+    assert b"the input ended with no summary" in first.stderr
+    records = [json.loads(line) for line in output.read_bytes().splitlines()]
+    assert records[-1]["type"] == "summary" and records[-1]["complete"] is False
+    assert len(records) == 2 + 2  # header, two of the three records, summary
+
+    given.write_bytes(whole)  # the writer's rerun: the same records, then the rest
+    second = run_cli(stage, *common)
+    assert b"nothing to do" not in second.stderr
+    records = [json.loads(line) for line in output.read_bytes().splitlines()]
+    assert records[-1]["complete"] is True
+    assert [r["key"] for r in records[1:-1]] == ["a", "b", "c"]

@@ -11,7 +11,7 @@ import pytest
 from lib.delete import DeleteOptions, DeletePipeline, judge
 from lib.location import Location, parse_location
 from lib.ndjson import RecordReader
-from lib.records import DeleteRecord, Header, ObjectRecord, new_decoder, new_encoder
+from lib.records import DeleteRecord, Header, ObjectRecord, Summary, new_decoder, new_encoder
 from lib.window import AdaptiveWindow
 
 
@@ -52,6 +52,7 @@ class FakeS3:
 def listing(keys: list[str], bucket: str = "b") -> bytes:
     records: list[Any] = [Header(stage="s3-manifest", source=f"s3://{bucket}/")]
     records += [ObjectRecord(bucket=bucket, key=key, size=10) for key in keys]
+    records.append(Summary(stage="s3-manifest", complete=True))
     encoder = new_encoder()
     return b"".join(encoder.encode(record) + b"\n" for record in records)
 
@@ -163,6 +164,7 @@ def test_deleted_only_when_the_answer_names_exactly_that_key_and_version() -> No
     records: list[Any] = [Header(stage="s3-manifest", source="s3://b/")]
     records += [ObjectRecord(bucket="b", key=key, size=1) for key in keys[:3]]
     records.append(ObjectRecord(bucket="b", key="v1", size=1, version_id="3"))
+    records.append(Summary(stage="s3-manifest", complete=True))
     data = b"".join(new_encoder().encode(record) + b"\n" for record in records)
     pipeline, results = run(data, parse_location("s3://b/"), client)
     assert {r.key: (r.status, r.error) for r in results} == {
