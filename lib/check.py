@@ -31,7 +31,8 @@ from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
 from lib.ranges import KeyRange, ParallelLister
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
-from lib.s3 import CREDENTIAL_CODES, ListRequest, error_code, exhausted, retryable, translate_error
+from lib.retry import describe, stops_the_run
+from lib.s3 import ListRequest
 from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
 from lib.verify import Stores, Verdict, Verifier
@@ -300,12 +301,10 @@ class CheckPipeline:
         try:
             info = store.head(key, version)
         except Exception as exc:
-            where = f"s3://{bucket}/{key}"
-            if error_code(exc) in CREDENTIAL_CODES:
-                raise translate_error(exc, "HeadObject", where) from None
-            if retryable(exc):
-                raise exhausted(exc, "HeadObject", where) from None
-            return _record(bucket, key, "error", expected, None, _describe(exc))
+            stop = stops_the_run(exc, "HeadObject", f"s3://{bucket}/{key}")
+            if stop is not None:
+                raise stop from None
+            return _record(bucket, key, "error", expected, None, describe(exc))
         if info is None:
             return _record(bucket, key, "missing", expected, None, None)
         verdict: Verdict = self.verifier.compare(expected, info.record)
@@ -356,14 +355,6 @@ def _record(
         actual=actual,
         detail=detail,
     )
-
-
-def _describe(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
 
 
 def listing_location(target: Location | None, source: Location | None) -> Location:

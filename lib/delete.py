@@ -11,8 +11,6 @@ key is `deleted` only when the server names exactly it (and its version) as dele
 from __future__ import annotations
 
 import concurrent.futures
-import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,16 +21,19 @@ from lib.localpath import LocalRoot, RefusedPath
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
-from lib.s3 import CREDENTIAL_CODES, exhausted, translate_error
+from lib.retry import (
+    CREDENTIAL_CODES,
+    RETRYABLE_CODES,
+    THROTTLE_CODES,
+    backoff,
+    error_code,
+    exhausted,
+    retryable,
+    translate_error,
+)
 from lib.shard import Shard, ShardFilter
 from lib.window import AdaptiveWindow, ordered_window
 
-THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
-NETWORK_ERRORS = {
-    "ConnectionClosedError", "ReadTimeoutError", "EndpointConnectionError",
-    "ConnectTimeoutError", "ConnectionError", "ProxyConnectionError",
-}  # fmt: skip
-RETRY_CODES = THROTTLE_CODES | {"InternalError", "ServiceUnavailable", "500", "RequestTimeout"}
 # A whole DeleteObjects refused for these stops the run (exit 3): no other batch would pass.
 FATAL_CODES = CREDENTIAL_CODES | {"AccessDenied", "403"}
 MAX_ATTEMPTS = 6
@@ -235,19 +236,19 @@ class DeletePipeline:
                     Bucket=self.scope.bucket, Delete={"Objects": objects, "Quiet": False}
                 )
             except Exception as exc:
-                code = _error_code(exc)
+                code = error_code(exc) or type(exc).__name__
                 where = f"s3://{self.scope.bucket}"
                 if code in FATAL_CODES:
                     raise translate_error(exc, "DeleteObjects", where) from None
                 if code in THROTTLE_CODES:
                     self.window.throttle()
-                if code not in RETRY_CODES and code not in NETWORK_ERRORS:
+                if not retryable(exc):
                     for target in pending:
                         target.result = self._result(target, "failed", code)
                     return
                 if attempt == MAX_ATTEMPTS:
                     raise exhausted(exc, "DeleteObjects", where) from None
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             self.window.success()
             answers = _answers(response)
@@ -262,7 +263,7 @@ class DeletePipeline:
                     target.result = self._result(target, "failed", _unanswered(target, strays))
                 elif failure == DELETED:
                     target.result = self._result(target, "deleted", None)
-                elif failure in RETRY_CODES and attempt < MAX_ATTEMPTS:
+                elif failure in RETRYABLE_CODES and attempt < MAX_ATTEMPTS:
                     retry.append(target)
                 else:
                     target.result = self._result(target, "failed", failure)
@@ -271,7 +272,7 @@ class DeletePipeline:
             if any(answers.get((t.key, t.version_id)) in THROTTLE_CODES for t in retry):
                 self.window.throttle()
             pending = retry
-            _backoff(attempt)
+            backoff(attempt)
 
     def _delete_local(self, target: Target) -> DeleteRecord:
         """Unlinks the file (and the directories that leaves empty); a missing file is
@@ -327,19 +328,6 @@ def _unanswered(target: Target, strays: list[str]) -> str:
     alike = [key for key in strays if key.strip() == target.key.strip()]
     named = f"; it named {alike[0]!r}, which was not asked for" if alike else ""
     return f"the server did not report {asked} deleted{named}"
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return str(code or status or "Error")
-    return type(exc).__name__
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(5.0, 0.1 * 2**attempt)))
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

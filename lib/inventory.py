@@ -50,7 +50,8 @@ from lib.keylist import ResumeSkipper, SortOptions
 from lib.location import Location
 from lib.manifest import key_filter
 from lib.records import DataRecord, ObjectRecord
-from lib.s3 import normalize_timestamp, translate_error
+from lib.retry import translate_error
+from lib.s3 import normalize_timestamp
 
 CHUNK = 1 << 20
 NULL_VERSION = "null"

@@ -31,6 +31,7 @@ import msgspec
 
 from lib.checkpoint import CheckpointState
 from lib.coverage import declared
+from lib.durable import fsync_directory
 from lib.errors import FatalError, UsageError
 from lib.location import Location, parse_location
 from lib.manifest import key_filter
@@ -154,7 +155,7 @@ def publish(output: str, url: str, client: Any) -> str:
             else:
                 path = url.removeprefix("file://")
                 os.replace(temp.name, path)
-                _fsync_directory(os.path.dirname(os.path.abspath(path)))
+                fsync_directory(os.path.dirname(os.path.abspath(path)))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp.name)
@@ -175,14 +176,6 @@ def _gzip_file(path: str, target: IO[bytes]) -> None:
         while chunk := source.read(1 << 20):
             target.write(compressor.compress(chunk))
     target.write(compressor.flush())
-
-
-def _fsync_directory(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _published_started(url: str, client: Any) -> str | None:

@@ -23,7 +23,7 @@ from lib.localpath import RefusedPath, key_problem
 from lib.location import Location
 from lib.ndjson import InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
-from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, retryable, translate_error
+from lib.retry import describe, stops_the_run
 from lib.shard import Shard, ShardFilter
 from lib.transfer import Retrier, Timeouts, Uploads
 from lib.verify import Verifier, existence_only
@@ -145,16 +145,15 @@ class RepairPipeline:
         except Exception as exc:
             # Spent retries or refused credentials: stop (exit 3) with the upload kept in
             # the checkpoint; the rerun re-checks this record before it copies again.
-            if error_code(exc) in CREDENTIAL_CODES:
-                raise translate_error(exc, "repair", f"s3://{record.bucket}/{record.key}") from None
-            if retryable(exc):
-                raise exhausted(exc, "repair", f"s3://{record.bucket}/{record.key}") from None
-            result.status, result.error = "failed", _describe(exc)
+            stop = stops_the_run(exc, "repair", f"s3://{record.bucket}/{record.key}")
+            if stop is not None:
+                raise stop from None
+            result.status, result.error = "failed", describe(exc)
             if result.action in ("multipart_copy", "multipart_upload"):
                 try:
                     self.copier.abort(record.key, retrier)
                 except Exception as abort_error:
-                    result.error += f"; aborting the upload failed too: {_describe(abort_error)}"
+                    result.error += f"; aborting the upload failed too: {describe(abort_error)}"
         result.attempts = 1 + retrier.retries
         result.ms = int((time.monotonic() - started) * 1000)
         return result
@@ -249,14 +248,6 @@ def _source_problem(info: SourceInfo, expected: ObjectRecord) -> str | None:
     ):
         return f"the source has ETag {info.etag}, the manifest expected {expected.etag}"
     return None
-
-
-def _describe(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
 
 
 def classify(record: DataRecord) -> tuple[str, int]:

@@ -19,7 +19,8 @@ from lib.local import list_directory
 from lib.localpath import LocalRoot
 from lib.location import Location
 from lib.records import DataRecord, ObjectRecord, format_timestamp
-from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page, translate_error
+from lib.retry import translate_error
+from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
 MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from lib.s3 import S3Config, make_client, read_timeout_s, retryable
+from lib.retry import backoff, retryable
+from lib.s3 import S3Config, make_client, read_timeout_s
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -93,7 +93,7 @@ class Retrier:
                 if not retryable(exc) or attempt == self.attempts:
                     raise
                 self.retries += 1
-                time.sleep(random.uniform(0, min(10.0, 0.2 * 2**attempt)))
+                backoff(attempt, base_s=0.2, cap_s=10.0)  # transfers are long: wait longer
                 continue
             self.timeouts.observe(nbytes, time.monotonic() - started)
             return result
