@@ -82,6 +82,8 @@ class KeyMap:
 
 
 class CheckPipeline:
+    coverage: dict[str, Any] | None = None  # all the input's keys are checked
+
     def __init__(
         self,
         reader: RecordReader,
@@ -120,6 +122,13 @@ class CheckPipeline:
             cursor.update(hole=self._hole, holes=self._holes)
         cursor.update(input_cursor(self._position))
         return cursor
+
+    def classify(self, record: DataRecord) -> tuple[str, int]:
+        """Summary counts by status; bytes of the objects found."""
+        if isinstance(record, CheckRecord):
+            actual = record.actual
+            return record.status, (actual.size or 0) if actual is not None else 0
+        return "error", 0
 
     def __iter__(self) -> Iterator[DataRecord | None]:
         if self.options.mode == "list":
@@ -371,13 +380,6 @@ def listing_location(target: Location | None, source: Location | None) -> Locati
 
 def source_of(header_source: str | None) -> Location | None:
     return parse_location(header_source) if header_source else None
-
-
-def classify(record: DataRecord) -> tuple[str, int]:
-    if isinstance(record, CheckRecord):
-        actual = record.actual
-        return record.status, (actual.size or 0) if actual is not None else 0
-    return "error", 0
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

@@ -69,6 +69,8 @@ class Unit:
 
 
 class DeletePipeline:
+    coverage: dict[str, Any] | None = None  # all the input's records are acted on
+
     def __init__(
         self,
         reader: RecordReader,
@@ -91,7 +93,7 @@ class DeletePipeline:
         self._guard_hit = False
         self.markers_created = 0
         self.versioned = False
-        self._last_size = 0
+        self._yielded_size = 0  # the input's size for the record last yielded (classify)
         self._position = resume_input(reader, cursor)
 
     def cursor(self) -> dict[str, Any]:
@@ -189,7 +191,7 @@ class DeletePipeline:
                             if self.versioned and result.version_id is None:
                                 self.markers_created += 1
                         self._position = target.position
-                        self._last_size = target.size
+                        self._yielded_size = target.size
                         yield result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -286,9 +288,10 @@ class DeletePipeline:
         return self._result(target, "deleted", None)
 
     def classify(self, record: DataRecord) -> tuple[str, int]:
-        """Summary counts by status; bytes of what was deleted (sizes from the input)."""
+        """Summary counts by status; bytes of what was deleted, from the input record's
+        size (a delete record has none): the runner classifies a record at its yield."""
         if isinstance(record, DeleteRecord):
-            return record.status, self._last_size if record.status == "deleted" else 0
+            return record.status, self._yielded_size if record.status == "deleted" else 0
         return "error", 0
 
     def _result(self, target: Target, status: str, error: str | None) -> DeleteRecord:

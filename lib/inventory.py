@@ -48,7 +48,7 @@ from lib.extsort import Item, external_sort
 from lib.inventory_csv import Columns, csv_rows, decode_key
 from lib.keylist import ResumeSkipper, SortOptions
 from lib.location import Location
-from lib.manifest import key_filter
+from lib.manifest import count_listed, key_filter
 from lib.records import DataRecord, ObjectRecord
 from lib.retry import translate_error
 from lib.s3 import normalize_timestamp
@@ -282,6 +282,8 @@ class _Scan:
 
 
 class InventoryPipeline:
+    classify = staticmethod(count_listed)
+
     def __init__(
         self,
         report: Report,
@@ -297,6 +299,7 @@ class InventoryPipeline:
         self.rows = RowReader(report, location, options)
         self._skipper = ResumeSkipper(cursor, "inventory report")
         self.coverage = declared(location.prefix, options.include, options.exclude)
+        self.notes: list[str] = []
 
     def cursor(self) -> dict[str, Any]:
         return self._skipper.cursor()

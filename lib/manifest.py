@@ -54,8 +54,20 @@ def key_filter(
     return keep
 
 
+def count_listed(record: DataRecord) -> tuple[str, int]:
+    """Summary counts of s3-manifest, whatever its source: objects, delete markers,
+    errors; bytes listed."""
+    if isinstance(record, ObjectRecord):
+        if record.delete_marker:
+            return "delete_markers", 0
+        return "objects", record.size or 0
+    return "errors", 0
+
+
 class ManifestPipeline:
     """Lists a location; `cursor()` is the last listed key (and version) at any yield."""
+
+    classify = staticmethod(count_listed)
 
     def __init__(
         self,
@@ -180,15 +192,6 @@ class ManifestPipeline:
                 self._holes += 1
             if keep is None or not isinstance(record, ObjectRecord) or keep(record.key):
                 yield record
-
-
-def classify(record: DataRecord) -> tuple[str, int]:
-    """Summary counts of s3-manifest: objects, delete markers, errors; bytes listed."""
-    if isinstance(record, ObjectRecord):
-        if record.delete_marker:
-            return "delete_markers", 0
-        return "objects", record.size or 0
-    return "errors", 0
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

@@ -34,7 +34,7 @@ from lib.coverage import declared
 from lib.durable import fsync_directory
 from lib.errors import FatalError, UsageError
 from lib.location import Location, parse_location
-from lib.manifest import key_filter
+from lib.manifest import count_listed, key_filter
 from lib.ndjson import RecordReader
 from lib.records import DataRecord, Header, ObjectRecord, Summary, header_as_dict, new_decoder
 
@@ -267,6 +267,8 @@ def _short(exc: Exception) -> str:
 
 class PublishedPipeline:
     """Emits a published copy's records; `cursor()` counts the records read."""
+
+    classify = staticmethod(count_listed)
 
     def __init__(
         self,

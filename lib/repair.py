@@ -43,6 +43,8 @@ class RepairOptions:
 
 
 class RepairPipeline:
+    coverage: dict[str, Any] | None = None  # all the input's records are acted on
+
     def __init__(
         self,
         reader: RecordReader,
@@ -73,6 +75,12 @@ class RepairPipeline:
         cursor: dict[str, Any] = {"uploads": self.uploads.snapshot()}
         cursor.update(input_cursor(self._position))
         return cursor
+
+    def classify(self, record: DataRecord) -> tuple[str, int]:
+        """Summary counts by status; bytes copied."""
+        if isinstance(record, RepairRecord):
+            return record.status, record.bytes
+        return "error", 0
 
     def _records(self) -> Iterator[tuple[CheckRecord | ErrorRecord, InputPosition]]:
         keeps = self.shard.keeps
@@ -248,12 +256,6 @@ def _source_problem(info: SourceInfo, expected: ObjectRecord) -> str | None:
     ):
         return f"the source has ETag {info.etag}, the manifest expected {expected.etag}"
     return None
-
-
-def classify(record: DataRecord) -> tuple[str, int]:
-    if isinstance(record, RepairRecord):
-        return record.status, record.bytes
-    return "error", 0
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:
