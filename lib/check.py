@@ -26,6 +26,7 @@ from typing import Any
 
 from lib.coverage import Coverage
 from lib.errors import BadInput, ExitCode, UsageError
+from lib.flush import FLUSH, Flush
 from lib.guidance import wrong_records
 from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
@@ -51,7 +52,6 @@ STATUSES = (
 )
 MODES = ("list", "head", "read")
 
-Flush = None
 Expected = tuple[ObjectRecord | ErrorRecord, InputMark]
 
 
@@ -130,7 +130,7 @@ class CheckPipeline:
             return record.status, (actual.size or 0) if actual is not None else 0
         return "error", 0
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         if self.options.mode == "list":
             yield from self._merge_with_listing()
         else:
@@ -180,7 +180,7 @@ class CheckPipeline:
 
     # --- list mode -----------------------------------------------------------------
 
-    def _merge_with_listing(self) -> Iterator[DataRecord | None]:
+    def _merge_with_listing(self) -> Iterator[DataRecord | Flush]:
         assert self.listing is not None
         listing = self._listing()
         if self.options.shard is not None:
@@ -258,7 +258,7 @@ class CheckPipeline:
         hole = self._hole
         return hole is not None and (key == hole or (hole.endswith("/") and key.startswith(hole)))
 
-    def _listing(self) -> Iterator[DataRecord | None]:
+    def _listing(self) -> Iterator[DataRecord | Flush]:
         """The target's objects after the cursor's last key, in key order."""
         assert self.listing is not None
         store = self.stores.get(self.listing.bucket)
@@ -279,15 +279,15 @@ class CheckPipeline:
 
     # --- head and read modes -------------------------------------------------------
 
-    def _one_by_one(self) -> Iterator[DataRecord | None]:
+    def _one_by_one(self) -> Iterator[DataRecord | Flush]:
         window = max(1, self.options.concurrency)
         with concurrent.futures.ThreadPoolExecutor(window, thread_name_prefix="s3-check") as pool:
             try:
                 for item in ordered_window(
                     self._expected(), self._check_one, pool=pool, window=window * 2
                 ):
-                    if item is None:
-                        yield None
+                    if item is FLUSH:
+                        yield FLUSH
                         continue
                     (_, position), future = item
                     result = future.result()
@@ -324,21 +324,21 @@ class CheckPipeline:
         return _record(bucket, key, verdict[0], expected, info.record, verdict[1])
 
 
-def _owned(listing: Iterator[DataRecord | None], shard: Shard) -> Iterator[DataRecord | None]:
+def _owned(listing: Iterator[DataRecord | Flush], shard: Shard) -> Iterator[DataRecord | Flush]:
     """The listed objects whose key hashes to `shard` (flush markers pass through)."""
     for item in listing:
-        if item is None or not isinstance(item, ObjectRecord) or shard.keeps(item.key):
+        if item is FLUSH or not isinstance(item, ObjectRecord) or shard.keeps(item.key):
             yield item
 
 
 def _next_actual(
-    listing: Iterator[DataRecord | None],
-) -> Generator[None, None, ObjectRecord | ErrorRecord | None]:
+    listing: Iterator[DataRecord | Flush],
+) -> Generator[Flush, None, ObjectRecord | ErrorRecord | None]:
     """The next listed object or hole (an error record with a key), passing flush markers
     up while the listing waits."""
     for item in listing:
-        if item is None:
-            yield Flush
+        if item is FLUSH:
+            yield FLUSH
         elif isinstance(item, ObjectRecord) or (
             isinstance(item, ErrorRecord) and item.key is not None
         ):

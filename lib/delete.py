@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.errors import BadInput, ExitCode, UsageError
+from lib.errors import BadInput, ExitCode
+from lib.flush import FLUSH, Flush
 from lib.guidance import check_records_need_status, wrong_records
 from lib.localpath import LocalRoot, RefusedPath
 from lib.location import Location
@@ -169,7 +170,7 @@ class DeletePipeline:
 
     # --- running units --------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         if self.scope.is_s3 and not self.options.dry_run:
             self._note_versioning()
         workers = self.options.concurrency
@@ -178,8 +179,8 @@ class DeletePipeline:
                 for item in ordered_window(
                     self._units(), self._run_unit, pool=pool, window=self.window
                 ):
-                    if item is None:
-                        yield None
+                    if item is FLUSH:
+                        yield FLUSH
                         continue
                     unit, future = item
                     future.result()
@@ -336,8 +337,3 @@ def _unanswered(target: Target, strays: list[str]) -> str:
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:
     bad = {"failed", "out_of_scope", "error"}
     return ExitCode.OK if complete and not any(counts.get(s) for s in bad) else ExitCode.NOT_OK
-
-
-def check_scope(scope: Location) -> None:
-    if scope.is_s3 and not scope.bucket:
-        raise UsageError("SCOPE needs a bucket")

@@ -22,6 +22,7 @@ from typing import IO, Any
 from lib.coverage import declared
 from lib.errors import BadInput, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE, Item, external_sort
+from lib.flush import Flush
 from lib.location import Location
 from lib.manifest import count_listed, key_filter
 from lib.records import DataRecord, ObjectRecord
@@ -105,7 +106,7 @@ class KeyListPipeline:
     def cursor(self) -> dict[str, Any]:
         return self._skipper.cursor()
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         sort = self.options.sort
         bucket = self.location.bucket
         previous: bytes | None = None

@@ -33,6 +33,7 @@ from lib.checkpoint import CheckpointState
 from lib.coverage import declared
 from lib.durable import fsync_directory
 from lib.errors import FatalError, UsageError
+from lib.flush import Flush
 from lib.location import Location, parse_location
 from lib.manifest import count_listed, key_filter
 from lib.ndjson import RecordReader
@@ -291,7 +292,7 @@ class PublishedPipeline:
     def cursor(self) -> dict[str, Any]:
         return {"published_started": self.copy.header.started, "published_records": self._read}
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         with _open(self.copy.url, self.client) as stream:
             reader = RecordReader(stream, new_decoder(), stage=STAGE)
             header = reader.read_header()

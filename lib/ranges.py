@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lib import interrupts
+from lib.flush import FLUSH, Flush
 from lib.records import ObjectRecord
 from lib.retry import request_failed
 from lib.s3 import RAW_BODY, ListingGuard, ListRequest, next_params, parse_page
@@ -191,7 +192,7 @@ class ParallelLister:
 
     # --- the reader's side ---------------------------------------------------------
 
-    def __iter__(self) -> Iterator[ObjectRecord | None]:
+    def __iter__(self) -> Iterator[ObjectRecord | Flush]:
         self._seed()
         threads = [
             threading.Thread(target=self._work, name=f"s3-list-{n}", daemon=True)
@@ -203,7 +204,7 @@ class ParallelLister:
             while True:
                 page = self._take(wait=False)
                 if page is None:
-                    yield None
+                    yield FLUSH
                     page = self._take(wait=True)
                 if not page:
                     return

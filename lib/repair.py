@@ -18,6 +18,7 @@ import msgspec
 
 from lib.copier import Copied, Copier, SourceInfo
 from lib.errors import ExitCode
+from lib.flush import FLUSH, Flush
 from lib.guidance import wrong_records
 from lib.localpath import RefusedPath, key_problem
 from lib.location import Location
@@ -91,7 +92,7 @@ class RepairPipeline:
             else:
                 raise wrong_records("s3-repair", self.reader.lines, record)
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         workers = self.options.concurrency
         already_whole = 0
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-repair") as pool:
@@ -99,8 +100,8 @@ class RepairPipeline:
                 for item in ordered_window(
                     self._records(), self._repair, pool=pool, window=workers
                 ):
-                    if item is None:
-                        yield None
+                    if item is FLUSH:
+                        yield FLUSH
                         continue
                     (_, position), future = item
                     result = future.result()

@@ -21,6 +21,7 @@ from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointLock, CheckpointState
 from lib.errors import ExitCode, Interrupted, StageError, redact
+from lib.flush import FLUSH, Flush
 from lib.logs import new_progress
 from lib.ndjson import RecordWriter, is_stream, open_output
 from lib.progress import Progress
@@ -33,8 +34,8 @@ COMMIT_SECONDS = 1.0
 class Pipeline(Protocol):
     """Everything the runner asks of a stage's pipeline.
 
-    Iterating yields records, or `None` meaning "I am about to wait for the network:
-    flush what you have". `cursor()` and `classify(record)` are called only while the
+    Iterating yields records, or FLUSH meaning "I am about to wait for the network:
+    flush what you have" (lib/flush.py). `cursor()` and `classify(record)` are called only while the
     iterator is suspended: `cursor()` at any yield, `classify(record)` at the yield of
     that very record, so a pipeline may answer from what it knows of the record it
     just yielded.
@@ -49,7 +50,7 @@ class Pipeline(Protocol):
     # Lines for the person running the stage, said after the last record.
     notes: list[str]
 
-    def __iter__(self) -> Iterator[DataRecord | None]: ...
+    def __iter__(self) -> Iterator[DataRecord | Flush]: ...
 
     def cursor(self) -> dict[str, Any]: ...
 
@@ -274,8 +275,9 @@ def _drive(session: _Session, pipeline: Pipeline, progress: Progress) -> None:
     keep = session.run.keep
     raise_if_interrupted = interrupts.raise_if_interrupted
     monotonic = time.monotonic
+    flush = FLUSH
     for record in pipeline:
-        if record is not None:
+        if record is not flush:
             if keep is None or keep(record):
                 writer.write(record)
             status, size = classify(record)

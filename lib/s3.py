@@ -25,6 +25,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from lib import interrupts
 from lib.errors import FatalError, UsageError
+from lib.flush import FLUSH, Flush
 from lib.records import ObjectRecord
 from lib.retry import Unreachable, request_failed
 
@@ -382,15 +383,15 @@ class PagePrefetcher:
             except queue.Full:
                 continue
 
-    def pages(self) -> Iterator[bytes | None]:
-        """Raw pages in order; None whenever the next page is not there yet."""
+    def pages(self) -> Iterator[bytes | Flush]:
+        """Raw pages in order; FLUSH whenever the next page is not there yet."""
         self._thread.start()
         try:
             while True:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    yield None
+                    yield FLUSH
                     item = interrupts.wait_get(self._queue)
                 if isinstance(item, _End):
                     return

@@ -1,11 +1,13 @@
-"""Moving one object's bytes: server-side copy, streamed (multipart) upload, download.
+"""What the copier (lib/copier.py) moves bytes with: timeouts, retries, upload state.
 
-Every request runs under an adaptive timeout in the spirit of s3-algo: the
-timeout is a base plus a factor times the expected transfer time, from an
-exponential average of the bandwidth measured so far, and each retry doubles
-it and backs off with jitter. Multipart transfers record their upload id and
-finished parts in an `UploadState`, which the checkpoint carries, so a rerun
-continues the same upload instead of starting over.
+`Retrier` runs each request under an adaptive timeout in the spirit of s3-algo:
+the timeout is a base plus a factor times the expected transfer time, from an
+exponential average of the bandwidth measured so far (`Timeouts`), each retry
+doubles it and backs off with jitter, and `Clients` keeps one client per timeout.
+Multipart transfers record their upload id and finished parts in an
+`UploadState`; `Uploads` holds those of a run, which the checkpoint carries, so
+a rerun continues the same upload instead of starting over. `Buffers` caps the
+part-sized buffers held at once.
 """
 
 from __future__ import annotations

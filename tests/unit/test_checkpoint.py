@@ -14,6 +14,7 @@ import pytest
 from lib import interrupts
 from lib.checkpoint import Checkpoint
 from lib.errors import ExitCode, UsageError
+from lib.flush import Flush
 from lib.records import DataRecord, ObjectRecord
 from lib.runner import StageRun, run_stage
 
@@ -40,7 +41,7 @@ class KeysPipeline:
         assert isinstance(record, ObjectRecord)
         return "objects", record.size or 0
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         for index in range(self._next, len(KEYS)):
             if self._on_record:
                 self._on_record(index)

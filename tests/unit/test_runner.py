@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lib.errors import ExitCode
+from lib.flush import FLUSH, Flush
 from lib.records import DataRecord, DeleteRecord
 from lib.runner import StageRun, run_stage
 
@@ -30,11 +31,11 @@ class SizedDeletes:
     def cursor(self) -> dict[str, Any]:
         return {}
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         for key, size in self.sizes.items():
             self._yielded = size
             yield DeleteRecord(bucket="b", key=key, status="deleted" if size else "skipped")
-            yield None
+            yield FLUSH
         self.notes.append("2 keys seen, 1 deleted")
         self.complete = True
 
