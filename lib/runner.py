@@ -34,11 +34,11 @@ COMMIT_SECONDS = 1.0
 class Pipeline(Protocol):
     """Everything the runner asks of a stage's pipeline.
 
-    Iterating yields records, or FLUSH meaning "I am about to wait for the network:
-    flush what you have" (lib/flush.py). `cursor()` and `classify(record)` are called only while the
-    iterator is suspended: `cursor()` at any yield, `classify(record)` at the yield of
-    that very record, so a pipeline may answer from what it knows of the record it
-    just yielded.
+    Iterating yields records, or FLUSH (lib/flush.py) meaning "I am about to wait for
+    the network: flush what you have". `cursor()` and `classify(record)` are called
+    only while the iterator is suspended: `cursor()` at any yield, `classify(record)`
+    at the yield of that very record, so a pipeline may answer from what it knows of
+    the record it just yielded.
     """
 
     # True once the iterator has ended having covered all of its input (else the
