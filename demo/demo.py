@@ -2,8 +2,10 @@
 
 Run with `make demo`. Everything happens against moto's S3 server on 127.0.0.1
 with dummy credentials, so no AWS account is used. Outputs land in demo/out/.
-Each step is a function listed in STEPS and run in order inside `start_server()`;
-a new stage (s3-check, s3-repair, s3-delete) is shown by adding a step.
+Each step is a function listed in STEPS and run in order inside `start_server()`:
+seed a source bucket, list it with s3-manifest, seed a damaged replica, check it
+with s3-check, repair it with s3-repair, delete its extras with s3-delete, and
+check it again.
 
 S3DEEP_DEMO_SIZE=small runs the same steps on about a tenth of the data, and
 S3DEEP_DEMO_OUT=DIR writes the outputs there instead: tests/e2e/test_demo.py runs the

@@ -26,6 +26,7 @@ from typing import Any
 
 from lib.coverage import Coverage
 from lib.errors import BadInput, ExitCode, UsageError
+from lib.flush import FLUSH, Flush
 from lib.guidance import wrong_records
 from lib.location import Location, parse_location
 from lib.ndjson import (
@@ -38,7 +39,8 @@ from lib.ndjson import (
 )
 from lib.ranges import KeyRange, ParallelLister
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
-from lib.s3 import CREDENTIAL_CODES, ListRequest, error_code, exhausted, retryable, translate_error
+from lib.retry import describe, stops_the_run
+from lib.s3 import ListRequest
 from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
 from lib.verify import Stores, Verdict, Verifier
@@ -57,7 +59,6 @@ STATUSES = (
 )
 MODES = ("list", "head", "read")
 
-Flush = None
 Expected = tuple[ObjectRecord | ErrorRecord, InputMark]
 
 
@@ -88,6 +89,8 @@ class KeyMap:
 
 
 class CheckPipeline:
+    coverage: dict[str, Any] | None = None  # all the input's keys are checked
+
     def __init__(
         self,
         reader: RecordReader,
@@ -127,7 +130,14 @@ class CheckPipeline:
         cursor.update(input_cursor(self._position))
         return cursor
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def classify(self, record: DataRecord) -> tuple[str, int]:
+        """Summary counts by status; bytes of the objects found."""
+        if isinstance(record, CheckRecord):
+            actual = record.actual
+            return record.status, (actual.size or 0) if actual is not None else 0
+        return "error", 0
+
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         if self.options.mode == "list":
             yield from self._merge_with_listing()
         else:
@@ -177,7 +187,7 @@ class CheckPipeline:
 
     # --- list mode -----------------------------------------------------------------
 
-    def _merge_with_listing(self) -> Iterator[DataRecord | None]:
+    def _merge_with_listing(self) -> Iterator[DataRecord | Flush]:
         assert self.listing is not None
         listing = self._listing()
         if self.options.shard is not None:
@@ -255,7 +265,7 @@ class CheckPipeline:
         hole = self._hole
         return hole is not None and (key == hole or (hole.endswith("/") and key.startswith(hole)))
 
-    def _listing(self) -> Iterator[DataRecord | None]:
+    def _listing(self) -> Iterator[DataRecord | Flush]:
         """The target's objects after the cursor's last key, in key order."""
         assert self.listing is not None
         store = self.stores.get(self.listing.bucket)
@@ -276,15 +286,15 @@ class CheckPipeline:
 
     # --- head and read modes -------------------------------------------------------
 
-    def _one_by_one(self) -> Iterator[DataRecord | None]:
+    def _one_by_one(self) -> Iterator[DataRecord | Flush]:
         window = max(1, self.options.concurrency)
         with concurrent.futures.ThreadPoolExecutor(window, thread_name_prefix="s3-check") as pool:
             try:
                 for item in ordered_window(
                     self._expected(), self._check_one, pool=pool, window=window * 2
                 ):
-                    if item is None:
-                        yield None
+                    if item is FLUSH:
+                        yield FLUSH
                         continue
                     (_, position), future = item
                     result = future.result()
@@ -313,12 +323,10 @@ class CheckPipeline:
         try:
             info = store.head(key, version)
         except Exception as exc:
-            where = f"s3://{bucket}/{key}"
-            if error_code(exc) in CREDENTIAL_CODES:
-                raise translate_error(exc, "HeadObject", where) from None
-            if retryable(exc):
-                raise exhausted(exc, "HeadObject", where) from None
-            return _record(bucket, key, "error", expected, None, _describe(exc))
+            stop = stops_the_run(exc, "HeadObject", f"s3://{bucket}/{key}")
+            if stop is not None:
+                raise stop from None
+            return _record(bucket, key, "error", expected, None, describe(exc))
         if info is None:
             return _record(bucket, key, "missing", expected, None, None)
         verdict: Verdict = self.verifier.compare(expected, info.record)
@@ -329,21 +337,21 @@ class CheckPipeline:
         return _record(bucket, key, verdict[0], expected, info.record, verdict[1])
 
 
-def _owned(listing: Iterator[DataRecord | None], shard: Shard) -> Iterator[DataRecord | None]:
+def _owned(listing: Iterator[DataRecord | Flush], shard: Shard) -> Iterator[DataRecord | Flush]:
     """The listed objects whose key hashes to `shard` (flush markers pass through)."""
     for item in listing:
-        if item is None or not isinstance(item, ObjectRecord) or shard.keeps(item.key):
+        if item is FLUSH or not isinstance(item, ObjectRecord) or shard.keeps(item.key):
             yield item
 
 
 def _next_actual(
-    listing: Iterator[DataRecord | None],
-) -> Generator[None, None, ObjectRecord | ErrorRecord | None]:
+    listing: Iterator[DataRecord | Flush],
+) -> Generator[Flush, None, ObjectRecord | ErrorRecord | None]:
     """The next listed object or hole (an error record with a key), passing flush markers
     up while the listing waits."""
     for item in listing:
-        if item is None:
-            yield Flush
+        if item is FLUSH:
+            yield FLUSH
         elif isinstance(item, ObjectRecord) or (
             isinstance(item, ErrorRecord) and item.key is not None
         ):
@@ -371,14 +379,6 @@ def _record(
     )
 
 
-def _describe(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
-
-
 def listing_location(target: Location | None, source: Location | None) -> Location:
     """What list mode lists: TARGET, or the input's own source location."""
     if target is not None:
@@ -393,13 +393,6 @@ def listing_location(target: Location | None, source: Location | None) -> Locati
 
 def source_of(header_source: str | None) -> Location | None:
     return parse_location(header_source) if header_source else None
-
-
-def classify(record: DataRecord) -> tuple[str, int]:
-    if isinstance(record, CheckRecord):
-        actual = record.actual
-        return record.status, (actual.size or 0) if actual is not None else 0
-    return "error", 0
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

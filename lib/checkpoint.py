@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from lib.durable import fsync_directory
 from lib.errors import FatalError, UsageError
 from lib.records import utc_now
 
@@ -171,11 +172,7 @@ class Checkpoint:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_directory(directory)
 
 
 def describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -11,13 +11,12 @@ key is `deleted` only when the server names exactly it (and its version) as dele
 from __future__ import annotations
 
 import concurrent.futures
-import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.errors import BadInput, ExitCode, UsageError
+from lib.errors import BadInput, ExitCode
+from lib.flush import FLUSH, Flush
 from lib.guidance import check_records_need_status, wrong_records
 from lib.localpath import LocalRoot, RefusedPath
 from lib.location import Location
@@ -29,16 +28,19 @@ from lib.ndjson import (
     resume_input,
 )
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
-from lib.s3 import CREDENTIAL_CODES, exhausted, translate_error
+from lib.retry import (
+    CREDENTIAL_CODES,
+    RETRYABLE_CODES,
+    THROTTLE_CODES,
+    backoff,
+    error_code,
+    exhausted,
+    retryable,
+    translate_error,
+)
 from lib.shard import Shard, ShardFilter
 from lib.window import AdaptiveWindow, ordered_window
 
-THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
-NETWORK_ERRORS = {
-    "ConnectionClosedError", "ReadTimeoutError", "EndpointConnectionError",
-    "ConnectTimeoutError", "ConnectionError", "ProxyConnectionError",
-}  # fmt: skip
-RETRY_CODES = THROTTLE_CODES | {"InternalError", "ServiceUnavailable", "500", "RequestTimeout"}
 # A whole DeleteObjects refused for these stops the run (exit 3): no other batch would pass.
 FATAL_CODES = CREDENTIAL_CODES | {"AccessDenied", "403"}
 MAX_ATTEMPTS = 6
@@ -74,6 +76,8 @@ class Unit:
 
 
 class DeletePipeline:
+    coverage: dict[str, Any] | None = None  # all the input's records are acted on
+
     def __init__(
         self,
         reader: RecordReader,
@@ -96,7 +100,7 @@ class DeletePipeline:
         self._guard_hit = False
         self.markers_created = 0
         self.versioned = False
-        self._last_size = 0
+        self._yielded_size = 0  # the input's size for the record last yielded (classify)
         self._position = resume_input(reader, cursor)
 
     def cursor(self) -> dict[str, Any]:
@@ -172,7 +176,7 @@ class DeletePipeline:
 
     # --- running units --------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         if self.scope.is_s3 and not self.options.dry_run:
             self._note_versioning()
         workers = self.options.concurrency
@@ -181,8 +185,8 @@ class DeletePipeline:
                 for item in ordered_window(
                     self._units(), self._run_unit, pool=pool, window=self.window
                 ):
-                    if item is None:
-                        yield None
+                    if item is FLUSH:
+                        yield FLUSH
                         continue
                     unit, future = item
                     future.result()
@@ -194,7 +198,7 @@ class DeletePipeline:
                             if self.versioned and result.version_id is None:
                                 self.markers_created += 1
                         self._position = target.position
-                        self._last_size = target.size
+                        self._yielded_size = target.size
                         yield result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -244,19 +248,19 @@ class DeletePipeline:
                     Bucket=self.scope.bucket, Delete={"Objects": objects, "Quiet": False}
                 )
             except Exception as exc:
-                code = _error_code(exc)
+                code = error_code(exc) or type(exc).__name__
                 where = f"s3://{self.scope.bucket}"
                 if code in FATAL_CODES:
                     raise translate_error(exc, "DeleteObjects", where) from None
                 if code in THROTTLE_CODES:
                     self.window.throttle()
-                if code not in RETRY_CODES and code not in NETWORK_ERRORS:
+                if not retryable(exc):
                     for target in pending:
                         target.result = self._result(target, "failed", code)
                     return
                 if attempt == MAX_ATTEMPTS:
                     raise exhausted(exc, "DeleteObjects", where) from None
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             self.window.success()
             answers = _answers(response)
@@ -271,7 +275,7 @@ class DeletePipeline:
                     target.result = self._result(target, "failed", _unanswered(target, strays))
                 elif failure == DELETED:
                     target.result = self._result(target, "deleted", None)
-                elif failure in RETRY_CODES and attempt < MAX_ATTEMPTS:
+                elif failure in RETRYABLE_CODES and attempt < MAX_ATTEMPTS:
                     retry.append(target)
                 else:
                     target.result = self._result(target, "failed", failure)
@@ -280,7 +284,7 @@ class DeletePipeline:
             if any(answers.get((t.key, t.version_id)) in THROTTLE_CODES for t in retry):
                 self.window.throttle()
             pending = retry
-            _backoff(attempt)
+            backoff(attempt)
 
     def _delete_local(self, target: Target) -> DeleteRecord:
         """Unlinks the file (and the directories that leaves empty); a missing file is
@@ -294,9 +298,10 @@ class DeletePipeline:
         return self._result(target, "deleted", None)
 
     def classify(self, record: DataRecord) -> tuple[str, int]:
-        """Summary counts by status; bytes of what was deleted (sizes from the input)."""
+        """Summary counts by status; bytes of what was deleted, from the input record's
+        size (a delete record has none): the runner classifies a record at its yield."""
         if isinstance(record, DeleteRecord):
-            return record.status, self._last_size if record.status == "deleted" else 0
+            return record.status, self._yielded_size if record.status == "deleted" else 0
         return "error", 0
 
     def _result(self, target: Target, status: str, error: str | None) -> DeleteRecord:
@@ -338,24 +343,6 @@ def _unanswered(target: Target, strays: list[str]) -> str:
     return f"the server did not report {asked} deleted{named}"
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return str(code or status or "Error")
-    return type(exc).__name__
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(5.0, 0.1 * 2**attempt)))
-
-
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:
     bad = {"failed", "out_of_scope", "error"}
     return ExitCode.OK if complete and not any(counts.get(s) for s in bad) else ExitCode.NOT_OK
-
-
-def check_scope(scope: Location) -> None:
-    if scope.is_s3 and not scope.bucket:
-        raise UsageError("SCOPE needs a bucket")

@@ -45,12 +45,14 @@ from lib import columnar
 from lib.coverage import declared
 from lib.errors import FatalError, UsageError
 from lib.extsort import Item, external_sort
+from lib.flush import FLUSH, Flush
 from lib.inventory_csv import Columns, csv_rows, decode_key
 from lib.keylist import ResumeSkipper, SortOptions
 from lib.location import Location
-from lib.manifest import key_filter
+from lib.manifest import count_listed, key_filter
 from lib.records import DataRecord, ObjectRecord
-from lib.s3 import normalize_timestamp, translate_error
+from lib.retry import translate_error
+from lib.s3 import normalize_timestamp
 
 CHUNK = 1 << 20
 NULL_VERSION = "null"
@@ -281,6 +283,8 @@ class _Scan:
 
 
 class InventoryPipeline:
+    classify = staticmethod(count_listed)
+
     def __init__(
         self,
         report: Report,
@@ -296,11 +300,12 @@ class InventoryPipeline:
         self.rows = RowReader(report, location, options)
         self._skipper = ResumeSkipper(cursor, "inventory report")
         self.coverage = declared(location.prefix, options.include, options.exclude)
+        self.notes: list[str] = []
 
     def cursor(self) -> dict[str, Any]:
         return self._skipper.cursor()
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         decode = msgspec.msgpack.Decoder(ObjectRecord).decode
         with tempfile.TemporaryDirectory(
             prefix="s3deep-inventory-", dir=self.options.sort.temp_dir
@@ -309,7 +314,7 @@ class InventoryPipeline:
             for number, data in enumerate(self.report.manifest.files):
                 path = self.report.fetch(data, number, scratch)
                 scans.append(self._scan(path, data.key, number))
-                yield None  # a file done: time to commit and to notice a signal
+                yield FLUSH  # a file done: time to commit and to notice a signal
             for item in self._in_order(scans, scratch):
                 record = decode(item[-1])
                 if not self._skipper.already_written(record.key, record.version_id):

@@ -22,8 +22,9 @@ from typing import IO, Any
 from lib.coverage import declared
 from lib.errors import BadInput, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE, Item, external_sort
+from lib.flush import Flush
 from lib.location import Location
-from lib.manifest import key_filter
+from lib.manifest import count_listed, key_filter
 from lib.records import DataRecord, ObjectRecord
 
 MAX_KEY_BYTES = 1024
@@ -84,6 +85,8 @@ class ResumeSkipper:
 
 
 class KeyListPipeline:
+    classify = staticmethod(count_listed)
+
     def __init__(
         self,
         stream: IO[bytes],
@@ -98,11 +101,12 @@ class KeyListPipeline:
         self.complete = False
         self._skipper = ResumeSkipper(cursor, "key list")
         self.coverage = declared(location.prefix, options.include, options.exclude, keys=True)
+        self.notes: list[str] = []
 
     def cursor(self) -> dict[str, Any]:
         return self._skipper.cursor()
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         sort = self.options.sort
         bucket = self.location.bucket
         previous: bytes | None = None

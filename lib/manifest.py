@@ -10,6 +10,7 @@ from typing import Any
 
 from lib.coverage import declared
 from lib.errors import ExitCode
+from lib.flush import FLUSH, Flush
 from lib.local import list_directory
 from lib.location import Location
 from lib.ranges import KeyRange, ParallelLister, shard_range
@@ -54,8 +55,20 @@ def key_filter(
     return keep
 
 
+def count_listed(record: DataRecord) -> tuple[str, int]:
+    """Summary counts of s3-manifest, whatever its source: objects, delete markers,
+    errors; bytes listed."""
+    if isinstance(record, ObjectRecord):
+        if record.delete_marker:
+            return "delete_markers", 0
+        return "objects", record.size or 0
+    return "errors", 0
+
+
 class ManifestPipeline:
     """Lists a location; `cursor()` is the last listed key (and version) at any yield."""
+
+    classify = staticmethod(count_listed)
 
     def __init__(
         self,
@@ -73,7 +86,6 @@ class ManifestPipeline:
         self._last: ObjectRecord | None = None
         self._last_path: bytes | None = None
         self._holes: int = self._resume.pop("holes", 0)  # error records: what was not covered
-        self.requests = 0
         self.notes: list[str] = []
         self._shard_range = self._find_shard_range()
         self.coverage = declared(
@@ -97,7 +109,7 @@ class ManifestPipeline:
             cursor["holes"] = self._holes
         return cursor
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         if self.location.is_s3:
             yield from self._list_s3()
         else:
@@ -110,7 +122,7 @@ class ManifestPipeline:
                 "so the manifest is not complete"
             )
 
-    def _list_s3(self) -> Iterator[DataRecord | None]:
+    def _list_s3(self) -> Iterator[DataRecord | Flush]:
         location, options = self.location, self.options
         request = ListRequest(
             location.bucket,
@@ -121,23 +133,19 @@ class ManifestPipeline:
             version_marker=self._resume.get("version_id"),
         )
         keep = key_filter(location.prefix, options.include, options.exclude)
-        lister: S3Store | ParallelLister
+        records: Iterator[ObjectRecord | Flush]
         if options.parallel > 1 or options.shard is not None:
-            lister = ParallelLister(self.client, request, options.parallel, self._bounds(request))
-            records: Iterator[ObjectRecord | None] = iter(lister)
+            bounds = self._bounds(request)
+            records = iter(ParallelLister(self.client, request, options.parallel, bounds))
         else:
-            lister = S3Store(self.client, location)
-            records = lister.list_request(request)
-        try:
-            for record in records:
-                if record is None:
-                    yield None
-                    continue
-                self._last = record
-                if keep is None or keep(record.key):
-                    yield record
-        finally:
-            self.requests = lister.requests
+            records = S3Store(self.client, location).list_request(request)
+        for record in records:
+            if record is FLUSH:
+                yield FLUSH
+                continue
+            self._last = record
+            if keep is None or keep(record.key):
+                yield record
 
     def _find_shard_range(self) -> KeyRange | None:
         """The shard's key range (saved, or found now), known before the header is written."""
@@ -165,7 +173,7 @@ class ManifestPipeline:
             bounds = KeyRange(request.start_after, bounds.upto)
         return bounds
 
-    def _list_local(self) -> Iterator[DataRecord | None]:
+    def _list_local(self) -> Iterator[DataRecord | Flush]:
         location, options = self.location, self.options
         after = self._resume.get("after_path")
         keep = key_filter("", options.include, options.exclude)
@@ -180,15 +188,6 @@ class ManifestPipeline:
                 self._holes += 1
             if keep is None or not isinstance(record, ObjectRecord) or keep(record.key):
                 yield record
-
-
-def classify(record: DataRecord) -> tuple[str, int]:
-    """Summary counts of s3-manifest: objects, delete markers, errors; bytes listed."""
-    if isinstance(record, ObjectRecord):
-        if record.delete_marker:
-            return "delete_markers", 0
-        return "objects", record.size or 0
-    return "errors", 0
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

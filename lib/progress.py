@@ -33,7 +33,8 @@ def describe_counts(counts: dict[str, int]) -> str:
 
 
 class Progress:
-    """Reports a stage's progress; `tick` is cheap enough to call per record."""
+    """Reports a stage's progress; `due(now)` is cheap enough to ask per record, and
+    `report` writes a line only when it is due."""
 
     def __init__(
         self,

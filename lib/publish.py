@@ -31,9 +31,11 @@ import msgspec
 
 from lib.checkpoint import CheckpointState
 from lib.coverage import declared
+from lib.durable import fsync_directory
 from lib.errors import FatalError, UsageError
+from lib.flush import Flush
 from lib.location import Location, parse_location
-from lib.manifest import key_filter
+from lib.manifest import count_listed, key_filter
 from lib.ndjson import RecordReader
 from lib.records import DataRecord, Header, ObjectRecord, Summary, header_as_dict, new_decoder
 
@@ -154,7 +156,7 @@ def publish(output: str, url: str, client: Any) -> str:
             else:
                 path = url.removeprefix("file://")
                 os.replace(temp.name, path)
-                _fsync_directory(os.path.dirname(os.path.abspath(path)))
+                fsync_directory(os.path.dirname(os.path.abspath(path)))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp.name)
@@ -175,14 +177,6 @@ def _gzip_file(path: str, target: IO[bytes]) -> None:
         while chunk := source.read(1 << 20):
             target.write(compressor.compress(chunk))
     target.write(compressor.flush())
-
-
-def _fsync_directory(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _published_started(url: str, client: Any) -> str | None:
@@ -275,6 +269,8 @@ def _short(exc: Exception) -> str:
 class PublishedPipeline:
     """Emits a published copy's records; `cursor()` counts the records read."""
 
+    classify = staticmethod(count_listed)
+
     def __init__(
         self,
         copy: PublishedCopy,
@@ -296,7 +292,7 @@ class PublishedPipeline:
     def cursor(self) -> dict[str, Any]:
         return {"published_started": self.copy.header.started, "published_records": self._read}
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         with _open(self.copy.url, self.client) as stream:
             reader = RecordReader(stream, new_decoder(), stage=STAGE)
             header = reader.read_header()

@@ -36,8 +36,10 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lib import interrupts
+from lib.flush import FLUSH, Flush
 from lib.records import ObjectRecord
-from lib.s3 import RAW_BODY, ListingGuard, ListRequest, next_params, parse_page, translate_error
+from lib.retry import request_failed
+from lib.s3 import RAW_BODY, ListingGuard, ListRequest, next_params, parse_page
 
 PAGES_PER_RANGE = 2  # parsed pages the head range may hold past the budget
 PAGES_PER_STREAM = 4  # pages buffered across all ranges, per stream
@@ -190,7 +192,7 @@ class ParallelLister:
 
     # --- the reader's side ---------------------------------------------------------
 
-    def __iter__(self) -> Iterator[ObjectRecord | None]:
+    def __iter__(self) -> Iterator[ObjectRecord | Flush]:
         self._seed()
         threads = [
             threading.Thread(target=self._work, name=f"s3-list-{n}", daemon=True)
@@ -202,7 +204,7 @@ class ParallelLister:
             while True:
                 page = self._take(wait=False)
                 if page is None:
-                    yield None
+                    yield FLUSH
                     page = self._take(wait=True)
                 if not page:
                     return
@@ -356,7 +358,7 @@ class ParallelLister:
             response = self._call(**params)
         except Exception as exc:
             where = f"s3://{request.bucket}/{request.prefix}"
-            raise translate_error(exc, request.operation, where) from None
+            raise request_failed(exc, request.operation, where) from None
         finally:
             with self._lock:
                 self.requests += 1
@@ -499,7 +501,7 @@ def list_directory_level(
         try:
             body: bytes = client.list_objects_v2(**params)[RAW_BODY]
         except Exception as exc:
-            raise translate_error(exc, "ListObjectsV2", f"s3://{request.bucket}/{prefix}") from None
+            raise request_failed(exc, "ListObjectsV2", f"s3://{request.bucket}/{prefix}") from None
         pages += 1
         entries.extend((record.key, False) for record in parse_page(body, listing))
         entries.extend((name, True) for name in common_prefixes(body))

@@ -18,6 +18,7 @@ import msgspec
 
 from lib.copier import Copied, Copier, SourceInfo
 from lib.errors import ExitCode
+from lib.flush import FLUSH, Flush
 from lib.guidance import wrong_records
 from lib.localpath import RefusedPath, key_problem
 from lib.location import Location
@@ -29,7 +30,7 @@ from lib.ndjson import (
     resume_input,
 )
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord, RepairRecord, Source
-from lib.s3 import CREDENTIAL_CODES, error_code, exhausted, retryable, translate_error
+from lib.retry import describe, stops_the_run
 from lib.shard import Shard, ShardFilter
 from lib.transfer import Retrier, Timeouts, Uploads
 from lib.verify import Verifier, existence_only
@@ -49,6 +50,8 @@ class RepairOptions:
 
 
 class RepairPipeline:
+    coverage: dict[str, Any] | None = None  # all the input's records are acted on
+
     def __init__(
         self,
         reader: RecordReader,
@@ -80,6 +83,12 @@ class RepairPipeline:
         cursor.update(input_cursor(self._position))
         return cursor
 
+    def classify(self, record: DataRecord) -> tuple[str, int]:
+        """Summary counts by status; bytes copied."""
+        if isinstance(record, RepairRecord):
+            return record.status, record.bytes
+        return "error", 0
+
     def _records(self) -> Iterator[tuple[CheckRecord | ErrorRecord, InputPosition]]:
         keeps = self.shard.keeps
         for record in self.reader:
@@ -89,7 +98,7 @@ class RepairPipeline:
             else:
                 raise wrong_records("s3-repair", self.reader.lines, record)
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         workers = self.options.concurrency
         already_whole = 0
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-repair") as pool:
@@ -97,8 +106,8 @@ class RepairPipeline:
                 for item in ordered_window(
                     self._records(), self._repair, pool=pool, window=workers
                 ):
-                    if item is None:
-                        yield None
+                    if item is FLUSH:
+                        yield FLUSH
                         continue
                     (_, position), future = item
                     result = future.result()
@@ -154,16 +163,15 @@ class RepairPipeline:
         except Exception as exc:
             # Spent retries or refused credentials: stop (exit 3) with the upload kept in
             # the checkpoint; the rerun re-checks this record before it copies again.
-            if error_code(exc) in CREDENTIAL_CODES:
-                raise translate_error(exc, "repair", f"s3://{record.bucket}/{record.key}") from None
-            if retryable(exc):
-                raise exhausted(exc, "repair", f"s3://{record.bucket}/{record.key}") from None
-            result.status, result.error = "failed", _describe(exc)
+            stop = stops_the_run(exc, "repair", f"s3://{record.bucket}/{record.key}")
+            if stop is not None:
+                raise stop from None
+            result.status, result.error = "failed", describe(exc)
             if result.action in ("multipart_copy", "multipart_upload"):
                 try:
                     self.copier.abort(record.key, retrier)
                 except Exception as abort_error:
-                    result.error += f"; aborting the upload failed too: {_describe(abort_error)}"
+                    result.error += f"; aborting the upload failed too: {describe(abort_error)}"
         result.attempts = 1 + retrier.retries
         result.ms = int((time.monotonic() - started) * 1000)
         return result
@@ -258,20 +266,6 @@ def _source_problem(info: SourceInfo, expected: ObjectRecord) -> str | None:
     ):
         return f"the source has ETag {info.etag}, the manifest expected {expected.etag}"
     return None
-
-
-def _describe(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return f"{error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
-
-
-def classify(record: DataRecord) -> tuple[str, int]:
-    if isinstance(record, RepairRecord):
-        return record.status, record.bytes
-    return "error", 0
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

@@ -1,11 +1,11 @@
 """The loop every stage shares: header, records, commits, progress, summary, exit code.
 
-A stage supplies a `Pipeline`: an iterator of records (or `None`, meaning "I am
-about to wait for the network: flush what you have") plus a `cursor()` that
-describes, at any point where the iterator is suspended, how to continue right
-after the last record it yielded. The runner writes the records, commits the
-checkpoint at least every 1000 records or 1 s, and turns every ending (normal,
-fatal error, signal, broken pipe) into the right summary and exit code.
+A stage supplies a `Pipeline` (below): an iterator of records that says, at any
+point where it is suspended, how to continue right after the last record it
+yielded, and how each record counts in the summary. The runner writes the
+records, commits the checkpoint at least every 1000 records or 1 s, and turns
+every ending (normal, fatal error, signal, broken pipe) into the right summary and
+exit code.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from lib import interrupts
 from lib.batchcsv import writer_class
 from lib.checkpoint import Checkpoint, CheckpointLock, CheckpointState
 from lib.errors import ExitCode, Interrupted, StageError, redact
+from lib.flush import FLUSH, Flush
 from lib.logs import new_progress
 from lib.ndjson import RecordWriter, is_stream, open_output
 from lib.progress import Progress
@@ -31,11 +32,31 @@ COMMIT_SECONDS = 1.0
 
 
 class Pipeline(Protocol):
-    complete: bool
+    """Everything the runner asks of a stage's pipeline.
 
-    def __iter__(self) -> Iterator[DataRecord | None]: ...
+    Iterating yields records, or FLUSH (lib/flush.py) meaning "I am about to wait for
+    the network: flush what you have". `cursor()` and `classify(record)` are called
+    only while the iterator is suspended: `cursor()` at any yield, `classify(record)`
+    at the yield of that very record, so a pipeline may answer from what it knows of
+    the record it just yielded.
+    """
+
+    # True once the iterator has ended having covered all of its input (else the
+    # summary says complete: false and a checkpoint stays open).
+    complete: bool
+    # What the output covers when that is less than all of the header's `source`
+    # (lib/coverage.py); read once, before the first record, for the header.
+    coverage: dict[str, Any] | None
+    # Lines for the person running the stage, said after the last record.
+    notes: list[str]
+
+    def __iter__(self) -> Iterator[DataRecord | Flush]: ...
 
     def cursor(self) -> dict[str, Any]: ...
+
+    def classify(self, record: DataRecord) -> tuple[str, int]:
+        """The record's summary count (a status or a kind) and its bytes."""
+        ...
 
 
 @dataclass
@@ -54,10 +75,6 @@ class StageRun:
     quiet: bool = False
     upstream: dict[str, Any] | None = None
     total: int | None = None
-    classify: Callable[[DataRecord], tuple[str, int]] = lambda record: (
-        record.__class__.__name__,
-        0,
-    )
     judge: Callable[[dict[str, int], bool], ExitCode] = lambda counts, complete: ExitCode.OK
     keep: Callable[[DataRecord], bool] | None = None  # counted either way, written if kept
     throughput: bool = False  # the final line shows bytes per second
@@ -180,7 +197,7 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
                 source=redact(run.source),
                 started=state.started,
                 upstream=run.upstream,
-                coverage=getattr(pipeline, "coverage", None),
+                coverage=pipeline.coverage,
             )
         )
     try:
@@ -238,7 +255,7 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
 def _closing_lines(
     run: StageRun, session: _Session, pipeline: Pipeline, progress: Progress
 ) -> None:
-    for note in getattr(pipeline, "notes", ()):
+    for note in pipeline.notes:
         progress.message(note)
     state = session.state
     progress.finish(
@@ -254,12 +271,13 @@ def _drive(session: _Session, pipeline: Pipeline, progress: Progress) -> None:
     state = session.state
     counts = state.counts
     writer = session.writer
-    classify = session.run.classify
+    classify = pipeline.classify
     keep = session.run.keep
     raise_if_interrupted = interrupts.raise_if_interrupted
     monotonic = time.monotonic
+    flush = FLUSH
     for record in pipeline:
-        if record is not None:
+        if record is not flush:
             if keep is None or keep(record):
                 writer.write(record)
             status, size = classify(record)

@@ -1,4 +1,4 @@
-"""S3 through boto3: clients, error translation, and a fast streaming listing.
+"""S3 through boto3: clients and a fast streaming listing (errors: lib/retry.py).
 
 boto3 keeps doing what it is good at (credentials, signing, endpoints, retries
 in botocore's standard mode). For the list operations we keep it from parsing:
@@ -25,7 +25,9 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from lib import interrupts
 from lib.errors import FatalError, UsageError
+from lib.flush import FLUSH, Flush
 from lib.records import ObjectRecord
+from lib.retry import Unreachable, request_failed
 
 RAW_BODY = "S3deepRawBody"
 LIST_OPERATIONS = ("ListObjectsV2", "ListObjectVersions")
@@ -193,101 +195,6 @@ def _keep_raw_body(
         response_dict["body"] = b""
 
 
-# Error codes that no retry and no other key can fix: the whole run stops (exit 3).
-CREDENTIAL_CODES = frozenset(
-    {
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "InvalidToken",
-        "TokenRefreshRequired",
-        "NoSuchBucket",
-        "AllAccessDisabled",
-    }
-)
-
-
-RETRYABLE_CODES = {
-    "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
-    "500", "502", "503", "504",
-}  # fmt: skip
-
-
-class Unreachable(FatalError):
-    """The first connection to an endpoint was refused or its name did not resolve."""
-
-
-def retryable(exc: Exception) -> bool:
-    import botocore.exceptions
-
-    if isinstance(exc, Unreachable):
-        return True  # a network failure like the others, whose retries need not be spent
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        return error.get("Code") in RETRYABLE_CODES or status in RETRYABLE_CODES
-    return isinstance(
-        exc,
-        botocore.exceptions.ConnectionError
-        | botocore.exceptions.HTTPClientError
-        | botocore.exceptions.ReadTimeoutError
-        | TimeoutError
-        | ConnectionError,
-    )
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The S3 error code of a botocore ClientError (or its HTTP status), else None."""
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return str(code or status or "") or None
-
-
-def exhausted(exc: Exception, operation: str, where: str) -> FatalError:
-    """The fatal error for a request whose retries are all spent (throttling, 5xx, network)."""
-    if isinstance(exc, Unreachable):
-        return exc
-    error = translate_error(exc, operation, where)
-    message = error.message if isinstance(error, FatalError) else f"{operation} {where}: {exc}"
-    return FatalError(
-        f"{message} (retries exhausted)",
-        hint="rerun the same command (with --checkpoint) to resume",
-    )
-
-
-def translate_error(exc: Exception, operation: str, where: str) -> Exception:
-    """Turns a botocore exception into one clear FatalError line; others pass through."""
-    import botocore.exceptions
-
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code") or str(
-            exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-        )
-        message = error.get("Message") or ""
-        hints = {
-            "NoSuchBucket": "check the bucket name and --endpoint-url/--region",
-            "AccessDenied": "check the credentials and the bucket policy",
-            "InvalidAccessKeyId": "check the credentials (AWS_PROFILE, --profile)",
-            "SignatureDoesNotMatch": "check the secret key for these credentials",
-            "ExpiredToken": "refresh the session credentials",
-            "InvalidToken": "refresh the session credentials",
-        }
-        detail = f"{code}: {message}" if message else code
-        return FatalError(f"{operation} {where} failed: {detail}", hint=hints.get(code))
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return FatalError(
-            f"{operation} {where}: no AWS credentials found",
-            hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile",
-        )
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return FatalError(f"{operation} {where} failed: {exc}")
-    return exc
-
-
 # --- listing -------------------------------------------------------------------------
 
 _TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
@@ -450,9 +357,7 @@ class PagePrefetcher:
         try:
             response = self._call(**params)
         except Exception as exc:
-            if retryable(exc):
-                raise exhausted(exc, self._request.operation, where) from None
-            raise translate_error(exc, self._request.operation, where) from None
+            raise request_failed(exc, self._request.operation, where) from None
         finally:
             self.requests += 1
         body: bytes = response[RAW_BODY]
@@ -478,15 +383,15 @@ class PagePrefetcher:
             except queue.Full:
                 continue
 
-    def pages(self) -> Iterator[bytes | None]:
-        """Raw pages in order; None whenever the next page is not there yet."""
+    def pages(self) -> Iterator[bytes | Flush]:
+        """Raw pages in order; FLUSH whenever the next page is not there yet."""
         self._thread.start()
         try:
             while True:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    yield None
+                    yield FLUSH
                     item = interrupts.wait_get(self._queue)
                 if isinstance(item, _End):
                     return

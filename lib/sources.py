@@ -17,7 +17,6 @@ from lib.inventory import InventoryOptions, InventoryPipeline, Report
 from lib.keylist import KeyListOptions, KeyListPipeline, SortOptions
 from lib.location import Location, parse_location
 from lib.ndjson import open_input, refuse_same_file
-from lib.records import DataRecord
 from lib.runner import Pipeline, StageRun
 from lib.s3 import S3Config, make_client
 
@@ -87,7 +86,6 @@ Build = Callable[[dict[str, Any] | None], Pipeline]
 def plan(
     request: SourceRequest,
     *,
-    classify: Callable[[DataRecord], tuple[str, int]],
     judge: Callable[[dict[str, int], bool], ExitCode],
 ) -> tuple[StageRun, Build]:
     if request.inventory is not None and request.keys is not None:
@@ -109,7 +107,6 @@ def plan(
         source=str(where),
         arguments=arguments,
         **request.output_fields,
-        classify=classify,
         judge=judge,
     )
     return run, build

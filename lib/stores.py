@@ -15,11 +15,13 @@ from datetime import datetime
 from typing import IO, Any, Protocol
 
 from lib.errors import FatalError
+from lib.flush import FLUSH, Flush
 from lib.local import list_directory
 from lib.localpath import LocalRoot
 from lib.location import Location
 from lib.records import DataRecord, ObjectRecord, format_timestamp
-from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page, translate_error
+from lib.retry import translate_error
+from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
 MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
@@ -40,7 +42,7 @@ class ObjectInfo:
 class Store(Protocol):
     location: Location
 
-    def list(self, start_after: str | None = None) -> Iterator[DataRecord | None]: ...
+    def list(self, start_after: str | None = None) -> Iterator[DataRecord | Flush]: ...
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None: ...
 
@@ -72,7 +74,7 @@ class S3Store:
 
     def list(
         self, start_after: str | None = None, *, versions: bool = False
-    ) -> Iterator[DataRecord | None]:
+    ) -> Iterator[DataRecord | Flush]:
         request = ListRequest(
             self.location.bucket,
             self.location.prefix,
@@ -82,13 +84,13 @@ class S3Store:
         )
         return self.list_request(request)
 
-    def list_request(self, request: ListRequest) -> Iterator[ObjectRecord | None]:
+    def list_request(self, request: ListRequest) -> Iterator[ObjectRecord | Flush]:
         prefetcher = PagePrefetcher(self.client, request)
         guard = ListingGuard(request, request.start_after)
         try:
             for body in prefetcher.pages():
-                if body is None:
-                    yield None
+                if body is FLUSH:
+                    yield FLUSH
                 else:
                     records = parse_page(body, request)
                     guard.check(records)
@@ -176,7 +178,7 @@ class LocalStore:
         if not os.path.isdir(self.location.bucket):
             raise FatalError(f"{self.location.bucket} is not a directory")
 
-    def list(self, start_after: str | None = None) -> Iterator[DataRecord | None]:
+    def list(self, start_after: str | None = None) -> Iterator[DataRecord | Flush]:
         after = start_after.encode("utf-8") if start_after is not None else None
         for _, record in list_directory(self.location.bucket, self.location.prefix, after):
             yield record

@@ -1,18 +1,19 @@
-"""Moving one object's bytes: server-side copy, streamed (multipart) upload, download.
+"""What the copier (lib/copier.py) moves bytes with: timeouts, retries, upload state.
 
-Every request runs under an adaptive timeout in the spirit of s3-algo: the
-timeout is a base plus a factor times the expected transfer time, from an
-exponential average of the bandwidth measured so far, and each retry doubles
-it and backs off with jitter. Multipart transfers record their upload id and
-finished parts in an `UploadState`, which the checkpoint carries, so a rerun
-continues the same upload instead of starting over.
+`Retrier` runs each request under an adaptive timeout in the spirit of s3-algo:
+the timeout is a base plus a factor times the expected transfer time, from an
+exponential average of the bandwidth measured so far (`Timeouts`), each retry
+doubles it and backs off with jitter, and `Clients` keeps one client per timeout.
+Multipart transfers record their upload id and finished parts in an
+`UploadState`; `Uploads` holds those of a run, which the checkpoint carries, so
+a rerun continues the same upload instead of starting over. `Buffers` caps the
+part-sized buffers held at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from lib.s3 import S3Config, make_client, read_timeout_s, retryable
+from lib.retry import backoff, retryable
+from lib.s3 import S3Config, make_client, read_timeout_s
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -93,7 +95,7 @@ class Retrier:
                 if not retryable(exc) or attempt == self.attempts:
                     raise
                 self.retries += 1
-                time.sleep(random.uniform(0, min(10.0, 0.2 * 2**attempt)))
+                backoff(attempt, base_s=0.2, cap_s=10.0)  # transfers are long: wait longer
                 continue
             self.timeouts.observe(nbytes, time.monotonic() - started)
             return result

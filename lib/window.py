@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from lib import interrupts
+from lib.flush import FLUSH, Flush
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,8 +60,8 @@ def ordered_window(
     *,
     pool: concurrent.futures.Executor,
     window: int | AdaptiveWindow,
-) -> Iterator[tuple[T, concurrent.futures.Future[R]] | None]:
-    """(item, finished future) in input order; None now and then while the oldest runs.
+) -> Iterator[tuple[T, concurrent.futures.Future[R]] | Flush]:
+    """(item, finished future) in input order; FLUSH now and then while the oldest runs.
 
     If reading the items fails (bad input), the calls already started are finished and
     handed out first, then the error is raised: nothing before it is left half done.
@@ -88,7 +89,7 @@ def ordered_window(
                 return
             item, future = pending[0]
             while not future.done():
-                yield None
+                yield FLUSH
                 wait_for(future, WAKE_S)
             pending.popleft()
             yield item, future

@@ -135,14 +135,9 @@ def delete(
             **records.run_fields(part),
             judge=judge,
         )
-        pipelines: list[DeletePipeline] = []
-
-        def build(cursor: dict[str, Any] | None) -> DeletePipeline:
-            pipelines.append(DeletePipeline(records.reader, where, client, options, cursor))
-            return pipelines[-1]
-
-        run.classify = lambda record: pipelines[-1].classify(record)
-        return run_stage(run, build)
+        return run_stage(
+            run, lambda cursor: DeletePipeline(records.reader, where, client, options, cursor)
+        )
 
     cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 

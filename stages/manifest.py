@@ -12,7 +12,7 @@ from lib.errors import ExitCode, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE
 from lib.keylist import SortOptions
 from lib.location import parse_location
-from lib.manifest import ManifestOptions, ManifestPipeline, classify, judge
+from lib.manifest import ManifestOptions, ManifestPipeline, judge
 from lib.ndjson import is_stream
 from lib.runner import Pipeline, StageRun, run_stage
 from lib.s3 import make_client
@@ -159,7 +159,6 @@ def manifest(
                         output, checkpoint, restart, progress, quiet, output_format
                     ),
                 ),
-                classify=classify,
                 judge=judge,
             )
             return run_stage(run, from_source)
@@ -225,7 +224,6 @@ def manifest(
             source=str(where),
             arguments=arguments,
             **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            classify=classify,
             judge=judge,
             upstream=copy.upstream() if copy else None,
         )

@@ -14,7 +14,7 @@ from lib.copier import Copier, Side
 from lib.errors import ExitCode
 from lib.guidance import source_mismatch
 from lib.location import Location, parse_location
-from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, classify, judge
+from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, judge
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import checkpoint_arguments, parse_shard
@@ -174,7 +174,6 @@ def repair(
             arguments=arguments,
             **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
             **records.run_fields(part),
-            classify=classify,
             judge=judge,
             throughput=True,
         )

@@ -14,6 +14,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,34 @@ def test_a_faulty_listing_stops_with_exit_3_naming_the_fault(
     assert "Traceback" not in stderr
     assert time.monotonic() - started < 20
     assert server.requests < 50  # it stopped, rather than looping
+
+
+@pytest.mark.parametrize("parallel", ["1", "2"])
+def test_spent_listing_retries_say_how_to_resume_with_any_number_of_streams(
+    run_cli: Run,
+    bucket: str,
+    put_objects: Callable[..., dict[str, str]],
+    slow_endpoint: Callable[[float], Any],
+    parallel: str,
+) -> None:
+    """Every listing request answers 503: s3-manifest stops with exit 3, says the retries
+    are spent and how to resume, the same with --parallel as with one stream (which
+    before lost the hint, as the parallel lister translated errors on its own)."""
+    put_objects(bucket, {"a/1": b"x", "b/1": b"y"})
+    proxy = slow_endpoint(0)
+    proxy.faults.status[("GET", "/")] = (503, "ServiceUnavailable")
+
+    result = run_cli(
+        "s3-manifest",
+        f"s3://{bucket}/",
+        "--parallel",
+        parallel,
+        env={"AWS_ENDPOINT_URL": proxy.url, "AWS_MAX_ATTEMPTS": "1"},
+        timeout=30,
+    )
+
+    assert result.returncode == 3, result.stderr
+    stderr = result.stderr.decode()
+    assert "failed: ServiceUnavailable: injected (retries exhausted)" in stderr, stderr
+    assert "hint: rerun the same command (with --checkpoint) to resume" in stderr, stderr
+    assert "Traceback" not in stderr

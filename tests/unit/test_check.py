@@ -10,6 +10,7 @@ import pytest
 
 from lib.check import CheckOptions, CheckPipeline, KeyMap, listing_location
 from lib.errors import BadInput
+from lib.flush import FLUSH, Flush
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline
 from lib.ndjson import RecordReader
@@ -38,7 +39,7 @@ def tree(root: Path, files: dict[str, bytes]) -> Path:
 def manifest_bytes(root: Path, *, complete: bool = True, md5: bool = True) -> bytes:
     location = parse_location(str(root))
     records: list[Any] = [Header(stage="s3-manifest", source=str(location))]
-    records += [r for r in ManifestPipeline(location, ManifestOptions(md5=md5)) if r is not None]
+    records += [r for r in ManifestPipeline(location, ManifestOptions(md5=md5)) if r is not FLUSH]
     if complete:
         records.append(Summary(stage="s3-manifest", complete=True, counts={"objects": 1}))
     encoder = new_encoder()
@@ -56,7 +57,7 @@ def run_check(
     pipeline = CheckPipeline(
         reader, KeyMap(source, where), listing, Stores(None), CheckOptions(mode=mode), cursor
     )
-    return pipeline, [r for r in pipeline if r is not None]
+    return pipeline, [r for r in pipeline if r is not FLUSH]
 
 
 def statuses(records: list[DataRecord]) -> list[tuple[str, str]]:
@@ -181,10 +182,10 @@ def run_check_partially(
         reader, KeyMap(source, where), where, Stores(None), CheckOptions(), None
     )
     taken: list[DataRecord] = []
-    iterator: Iterator[DataRecord | None] = iter(pipeline)
+    iterator: Iterator[DataRecord | Flush] = iter(pipeline)
     while len(taken) < count:
         record = next(iterator)
-        if record is not None:
+        if record is not FLUSH:
             taken.append(record)
     return json.loads(json.dumps(pipeline.cursor())), taken
 
@@ -235,7 +236,7 @@ def s3_pair() -> Iterator[tuple[Any, bytes]]:
         location = parse_location("s3://src")
         records: list[Any] = [Header(stage="s3-manifest", source=str(location))]
         listed = ManifestPipeline(location, ManifestOptions(), client=client)
-        records += [r for r in listed if r is not None]
+        records += [r for r in listed if r is not FLUSH]
         records.append(Summary(stage="s3-manifest", complete=True, counts={"objects": 1}))
         encoder = new_encoder()
         yield client, b"".join(encoder.encode(record) + b"\n" for record in records)
@@ -260,7 +261,7 @@ def s3_check(
 def checked_lines(pipeline: CheckPipeline) -> list[bytes]:
     """A whole run's records, encoded (flush markers left out)."""
     encoder = new_encoder()
-    return [encoder.encode(record) for record in pipeline if record is not None]
+    return [encoder.encode(record) for record in pipeline if record is not FLUSH]
 
 
 def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
@@ -275,10 +276,10 @@ def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
     for cut in range(0, len(reference), 3):
         pipeline = s3_check(client, data, 1)
         taken: list[bytes] = []
-        iterator: Iterator[DataRecord | None] = iter(pipeline)
+        iterator: Iterator[DataRecord | Flush] = iter(pipeline)
         while len(taken) < cut:
             record = next(iterator)
-            if record is not None:
+            if record is not FLUSH:
                 taken.append(encoder.encode(record))
         cursor = json.loads(json.dumps(pipeline.cursor()))
         rest = checked_lines(s3_check(client, data, 3, cursor))

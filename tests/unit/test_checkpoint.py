@@ -14,6 +14,7 @@ import pytest
 from lib import interrupts
 from lib.checkpoint import Checkpoint
 from lib.errors import ExitCode, UsageError
+from lib.flush import Flush
 from lib.records import DataRecord, ObjectRecord
 from lib.runner import StageRun, run_stage
 
@@ -25,15 +26,22 @@ class Crash(BaseException):
 
 
 class KeysPipeline:
+    coverage = None
+
     def __init__(self, cursor: dict[str, Any] | None, *, on_record: Any = None) -> None:
         self.complete = False
+        self.notes: list[str] = []
         self._next = cursor["next"] if cursor else 0
         self._on_record = on_record
 
     def cursor(self) -> dict[str, Any]:
         return {"next": self._next}
 
-    def __iter__(self) -> Iterator[DataRecord | None]:
+    def classify(self, record: DataRecord) -> tuple[str, int]:
+        assert isinstance(record, ObjectRecord)
+        return "objects", record.size or 0
+
+    def __iter__(self) -> Iterator[DataRecord | Flush]:
         for index in range(self._next, len(KEYS)):
             if self._on_record:
                 self._on_record(index)
@@ -52,7 +60,6 @@ def stage_run(tmp_path: Path, **changes: Any) -> StageRun:
         "checkpoint": str(tmp_path / "ck"),
         "progress": False,
         "quiet": True,
-        "classify": lambda record: ("objects", record.size),
     }
     options.update(changes)
     return StageRun(**options)

@@ -82,7 +82,7 @@ def test_batches_of_at_most_batch_size_and_results_in_input_order() -> None:
 def test_failed_keys_are_retried_then_reported_with_their_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("lib.delete._backoff", lambda attempt: None)
+    monkeypatch.setattr("lib.delete.backoff", lambda attempt: None)
     client = FakeS3(
         {"k0003": ["InternalError"], "k0004": ["AccessDenied"], "k0005": ["SlowDown"] * 9}
     )

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lib.errors import BadInput, UsageError
+from lib.flush import FLUSH
 from lib.keylist import KeyListOptions, KeyListPipeline, SortOptions
 from lib.location import parse_location
 from lib.records import ObjectRecord
@@ -22,7 +23,7 @@ def run(
         KeyListOptions(sort=SortOptions(run_size=2), **options),
         cursor=cursor,
     )
-    records = [record for record in pipeline if record is not None]
+    records = [record for record in pipeline if record is not FLUSH]
     assert all(isinstance(record, ObjectRecord) for record in records)
     return [record.key for record in records if isinstance(record, ObjectRecord)], pipeline
 

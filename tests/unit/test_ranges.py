@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from lib import ranges
+from lib.flush import FLUSH
 from lib.ranges import KeyRange, ParallelLister, after_subtree, shard_bounds, split_point
 from lib.s3 import ListRequest, S3Config, make_client
 
@@ -114,7 +115,7 @@ def test_parallel_listing_is_the_sequential_listing(
 ) -> None:
     client, keys = listed_bucket
     lister = ParallelLister(client, ListRequest("bkt", "", page_size=page_size), streams)
-    listed = [record.key for record in lister if record is not None]
+    listed = [record.key for record in lister if record is not FLUSH]
     assert listed == keys
     if streams > 1 and page_size == 3:
         assert lister.splits > 0
@@ -130,7 +131,7 @@ def test_parallel_listing_stays_in_its_bounds(
     client, keys = listed_bucket
     lister = ParallelLister(client, ListRequest("bkt", prefix, page_size=4), 3, bounds)
     expected = [key for key in keys if key.startswith(prefix) and bounds.holds(key)]
-    assert [record.key for record in lister if record is not None] == expected
+    assert [record.key for record in lister if record is not FLUSH] == expected
 
 
 def test_few_pages_are_buffered_while_the_reader_waits(
@@ -140,7 +141,7 @@ def test_few_pages_are_buffered_while_the_reader_waits(
     monkeypatch.setattr(ranges, "PAGES_PER_STREAM", 2)
     lister = ParallelLister(client, ListRequest("bkt", "", page_size=2), 3)
     records = iter(lister)
-    first = next(record for record in records if record is not None)
+    first = next(record for record in records if record is not FLUSH)
     # The workers run into their budget of 3 x 2 pages, then wait.
     requests, deadline = -1, time.monotonic() + 10
     while lister.requests != requests and time.monotonic() < deadline:
@@ -149,7 +150,7 @@ def test_few_pages_are_buffered_while_the_reader_waits(
     assert lister.requests == requests < len(keys) // 2
     held = sum(len(part.pages) for part in lister._ranges)
     assert 0 < held <= 3 * 2
-    rest = [record.key for record in records if record is not None]
+    rest = [record.key for record in records if record is not FLUSH]
     assert [first.key, *rest] == keys
 
 
@@ -166,7 +167,7 @@ def test_a_listing_error_reaches_the_reader(listed_bucket: tuple[Any, list[str]]
 def seeded_listing(client: Any, keys: list[str], prefix: str, streams: int = 4) -> ParallelLister:
     """Lists `prefix` on `streams` streams and checks it against the sorted keys."""
     lister = ParallelLister(client, ListRequest("seeds", prefix, page_size=5), streams)
-    listed = [record.key for record in lister if record is not None]
+    listed = [record.key for record in lister if record is not FLUSH]
     assert listed == sorted(key for key in keys if key.startswith(prefix))
     return lister
 

@@ -12,6 +12,7 @@ import pytest
 from lib.check import CheckOptions, CheckPipeline, KeyMap
 from lib.delete import DeleteOptions, DeletePipeline
 from lib.errors import UsageError
+from lib.flush import FLUSH
 from lib.location import parse_location
 from lib.ndjson import RecordReader
 from lib.records import (
@@ -196,7 +197,7 @@ def run_check(data: bytes, target: Path, mode: str, shard: Shard | None) -> list
     pipeline = CheckPipeline(
         reader, KeyMap(parse_location(header.source), where), listing, Stores(None), options, None
     )
-    return [r for r in pipeline if r is not None]
+    return [r for r in pipeline if r is not FLUSH]
 
 
 def as_sorted(records: list[DataRecord]) -> list[bytes]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lib.flush import FLUSH
 from lib.window import ordered_window
 
 
@@ -26,6 +27,6 @@ def test_results_in_input_order_and_work_started_is_finished_before_an_input_err
         pytest.raises(ValueError, match="line 6"),
     ):
         for item in ordered_window(items(), work, pool=pool, window=8):
-            if item is not None:
+            if item is not FLUSH:
                 handed_out.append(item[1].result())
     assert handed_out == [0, 10, 20, 30, 40]
