@@ -203,6 +203,7 @@ def test_s3_repair_records_what_it_copied_before_a_truncated_gzip_input(
                                  "size": 1}})
         for key in keys
     ]  # fmt: skip
+    lines.append(json.dumps({"type": "summary", "stage": "s3-check", "complete": True}))
     copied: list[set[str]] = []
 
     def run_and_look(stage: str, *command: Any) -> Any:
@@ -353,6 +354,7 @@ def test_keys_and_sizes_s3_cannot_hold_are_bad_input(
     lines = [header, json.dumps({"type": "object", "bucket": bucket, "key": "g1"})]
     lines += [template % bucket for template in BAD_RECORDS.values()]
     lines += [json.dumps({"type": "object", "bucket": bucket, "key": key}) for key in good[1:]]
+    lines.append(json.dumps({"type": "summary", "stage": "s3-manifest", "complete": True}))
     source = tmp_path / "in.ndjson"
     source.write_text("\n".join(lines) + "\n")
     strict = run_cli("s3-delete", f"s3://{bucket}/", "-i", source)
