@@ -82,7 +82,7 @@ InputPath = Annotated[
         "--input",
         "-i",
         metavar="FILE",
-        help="Read records from this file, FIFO or URL (.gz: gunzip), or - for stdin; "
+        help="Read records from this file, FIFO or URL (.gz, .zst: decompressed), or - for stdin; "
         "never the output file.",
     ),
 ]
