@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from lib.errors import redact
+
 LIVE_INTERVAL_S = 0.25
 PLAIN_INTERVAL_S = 10.0
 
@@ -123,7 +125,7 @@ class Progress:
 
     def message(self, text: str, level: str = "info") -> None:  # level: for JSON
         self.clear()
-        self.stream.write(f"{self.stage}: {text}\n")
+        self.stream.write(f"{self.stage}: {redact(text)}\n")  # as lib/logs.py does
         self.stream.flush()
 
     def clear(self) -> None:

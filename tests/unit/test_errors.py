@@ -28,3 +28,19 @@ def test_stage_errors_never_hold_a_password() -> None:
 def test_the_endpoint_handed_to_botocore_has_no_userinfo() -> None:
     assert without_userinfo("http://AK:SE@127.0.0.1:9000") == "http://127.0.0.1:9000"
     assert without_userinfo("https://s3.example.com") == "https://s3.example.com"
+
+
+@pytest.mark.parametrize("json_format", [False, True])
+def test_notes_on_stderr_never_hold_a_password(json_format: bool) -> None:
+    """Notes reach stderr through the text progress or the JSON log; both hide it."""
+    import io
+
+    from lib.logs import JsonProgress
+    from lib.progress import Progress
+
+    stream = io.StringIO()
+    kind = JsonProgress if json_format else Progress
+    kind("s3-check", "checked", enabled=True, quiet=False, stream=stream).message(
+        "read http://user:hunter2@127.0.0.1:9/list.ndjson"
+    )
+    assert "hunter2" not in stream.getvalue() and "***" in stream.getvalue()
