@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -319,6 +320,19 @@ def kill_repeatedly(
         return kills, run_cli(name, *args, env=env)
 
     return run
+
+
+@pytest.fixture
+def refused_endpoint() -> Iterator[str]:
+    """An http://127.0.0.1:PORT URL where every connection is refused.
+
+    The port stays bound, without listening, until the test ends: released at once, it
+    could be taken by a server of another test running in parallel (pytest -n), which
+    would then answer instead of refusing.
+    """
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import re
-import socket
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -61,18 +60,12 @@ def seeded(make_bucket: Callable[..., str], seed_objects: Seed) -> Seeded:
 URL_SECRET = "url-secret-N0T-T0-LEAK"
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def with_userinfo(url: str) -> str:
     return url.replace("http://", f"http://akid:{URL_SECRET}@")
 
 
 def test_a_password_in_a_url_is_never_shown_or_stored(
-    run_cli: Run, s3_server: str, seeded: Seeded, tmp_path: Path
+    run_cli: Run, s3_server: str, refused_endpoint: str, seeded: Seeded, tmp_path: Path
 ) -> None:
     bucket, _ = seeded(2)
     endpoint = with_userinfo(s3_server)
@@ -97,7 +90,7 @@ def test_a_password_in_a_url_is_never_shown_or_stored(
                         tmp_path / "dry.ndjson"))  # fmt: skip
     assert [run.returncode for run in runs] == [0, 0, 0, 0], [run.stderr for run in runs]
     assert b"***@127.0.0.1" in (tmp_path / "dry.ndjson").read_bytes()
-    refused = with_userinfo(f"http://127.0.0.1:{closed_port()}")
+    refused = with_userinfo(refused_endpoint)
     failures = [
         run_cli("s3-manifest", f"s3://{bucket}/", "--endpoint-url", refused, "--debug",
                 "--checkpoint", tmp_path / "r.ck", env={"AWS_MAX_ATTEMPTS": "1"}),

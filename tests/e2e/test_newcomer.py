@@ -7,7 +7,6 @@ import os
 import pty
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -109,14 +108,6 @@ def test_a_resumed_run_says_once_after_how_many_records(
     assert second.returncode == 0 and sum("resuming" in line for line in lines) == 1
 
 
-def free_port() -> int:
-    """A port nobody listens on: bound, then released without listening."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize(
     ("stage", "args"),
     [
@@ -127,9 +118,9 @@ def free_port() -> int:
     ],
 )
 def test_a_refused_endpoint_fails_at_once_naming_it(
-    run_cli: RunCli, tmp_path: Path, stage: str, args: list[str]
+    run_cli: RunCli, refused_endpoint: str, tmp_path: Path, stage: str, args: list[str]
 ) -> None:
-    endpoint = f"http://127.0.0.1:{free_port()}"
+    endpoint = refused_endpoint
     manifest = b'{"type":"object","bucket":"a","key":"data/k","size":1}\n'
     out = tmp_path / "out.ndjson"
     started = time.monotonic()
@@ -198,12 +189,11 @@ def test_a_missing_directory_is_a_usage_error_before_any_request(
     ],
 )
 def test_a_run_that_fails_before_its_first_record_leaves_no_file(
-    run_cli: RunCli, tmp_path: Path, stage: str, args: list[str], why: str
+    run_cli: RunCli, refused_endpoint: str, tmp_path: Path, stage: str, args: list[str], why: str
 ) -> None:
     manifest = b'{"type":"object","bucket":"no-such-bucket","key":"k","size":1}\n'
     out, checkpoint = tmp_path / "out.ndjson", tmp_path / "run.ck"
-    refused = f"http://127.0.0.1:{free_port()}"
-    stage_args = [arg.format(refused=refused) for arg in args]
+    stage_args = [arg.format(refused=refused_endpoint) for arg in args]
     result = run_cli(stage, *stage_args, "-o", out, "--checkpoint", checkpoint, input=manifest)
     assert result.returncode == 3, result.stderr
     assert why in result.stderr.decode()

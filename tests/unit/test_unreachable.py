@@ -3,7 +3,6 @@ same refusal is a server restarting and botocore's retries decide."""
 
 from __future__ import annotations
 
-import socket
 import time
 
 import botocore.exceptions
@@ -12,20 +11,16 @@ import pytest
 from lib import s3
 from lib.errors import FatalError
 
-
-def refused_endpoint() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+ENDPOINT = "http://127.0.0.1:9"  # for the tests that send nothing
 
 
 def test_the_first_request_to_a_refusing_endpoint_is_not_retried(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, refused_endpoint: str
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
     monkeypatch.setattr(s3, "_SESSIONS", {})  # moto's mocks hook sessions made after it
-    endpoint = refused_endpoint()
+    endpoint = refused_endpoint
     client = s3.make_client(s3.S3Config(endpoint_url=endpoint, region="us-east-1"))
     sent: list[str] = []
     client.meta.events.register("before-send.s3", lambda **_: sent.append("try"))
@@ -38,7 +33,7 @@ def test_the_first_request_to_a_refusing_endpoint_is_not_retried(
 
 
 def test_after_an_answer_a_refusal_is_left_to_the_retries() -> None:
-    endpoint = refused_endpoint() + "/answered-once"
+    endpoint = ENDPOINT + "/answered-once"
     check = s3._fail_fast_until_answered(endpoint)
     refused = botocore.exceptions.EndpointConnectionError(
         endpoint_url=endpoint, error=ConnectionRefusedError(111, "Connection refused")
@@ -50,7 +45,7 @@ def test_after_an_answer_a_refusal_is_left_to_the_retries() -> None:
 
 
 def test_a_reset_is_retried_even_before_any_answer() -> None:
-    check = s3._fail_fast_until_answered(refused_endpoint() + "/never-answered")
+    check = s3._fail_fast_until_answered(ENDPOINT + "/never-answered")
     reset = botocore.exceptions.ConnectionClosedError(endpoint_url="http://x")
     check(response=None, caught_exception=reset)
 
