@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from chaos.helpers import FIGURES
-from helpers import (  # re-exported: tests import these from conftest until the sweep
+from helpers import (
     FAKE_ENV,
     FAKE_SECRET,
     PROXY_VARIABLES,
@@ -36,9 +36,6 @@ from helpers import (  # re-exported: tests import these from conftest until the
     signal_handlers_restored,
 )
 from s3proxy import ProxiedEndpoint
-
-_console_script = console_script
-_modified = modified
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -18,36 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import modified  # noqa: F401
 
-# Re-exported: the chaos tests imported these from here before tests/chaos/helpers.py.
-from .helpers import (  # noqa: F401
-    FIGURES,
-    READ_TIMEOUT_S,
-    SIGNALS,
-    STAGES,
-    STALL_S,
-    TIMING_FIELDS,
-    Job,
-    Jobs,
-    Records,
-    Run,
-    Seed,
-    Start,
-    assert_private,
-    check_records,
-    committed_records,
-    header,
-    ndjson,
-    object_record,
-    object_records,
-    one_error_line,
-    parse,
-    send_and_wait,
-    strip_timing,
-    summary,
-    wait_for_commit,
-)
+from .helpers import FIGURES, READ_TIMEOUT_S, Jobs, Run, Seed
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .conftest import TIMING_FIELDS, Records, Seed, Start
+from .helpers import TIMING_FIELDS, Records, Seed, Start
 
 KILLED_RUNS = 8  # then reruns without kills until done
 RUNS_AT_MOST = KILLED_RUNS + 3

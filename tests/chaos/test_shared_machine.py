@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import STAGES, Job, Jobs, Run, Start, one_error_line, wait_for_commit
+from .helpers import STAGES, Job, Jobs, Run, Start, one_error_line, wait_for_commit
 
 SLOW = {"s3-manifest": 0.05, "s3-check": 0.04, "s3-repair": 0.03, "s3-delete": 0.15}
 # The first run stays stopped, so a second run that waited for its lock would never end;

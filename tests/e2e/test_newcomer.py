@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.conftest import committed_records, parse, wait_for_commit
+from tests.chaos.helpers import committed_records, parse, wait_for_commit
 
 RunCli = Callable[..., subprocess.CompletedProcess[bytes]]
 StartCli = Callable[..., subprocess.Popen[bytes]]
