@@ -1,0 +1,23 @@
+"""A lean request engine for the per-object S3 calls: HEAD, GET, PUT, copy, parts.
+
+botocore costs about a millisecond of CPU per request, nearly all of it in its
+generic per-call machinery. The engine sends the same requests through awscrt's
+HTTP client and SigV4 signer (AWS's C runtime, already a dependency) for a tenth
+of that, with many requests in flight on a few threads, and keeps what botocore
+gave: where each piece lives —
+
+- addressing.py: region and endpoint per bucket, resolved once by botocore's own
+  rules (a request botocore prepares but never sends); keys quoted as S3 signs them.
+- signer.py: SigV4 with the credentials of the botocore client, read per request,
+  so refreshed and session credentials work.
+- pool.py: keep-alive connections per endpoint, TLS for https.
+- answers.py: response headers and XML error bodies in botocore's shapes (errors
+  are botocore ClientErrors, so lib/retry.py judges them as before).
+- engine.py: one request's life: attempts, backoff, per-request timeouts (stalls,
+  and the adaptive ones of lib/transfer.py), redirects to a bucket's region, the
+  fail-fast on a refused endpoint, and an adaptive window of requests in flight.
+"""
+
+from lib.crt.engine import Engine, Sink
+
+__all__ = ["Engine", "Sink"]
