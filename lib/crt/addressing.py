@@ -66,9 +66,15 @@ class Addresses:
         self._make_client = make_client
         self._clients: dict[str | None, Any] = {}
         self._known: dict[tuple[str, str | None], Address] = {}
+        self._regions: dict[str, str] = {}  # buckets whose region a redirect named
         self._lock = threading.Lock()
 
+    def moved(self, bucket: str, region: str) -> None:
+        """The server said the bucket lives in `region`: its requests go there from now."""
+        self._regions[bucket] = region
+
     def get(self, bucket: str, region: str | None = None) -> Address:
+        region = region or self._regions.get(bucket)
         address = self._known.get((bucket, region))
         if address is None:
             with self._lock:

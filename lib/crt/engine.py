@@ -79,7 +79,6 @@ class Call:
     sink: Sink | None = None
     nbytes: int = 0  # bytes expected to move, for the adaptive timeouts
     error_in_200: bool = False  # copies: a 200 whose body is <Error> failed
-    region: str | None = None  # set by a redirect to the bucket's region
     attempt: int = 0
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
 
@@ -306,7 +305,7 @@ class Engine:
     def _attempt(self, call: Call) -> None:
         call.attempt += 1
         try:
-            address = self.addresses.get(call.bucket, call.region)
+            address = self.addresses.get(call.bucket)
             request = self._http_request(call, address)
             signed = self.signer.sign(request, address.region, address.signing_name)
         except Exception as exc:
@@ -410,7 +409,7 @@ class Engine:
     def _failed(self, call: Call, address: Address, error: BaseException) -> None:
         region = _redirected_region(error, address)
         if region is not None and call.attempt < self.max_attempts:
-            call.region = region
+            self.addresses.moved(call.bucket, region)
             self._retry(call, 0.0)
             return
         if isinstance(error, ConnectionRefusedError | _Unresolved) and not answered(
