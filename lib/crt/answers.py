@@ -100,39 +100,49 @@ def _common(answer: Answer) -> dict[str, Any]:
     return response
 
 
+# Response headers -> botocore's field names, for HeadObject and GetObject.
+_OBJECT_FIELDS = {
+    "etag": "ETag",
+    "x-amz-version-id": "VersionId",
+    "content-length": "ContentLength",
+    "last-modified": "LastModified",
+    "content-type": "ContentType",
+    "content-encoding": "ContentEncoding",
+    "content-range": "ContentRange",
+    "x-amz-storage-class": "StorageClass",
+    "x-amz-server-side-encryption": "ServerSideEncryption",
+    "x-amz-checksum-type": "ChecksumType",
+    "x-amz-mp-parts-count": "PartsCount",
+    **{f"x-amz-checksum-{name.lower()}": f"Checksum{name}" for name in CHECKSUM_NAMES},
+}
+_META = "x-amz-meta-"
+
+
 def object_response(answer: Answer) -> dict[str, Any]:
     """What HeadObject (and GetObject, less the body) returns in botocore."""
-    headers = answer.headers
-    response = _common(answer)
-    length = headers.get("content-length")
-    if length is not None:
-        response["ContentLength"] = int(length)
-    modified = http_date(headers.get("last-modified"))
-    if modified is not None:
-        response["LastModified"] = modified
-    for name, header in (
-        ("ContentType", "content-type"),
-        ("ContentEncoding", "content-encoding"),
-        ("ContentRange", "content-range"),
-        ("StorageClass", "x-amz-storage-class"),
-        ("ServerSideEncryption", "x-amz-server-side-encryption"),
-        ("ChecksumType", "x-amz-checksum-type"),
-    ):
-        value = headers.get(header)
-        if value is not None:
-            response[name] = value
-    for name in CHECKSUM_NAMES:
-        value = headers.get(f"x-amz-checksum-{name.lower()}")
-        if value:
-            response[f"Checksum{name}"] = value
-    parts = headers.get("x-amz-mp-parts-count")
-    if parts is not None:
-        response["PartsCount"] = int(parts)
-    response["Metadata"] = {
-        name[len("x-amz-meta-") :]: value
-        for name, value in headers.items()
-        if name.startswith("x-amz-meta-")
+    metadata: dict[str, str] = {}
+    response: dict[str, Any] = {
+        "ResponseMetadata": {"HTTPStatusCode": answer.status, "HTTPHeaders": answer.headers},
+        "Metadata": metadata,
     }
+    fields = _OBJECT_FIELDS
+    for name, value in answer.headers.items():
+        field_name = fields.get(name)
+        if field_name is not None:
+            if value:
+                response[field_name] = value
+        elif name.startswith(_META):
+            metadata[name[len(_META) :]] = value
+    if "ContentLength" in response:
+        response["ContentLength"] = int(response["ContentLength"])
+    if "PartsCount" in response:
+        response["PartsCount"] = int(response["PartsCount"])
+    if "LastModified" in response:
+        modified = http_date(response["LastModified"])
+        if modified is None:
+            del response["LastModified"]
+        else:
+            response["LastModified"] = modified
     return response
 
 

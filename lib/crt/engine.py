@@ -311,7 +311,10 @@ class Engine:
         except Exception as exc:
             self._finish(call, error=exc)
             return
-        signed.add_done_callback(lambda done: self._signed(call, address, request, done))
+        if signed.done():  # static credentials: signed already, no callback needed
+            self._signed(call, address, request, signed)
+        else:
+            signed.add_done_callback(lambda done: self._signed(call, address, request, done))
 
     def _http_request(self, call: Call, address: Address) -> Any:
         path = address.path(call.key)
@@ -337,9 +340,11 @@ class Engine:
                 pool = self._pools.setdefault(
                     key, ConnectionPool(*key[:2], tls=key[2], limit=self.window.limit)
                 )
-        pool.acquire(
+        connection = pool.acquire(
             lambda connection, error: self._send(call, address, request, pool, connection, error)
         )
+        if connection is not None:
+            self._send(call, address, request, pool, connection, None)
 
     def _send(
         self,

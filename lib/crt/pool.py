@@ -25,9 +25,9 @@ def _tls_context() -> Any:
 class ConnectionPool:
     """Up to `limit` connections to host:port; idle ones are reused, broken ones dropped.
 
-    `acquire(ready)` calls ready(connection, None) at once when one is idle, else when a
-    new one is connected or a busy one is released; ready(None, error) if connecting
-    failed. `release(connection, reusable)` gives it back.
+    `acquire(ready)` returns an idle connection, or None and calls ready(connection,
+    None) when a new one is connected or a busy one is released; ready(None, error) if
+    connecting failed. `release(connection, reusable)` gives it back.
     """
 
     def __init__(self, host: str, port: int, *, tls: bool, limit: int) -> None:
@@ -41,18 +41,18 @@ class ConnectionPool:
         self._socket_options = io.SocketOptions()
         self._socket_options.connect_timeout_ms = CONNECT_TIMEOUT_MS
 
-    def acquire(self, ready: Ready) -> None:
+    def acquire(self, ready: Ready) -> Any:
+        """An idle connection, at once; else None, and `ready` is called later."""
         with self._lock:
             connection = self._take_idle()
-            if connection is None:
-                if self._open >= self.limit:
-                    self._waiting.append(ready)
-                    return
-                self._open += 1
-        if connection is not None:
-            ready(connection, None)
-        else:
-            self._connect(ready)
+            if connection is not None:
+                return connection
+            if self._open >= self.limit:
+                self._waiting.append(ready)
+                return None
+            self._open += 1
+        self._connect(ready)
+        return None
 
     def release(self, connection: Any, reusable: bool) -> None:
         if not reusable or not connection.is_open():

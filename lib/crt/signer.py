@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 from typing import Any
 
 from awscrt import auth
 
 UNSIGNED_PAYLOAD = auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD
+# A signing config carries its date; S3 accepts a request date up to 15 minutes off, so
+# one config serves the requests of a few seconds (the date is taken anew after that).
+CONFIG_REUSE_S = 5.0
 
 
 class Signer:
@@ -21,6 +25,7 @@ class Signer:
         self._credentials = credentials  # botocore Credentials (or None: none found)
         self._providers: dict[tuple[str, str, str | None], Any] = {}
         self._lock = threading.Lock()
+        self._config: tuple[Any, float, Any] | None = None  # (what it is for, made, config)
 
     def frozen(self) -> tuple[str, str, str | None]:
         """The credentials to sign with now: access key, secret key, session token."""
@@ -46,10 +51,25 @@ class Signer:
     ) -> concurrent.futures.Future[Any]:
         """Signs `request` in place (a Future of it); the body is UNSIGNED-PAYLOAD unless
         its SHA-256 is given."""
-        config = auth.AwsSigningConfig(
+        keys = self.frozen()
+        wanted = (keys, region, service, payload_hash)
+        now = time.monotonic()
+        cached = self._config
+        if cached is not None and cached[0] == wanted and now - cached[1] < CONFIG_REUSE_S:
+            config = cached[2]
+        else:
+            config = self._new_config(keys, region, service, payload_hash)
+            self._config = (wanted, now, config)
+        future: concurrent.futures.Future[Any] = auth.aws_sign_request(request, config)
+        return future
+
+    def _new_config(
+        self, keys: tuple[str, str, str | None], region: str, service: str, payload_hash: str | None
+    ) -> Any:
+        return auth.AwsSigningConfig(
             algorithm=auth.AwsSigningAlgorithm.V4,
             signature_type=auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
-            credentials_provider=self._provider(self.frozen()),
+            credentials_provider=self._provider(keys),
             region=region,
             service=service,
             # S3 signs the path as sent: no double encoding, no `..` or `//` folded away.
@@ -58,5 +78,3 @@ class Signer:
             signed_body_value=payload_hash or UNSIGNED_PAYLOAD,
             signed_body_header_type=auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
         )
-        future: concurrent.futures.Future[Any] = auth.aws_sign_request(request, config)
-        return future
