@@ -113,7 +113,7 @@ def main(rounds: int, count: int) -> None:
                 "engine": engine_batches(engine),
             }
             for name, batches in paths.items():  # warm up: connections, addressing, models
-                for operation, batch in batches.items():
+                for batch in batches.values():
                     batch(keys[: IN_FLIGHT * 2], f"warm-{name}")
             for number in range(rounds):
                 order = list(paths.items()) if number % 2 == 0 else list(paths.items())[::-1]
