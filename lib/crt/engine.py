@@ -44,6 +44,7 @@ from lib.crt.answers import (
     put_response,
 )
 from lib.crt.pool import ConnectionPool
+from lib.crt.reader import ObjectReader
 from lib.crt.signer import Signer
 from lib.retry import THROTTLE_CODES, backoff_s, error_code, retryable
 from lib.s3 import S3Config, answered, make_client, mark_answered, unreachable_because
@@ -180,10 +181,13 @@ class Engine:
         byte_range: tuple[int, int] | None = None,
         sink: Sink | None = None,
         checksum_mode: bool = False,
+        if_match: str | None = None,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """GetObject, whole or bytes [start, end] (inclusive); the body goes to `sink`
         if given, else into the answer's "Body" (a file object)."""
         headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
+        if if_match is not None:
+            headers.append(("If-Match", if_match))
         nbytes = 0
         if byte_range is not None:
             headers.append(("Range", f"bytes={byte_range[0]}-{byte_range[1]}"))
@@ -266,6 +270,10 @@ class Engine:
         call.error_in_200, call.nbytes = True, byte_range[1] - byte_range[0] + 1
         return self.submit(call)
 
+    def open(self, bucket: str, key: str, **options: Any) -> ObjectReader:
+        """The object as a file: parallel ranged GETs, in order, bounded memory."""
+        return ObjectReader(self, bucket, key, **options)
+
     def head(self, bucket: str, key: str, **options: Any) -> dict[str, Any]:
         return self.head_async(bucket, key, **options).result()
 
@@ -303,6 +311,9 @@ class Engine:
         return call.future
 
     def _attempt(self, call: Call) -> None:
+        if call.future.cancelled():  # nobody waits for it any more
+            self._finish(call)
+            return
         call.attempt += 1
         try:
             address = self.addresses.get(call.bucket)
@@ -446,10 +457,13 @@ class Engine:
             while self._queued and self._active < self.window.size:
                 starting.append(self._queued.popleft())
                 self._active += 1
-        if error is not None:
-            call.future.set_exception(error)
-        else:
-            call.future.set_result(result)
+        try:
+            if error is not None:
+                call.future.set_exception(error)
+            else:
+                call.future.set_result(result)
+        except concurrent.futures.InvalidStateError:
+            pass  # its caller cancelled it
         for queued in starting:
             self._attempt(queued)
 

@@ -400,3 +400,46 @@ def test_addressing_follows_botocore_rules(monkeypatch: pytest.MonkeyPatch) -> N
     fips = addresses(region="us-east-2").get("my-bucket")
     assert fips.host == "my-bucket.s3-fips.us-east-2.amazonaws.com"
     assert aws.path("a b/c+d%") == "/a%20b/c%2Bd%25"
+
+
+def test_an_object_read_as_a_file_comes_in_order_from_parallel_ranges(
+    s3_server: str, bucket: str, s3_client: Any, engine_for: Callable[..., Engine]
+) -> None:
+    data = bytes(range(251)) * 4000  # ~1 MB, a prime period: a range out of place shows
+    s3_client.put_object(Bucket=bucket, Key="large", Body=data)
+    s3_client.put_object(Bucket=bucket, Key="empty", Body=b"")
+    engine = engine_for(s3_server)
+    with engine.open(bucket, "large", part_size=100_000, ahead=3) as reader:
+        chunks = iter(lambda: reader.read(65_536), b"")
+        assert b"".join(chunks) == data
+        assert reader.size == len(data)
+    with engine.open(bucket, "empty") as reader:
+        assert (reader.read(), reader.size) == (b"", 0)
+
+
+def test_an_object_replaced_mid_read_fails_instead_of_mixing_contents(
+    s3_server: str, bucket: str, s3_client: Any, engine_for: Callable[..., Engine]
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="changing", Body=b"a" * 300_000)
+    reader = engine_for(s3_server).open(bucket, "changing", part_size=100_000, ahead=1)
+    s3_client.put_object(Bucket=bucket, Key="changing", Body=b"b" * 300_000)
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        reader.read()
+    assert error_code(caught.value) == "PreconditionFailed"
+
+
+def test_a_server_that_ignores_range_cannot_pass_for_a_part(
+    fake_s3: Callable[..., FakeS3], bucket: str, engine_for: Callable[..., Engine]
+) -> None:
+    whole = b"0123456789" * 30
+
+    def script(seen: Seen, number: int) -> Reply:
+        if number == 0:  # the first range is honoured, later ones are not
+            return Reply(
+                206, {"Content-Range": f"bytes 0-99/{len(whole)}", "ETag": '"e"'}, whole[:100]
+            )
+        return Reply(200, {"ETag": '"e"'}, whole)
+
+    reader = engine_for(fake_s3(script).url).open(bucket, "k", part_size=100)
+    with pytest.raises(OSError, match="asked for 100 bytes"):
+        reader.read()

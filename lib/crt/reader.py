@@ -1,0 +1,108 @@
+"""An object read as a file, by parallel ranged GETs in order, with bounded memory.
+
+The first GET asks for the first `part_size` bytes and learns the object's size from
+Content-Range; then up to `ahead` ranges are in flight while the reader consumes the
+oldest, so a large object streams at several connections' speed and at most
+`ahead` parts are held at once. Every later range carries `If-Match` with the first
+answer's ETag: an object replaced mid-read fails (412) instead of mixing contents.
+Each range is retried by the engine on its own.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from lib.retry import error_code
+
+if TYPE_CHECKING:
+    from lib.crt.engine import Engine
+
+PART_SIZE = 8 * 1024 * 1024
+AHEAD = 4
+
+
+class ObjectReader(io.RawIOBase):
+    def __init__(
+        self,
+        engine: Engine,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        part_size: int = PART_SIZE,
+        ahead: int = AHEAD,
+    ) -> None:
+        super().__init__()
+        self.engine, self.bucket, self.key = engine, bucket, key
+        self.version_id, self.part_size, self.ahead = version_id, part_size, max(1, ahead)
+        self.size: int | None = None
+        self.etag: str | None = None
+        self.head: dict[str, Any] = {}  # the first answer (headers as HeadObject gives them)
+        self._next = 0  # the first byte not yet asked for
+        # (range GET, its length) in offset order
+        self._pending: deque[tuple[concurrent.futures.Future[dict[str, Any]], int]] = deque()
+        self._buffer = memoryview(b"")
+        self._first()
+
+    def _first(self) -> None:
+        try:
+            answer = self.engine.get(
+                self.bucket, self.key, version_id=self.version_id,
+                byte_range=(0, self.part_size - 1),
+            )  # fmt: skip
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "InvalidRange":
+                raise
+            self.size = 0  # only an empty object has no byte 0
+            return
+        self.head = answer
+        self.etag = answer.get("ETag")
+        total = str(answer.get("ContentRange", "")).rpartition("/")[2]
+        self.size = int(total) if total.isdigit() else int(answer.get("ContentLength", 0))
+        self._buffer = memoryview(answer["Body"].read())
+        self._next = len(self._buffer)
+        self._fill()
+
+    def _fill(self) -> None:
+        assert self.size is not None
+        while len(self._pending) < self.ahead and self._next < self.size:
+            end = min(self.size, self._next + self.part_size) - 1
+            future = self.engine.get_async(
+                self.bucket, self.key, version_id=self.version_id,
+                byte_range=(self._next, end), if_match=self.etag,
+            )  # fmt: skip
+            self._pending.append((future, end + 1 - self._next))
+            self._next = end + 1
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._buffer:
+            if not self._pending:
+                return 0
+            future, length = self._pending.popleft()
+            data = future.result()["Body"].read()
+            if len(data) != length:  # a server that ignored Range sent the whole object
+                raise OSError(
+                    f"s3://{self.bucket}/{self.key}: asked for {length} bytes of a range, "
+                    f"got {len(data)}"
+                )
+            self._buffer = memoryview(data)
+            self._fill()
+        count = min(len(buffer), len(self._buffer))
+        buffer[:count] = self._buffer[:count]
+        self._buffer = self._buffer[count:]
+        return count
+
+    def close(self) -> None:
+        for future, _ in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._buffer = memoryview(b"")
+        super().close()
