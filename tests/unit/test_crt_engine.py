@@ -443,3 +443,49 @@ def test_a_server_that_ignores_range_cannot_pass_for_a_part(
     reader = engine_for(fake_s3(script).url).open(bucket, "k", part_size=100)
     with pytest.raises(OSError, match="asked for 100 bytes"):
         reader.read()
+
+
+# Keys a directory-backed server can hold (no `..`, `//` or segments over 255 bytes):
+# rclone serve s3 checks every signature, which moto does not.
+RCLONE_KEYS = [
+    "with space",
+    "a+b=c&d;e,f",
+    "100% done",
+    "%2F already encoded",
+    "naïve café/日本語/データ.json",
+    "emoji-📦.bin",
+    "query?x=1#hash",
+    "<tag>&'\"",
+    "tilde~star*paren()[]{}!$@^`|",
+    "/".join(["k" * 250] * 4),  # 1003 bytes
+]
+
+
+def test_hostile_keys_are_signed_as_a_verifying_server_expects(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.server import RcloneServer, client_env
+    from bench.settings import venv_tool
+
+    for name, value in client_env().items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "root" / "src").mkdir(parents=True)
+    (tmp_path / "root" / "dst").mkdir()
+    with RcloneServer(venv_tool("rclone"), tmp_path / "root", tmp_path / "rclone.log") as server:
+        engine = Engine.for_config(S3Config(endpoint_url=server.endpoint))
+        try:
+            for key in RCLONE_KEYS:
+                data = key.encode()
+                assert engine.put("src", key, data)["ETag"] == f'"{md5(data)}"', key
+                assert engine.head("src", key)["ContentLength"] == len(data), key
+                assert engine.get("src", key)["Body"].read() == data, key
+                copied = engine.copy("dst", key, "src", key)["CopyObjectResult"]["ETag"]
+                assert copied == f'"{md5(data)}"', key
+        finally:
+            engine.close()
+    stored = sorted(
+        str(p.relative_to(tmp_path / "root" / "dst"))
+        for p in (tmp_path / "root" / "dst").rglob("*")
+        if p.is_file()
+    )
+    assert stored == sorted(RCLONE_KEYS)
