@@ -65,6 +65,18 @@ class Sink(Protocol):
         """Forget what was written: the body is about to be sent again (a retry)."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """A call's own bounds instead of the engine's: how long an answer may stall, how
+    many attempts (1: the caller retries itself, as lib/transfer.py's Retrier does)."""
+
+    stall_s: float | None = None
+    attempts: int | None = None
+
+
+NO_LIMITS = Limits()
+
+
 @dataclass
 class Call:
     """One logical request, over all its attempts."""
@@ -80,6 +92,7 @@ class Call:
     sink: Sink | None = None
     nbytes: int = 0  # bytes expected to move, for the adaptive timeouts
     error_in_200: bool = False  # copies: a 200 whose body is <Error> failed
+    limits: Limits = NO_LIMITS
     attempt: int = 0
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
 
@@ -166,11 +179,13 @@ class Engine:
         version_id: str | None = None,
         part_number: int | None = None,
         checksum_mode: bool = True,
+        limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """HeadObject: the dict botocore's head_object returns (a 404 is a ClientError)."""
         headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
         query = _query(versionId=version_id, partNumber=part_number)
-        return self.submit(Call("HeadObject", "HEAD", bucket, key, object_response, query, headers))
+        call = Call("HeadObject", "HEAD", bucket, key, object_response, query, headers)
+        return self.submit(call, limits)
 
     def get_async(
         self,
@@ -182,6 +197,7 @@ class Engine:
         sink: Sink | None = None,
         checksum_mode: bool = False,
         if_match: str | None = None,
+        limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """GetObject, whole or bytes [start, end] (inclusive); the body goes to `sink`
         if given, else into the answer's "Body" (a file object)."""
@@ -194,7 +210,7 @@ class Engine:
             nbytes = byte_range[1] - byte_range[0] + 1
         call = Call("GetObject", "GET", bucket, key, _with_body, _query(versionId=version_id))
         call.headers, call.sink, call.nbytes = headers, sink, nbytes
-        return self.submit(call)
+        return self.submit(call, limits)
 
     def put_async(
         self,
@@ -206,6 +222,7 @@ class Engine:
         metadata: dict[str, str] | None = None,
         storage_class: str | None = None,
         content_md5: str | None = None,
+        limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """PutObject of `body`; `content_md5` (base64) makes the server check it."""
         headers = _object_headers(content_type, metadata, storage_class)
@@ -213,7 +230,7 @@ class Engine:
             headers.append(("Content-MD5", content_md5))
         call = Call("PutObject", "PUT", bucket, key, put_response, "", headers, body)
         call.nbytes = len(body)
-        return self.submit(call)
+        return self.submit(call, limits)
 
     def copy_async(
         self,
@@ -228,6 +245,7 @@ class Engine:
         metadata: dict[str, str] | None = None,
         storage_class: str | None = None,
         nbytes: int = 0,
+        limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """CopyObject; the answer has CopyObjectResult.ETag. A 200 with <Error> fails."""
         headers = [
@@ -237,16 +255,23 @@ class Engine:
         headers += _object_headers(content_type, metadata, storage_class)
         call = Call("CopyObject", "PUT", bucket, key, _copied_object, "", headers)
         call.error_in_200, call.nbytes = True, nbytes
-        return self.submit(call)
+        return self.submit(call, limits)
 
     def upload_part_async(
-        self, bucket: str, key: str, upload_id: str, part_number: int, body: bytes
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: bytes,
+        *,
+        limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """UploadPart; the answer has the part's ETag."""
         query = _query(partNumber=part_number, uploadId=upload_id)
         call = Call("UploadPart", "PUT", bucket, key, put_response, query, [], body)
         call.nbytes = len(body)
-        return self.submit(call)
+        return self.submit(call, limits)
 
     def upload_part_copy_async(
         self,
@@ -259,6 +284,7 @@ class Engine:
         byte_range: tuple[int, int],
         *,
         source_version_id: str | None = None,
+        limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """UploadPartCopy of source bytes [start, end]; the answer has CopyPartResult.ETag."""
         headers = [
@@ -268,7 +294,7 @@ class Engine:
         query = _query(partNumber=part_number, uploadId=upload_id)
         call = Call("UploadPartCopy", "PUT", bucket, key, _copied_part, query, headers)
         call.error_in_200, call.nbytes = True, byte_range[1] - byte_range[0] + 1
-        return self.submit(call)
+        return self.submit(call, limits)
 
     def open(self, bucket: str, key: str, **options: Any) -> ObjectReader:
         """The object as a file: parallel ranged GETs, in order, bounded memory."""
@@ -298,8 +324,9 @@ class Engine:
 
     # --- a call's life ----------------------------------------------------------------
 
-    def submit(self, call: Call) -> concurrent.futures.Future[Any]:
+    def submit(self, call: Call, limits: Limits = NO_LIMITS) -> concurrent.futures.Future[Any]:
         """Starts the call now if the window has room, else when a call finishes."""
+        call.limits = limits
         with self._lock:
             start = self._active < self.window.size
             if start:
@@ -424,7 +451,8 @@ class Engine:
 
     def _failed(self, call: Call, address: Address, error: BaseException) -> None:
         region = _redirected_region(error, address)
-        if region is not None and call.attempt < self.max_attempts:
+        attempts = call.limits.attempts or self.max_attempts
+        if region is not None and call.attempt < attempts:
             self.addresses.moved(call.bucket, region)
             self._retry(call, 0.0)
             return
@@ -432,7 +460,7 @@ class Engine:
             address.endpoint
         ):
             error = unreachable_because(address.endpoint, str(error))
-        elif isinstance(error, Exception) and retryable(error) and call.attempt < self.max_attempts:
+        elif isinstance(error, Exception) and retryable(error) and call.attempt < attempts:
             if error_code(error) in THROTTLE_CODES:
                 self.window.throttle()
             self._retry(call, backoff_s(call.attempt))
@@ -501,8 +529,9 @@ class Engine:
                 self._attempt(call)
 
     def _overdue(self, exchange: _Exchange, now: float) -> str | None:
-        if now - exchange.active > self.stall_s:
-            return f"no data for {self.stall_s:g} s (a stalled connection)"
+        stall_s = exchange.call.limits.stall_s or self.stall_s
+        if now - exchange.active > stall_s:
+            return f"no data for {stall_s:g} s (a stalled connection)"
         if exchange.deadline is not None and now > exchange.deadline:
             return f"not done in {exchange.deadline - exchange.started:.1f} s (request timeout)"
         return None

@@ -20,6 +20,7 @@ from s3proxy import FaultRates, ProxiedEndpoint
 
 from lib.crt import Engine
 from lib.crt.addressing import Addresses
+from lib.crt.engine import Limits
 from lib.errors import FatalError
 from lib.retry import Unreachable, error_code, stops_the_run
 from lib.s3 import S3Config, make_client
@@ -489,3 +490,22 @@ def test_hostile_keys_are_signed_as_a_verifying_server_expects(
         if p.is_file()
     )
     assert stored == sorted(RCLONE_KEYS)
+
+
+def test_a_call_may_bring_its_own_attempts_and_stall_timeout(
+    fake_s3: Callable[..., FakeS3], bucket: str, engine_for: Callable[..., Engine]
+) -> None:
+    def script(seen: Seen, number: int) -> Reply:
+        if "slow" in seen.path:
+            return Reply(200, {"Content-Length": "1"}, b"x", delay_s=1.0)
+        return Reply(500, {}, b"<Error><Code>InternalError</Code></Error>")
+
+    server = fake_s3(script)
+    engine = engine_for(server.url)
+    with pytest.raises(botocore.exceptions.ClientError):
+        engine.get(bucket, "failing", limits=Limits(attempts=1))
+    assert len(server.seen) == 1  # the caller retries itself (lib/transfer.py's Retrier)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"no data for 0\.2 s"):
+        engine.get(bucket, "slow", limits=Limits(stall_s=0.2, attempts=1))
+    assert time.monotonic() - started < 0.9
