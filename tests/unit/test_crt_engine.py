@@ -463,17 +463,21 @@ RCLONE_KEYS = [
 
 
 def test_hostile_keys_are_signed_as_a_verifying_server_expects(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Any,
 ) -> None:
-    from bench.server import RcloneServer, client_env
-    from bench.settings import venv_tool
+    from bench.server import RcloneServer
+    from bench.settings import ACCESS_KEY, REGION, SECRET_KEY, venv_tool
 
-    for name, value in client_env().items():
-        monkeypatch.setenv(name, value)
     (tmp_path / "root" / "src").mkdir(parents=True)
     (tmp_path / "root" / "dst").mkdir()
     with RcloneServer(venv_tool("rclone"), tmp_path / "root", tmp_path / "rclone.log") as server:
-        engine = Engine.for_config(S3Config(endpoint_url=server.endpoint))
+
+        def client(region: str | None) -> Any:
+            session = botocore.session.Session()
+            session.set_credentials(ACCESS_KEY, SECRET_KEY)
+            return session.create_client("s3", endpoint_url=server.endpoint, region_name=REGION)
+
+        engine = Engine(client)
         try:
             for key in RCLONE_KEYS:
                 data = key.encode()
