@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from awscrt import http
 
@@ -575,13 +576,11 @@ def _since(exchange: _Exchange) -> float:
 
 
 def _query(**params: str | int | None) -> str:
-    from urllib.parse import quote
-
-    return "&".join(
-        f"{name}={quote(str(value), safe='~')}"
-        for name, value in sorted(params.items())
-        if value is not None
-    )
+    """The query string of the given parameters (None: left out), in the order given."""
+    given = [(name, value) for name, value in params.items() if value is not None]
+    if not given:
+        return ""  # most requests: no versions, no parts
+    return "&".join(f"{name}={quote(str(value), safe='~')}" for name, value in given)
 
 
 def _object_headers(
