@@ -313,8 +313,8 @@ class Engine:
     def copy(self, bucket: str, key: str, *source: str, **options: Any) -> dict[str, Any]:
         return self.copy_async(bucket, key, *source, **options).result()
 
-    def upload_part(self, *args: Any) -> dict[str, Any]:
-        return self.upload_part_async(*args).result()
+    def upload_part(self, *args: Any, **options: Any) -> dict[str, Any]:
+        return self.upload_part_async(*args, **options).result()
 
     def upload_part_copy(self, *args: Any, **options: Any) -> dict[str, Any]:
         return self.upload_part_copy_async(*args, **options).result()

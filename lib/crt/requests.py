@@ -1,0 +1,131 @@
+"""The S3 store's per-object requests sent through the engine, with botocore's answers.
+
+`EngineRequests` has the methods, arguments and answers of the botocore-backed
+`ObjectRequests` the S3 store calls (HEAD, GET as a stream, a ranged GET read whole,
+PUT, CopyObject, UploadPart, UploadPartCopy), so the store needs no other change.
+The `client` each method receives still decides the bounds of the request: its read
+timeout is the stall timeout, and its attempts are the engine's attempts (a
+Retrier's clients allow few, since the Retrier retries with longer timeouts itself).
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import botocore.exceptions
+
+from lib.crt.engine import Engine, Limits
+from lib.retry import error_code
+from lib.transfer import TransferError
+
+MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
+_OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
+
+
+def _unquoted(etag: object) -> str | None:
+    return str(etag or "").strip('"') or None
+
+
+def _unknown(params: dict[str, Any], known: set[str]) -> None:
+    extra = set(params) - known
+    if extra:  # a parameter the engine would silently drop: fail loudly instead
+        raise ValueError(f"the request engine does not send {sorted(extra)}")
+
+
+class EngineRequests:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._limits: dict[int, Limits] = {}
+
+    def limits(self, client: Any) -> Limits:
+        """The bounds a botocore client would have given its requests."""
+        limits = self._limits.get(id(client))
+        if limits is None:
+            config = client.meta.config
+            limits = Limits(
+                stall_s=float(config.read_timeout),
+                attempts=int(config.retries.get("total_max_attempts") or 1),
+            )
+            self._limits[id(client)] = limits
+        return limits
+
+    def head(
+        self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
+    ) -> dict[str, Any] | None:
+        _unknown(extra, {"ChecksumMode", "PartNumber"})
+        try:
+            return self.engine.head(
+                bucket,
+                key,
+                version_id=version_id,
+                part_number=extra.get("PartNumber"),
+                checksum_mode=extra.get("ChecksumMode") == "ENABLED",
+                limits=self.limits(client),
+            )
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                return None
+            raise
+
+    def get(self, client: Any, bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
+        reader: IO[bytes] = self.engine.open(bucket, key, version_id=version_id)  # type: ignore[assignment]
+        return reader
+
+    def get_range(self, client: Any, bucket: str, key: str, start: int, length: int) -> bytes:
+        answer = self.engine.get(
+            bucket, key, byte_range=(start, start + length - 1), limits=self.limits(client)
+        )
+        data: bytes = answer["Body"].read()
+        if len(data) != length:
+            raise TransferError(f"{key}: read {len(data)} bytes of {length}")
+        return data
+
+    def put(self, client: Any, params: dict[str, Any], data: bytes) -> str | None:
+        _unknown(params, _OBJECT_PARAMS)
+        answer = self.engine.put(
+            params["Bucket"],
+            params["Key"],
+            data,
+            content_type=params.get("ContentType"),
+            metadata=params.get("Metadata"),
+            storage_class=params.get("StorageClass"),
+            limits=self.limits(client),
+        )
+        return _unquoted(answer.get("ETag"))
+
+    def copy(self, client: Any, params: dict[str, Any]) -> str | None:
+        _unknown(params, _OBJECT_PARAMS | {"CopySource", "MetadataDirective"})
+        source = params["CopySource"]
+        answer = self.engine.copy(
+            params["Bucket"],
+            params["Key"],
+            source["Bucket"],
+            source["Key"],
+            source_version_id=source.get("VersionId"),
+            metadata_directive=params.get("MetadataDirective", "COPY"),
+            content_type=params.get("ContentType"),
+            metadata=params.get("Metadata"),
+            storage_class=params.get("StorageClass"),
+            limits=self.limits(client),
+        )
+        return _unquoted(answer.get("CopyObjectResult", {}).get("ETag"))
+
+    def upload_part(self, client: Any, part: dict[str, Any], data: bytes) -> str:
+        _unknown(part, {"Bucket", "Key", "UploadId", "PartNumber"})
+        answer = self.engine.upload_part(
+            part["Bucket"], part["Key"], part["UploadId"], part["PartNumber"], data,
+            limits=self.limits(client),
+        )  # fmt: skip
+        return str(answer["ETag"]).strip('"')
+
+    def upload_part_copy(
+        self, client: Any, part: dict[str, Any], source: dict[str, str], span: tuple[int, int]
+    ) -> str:
+        _unknown(part, {"Bucket", "Key", "UploadId", "PartNumber"})
+        start, end = span
+        answer = self.engine.upload_part_copy(
+            part["Bucket"], part["Key"], part["UploadId"], part["PartNumber"],
+            source["Bucket"], source["Key"], (start, end - 1),
+            source_version_id=source.get("VersionId"), limits=self.limits(client),
+        )  # fmt: skip
+        return str(answer["CopyPartResult"]["ETag"]).strip('"')
