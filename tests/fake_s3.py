@@ -8,6 +8,7 @@ in flight at once. 127.0.0.1 only, a free port, stopped by `stop()`.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -108,11 +109,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeS3:
-    def __init__(self, script: Script) -> None:
+    """The server; with `tls` (a cert and key file), it speaks https as `localhost`."""
+
+    def __init__(self, script: Script, tls: tuple[str, str] | None = None) -> None:
         self._server = _Server(script)
+        scheme, host = "http", "127.0.0.1"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme, host = "https", "localhost"
         threading.Thread(target=self._server.serve_forever, name="fake-s3", daemon=True).start()
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
+        self.url = f"{scheme}://{host}:{self._server.server_address[1]}"
 
     @property
     def seen(self) -> list[Seen]:

@@ -328,6 +328,11 @@ class Engine:
     def submit(self, call: Call, limits: Limits = NO_LIMITS) -> concurrent.futures.Future[Any]:
         """Starts the call now if the window has room, else when a call finishes."""
         call.limits = limits
+        try:
+            self.addresses.get(call.bucket)  # a new bucket is resolved here, not on a CRT thread
+        except Exception as exc:
+            call.future.set_exception(exc)
+            return call.future
         with self._lock:
             start = self._active < self.window.size
             if start:

@@ -59,11 +59,11 @@ def engine_for() -> Iterator[Callable[..., Engine]]:
 
 
 @pytest.fixture
-def fake_s3() -> Iterator[Callable[[Callable[[Seen, int], Reply]], FakeS3]]:
+def fake_s3() -> Iterator[Callable[..., FakeS3]]:
     servers: list[FakeS3] = []
 
-    def start(script: Callable[[Seen, int], Reply]) -> FakeS3:
-        servers.append(FakeS3(script))
+    def start(script: Callable[[Seen, int], Reply], tls: tuple[str, str] | None = None) -> FakeS3:
+        servers.append(FakeS3(script, tls))
         return servers[-1]
 
     yield start
@@ -513,3 +513,29 @@ def test_a_call_may_bring_its_own_attempts_and_stall_timeout(
     with pytest.raises(TimeoutError, match=r"no data for 0\.2 s"):
         engine.get(bucket, "slow", limits=Limits(stall_s=0.2, attempts=1))
     assert time.monotonic() - started < 0.9
+
+
+def test_https_with_a_private_certificate_authority(
+    fake_s3: Callable[..., FakeS3],
+    engine_for: Callable[..., Engine],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    def script(seen: Seen, number: int) -> Reply:
+        return Reply(200, {"Content-Length": "4", "ETag": '"e"'}, b"safe")
+
+    server = fake_s3(script, (str(cert), str(key)))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+    assert engine_for(server.url).get("bucket", "k")["Body"].read() == b"safe"
+    # (without the bundle the certificate is not trusted: TLS negotiation fails)
+    assert server.seen[0].headers["host"] == server.url.removeprefix("https://")
