@@ -31,7 +31,7 @@ from typing import Any
 
 from bench.server import RcloneServer, client_env
 from bench.settings import venv_tool
-from lib.crt import Engine
+from lib.crt import Engine, Source
 from lib.s3 import S3Config, make_client
 
 IN_FLIGHT = 16
@@ -86,7 +86,7 @@ def engine_batches(engine: Engine) -> dict[str, Batch]:
         "HEAD": lambda keys, tag: run(lambda k: engine.head_async(SOURCE, k), keys),
         "GET": lambda keys, tag: run(get, keys),
         "copy": lambda keys, tag: run(
-            lambda k: engine.copy_async(TARGET, f"{tag}-{k}", SOURCE, k), keys
+            lambda k: engine.copy_async(TARGET, f"{tag}-{k}", Source(SOURCE, k)), keys
         ),
     }
 

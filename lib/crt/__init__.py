@@ -18,6 +18,7 @@ gave: where each piece lives —
   fail-fast on a refused endpoint, and an adaptive window of requests in flight.
 """
 
-from lib.crt.engine import Engine, Sink
+from lib.crt.addressing import Source
+from lib.crt.engine import Engine, Limits, Sink, Upload
 
-__all__ = ["Engine", "Sink"]
+__all__ = ["Engine", "Limits", "Sink", "Source", "Upload"]

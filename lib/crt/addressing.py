@@ -39,12 +39,20 @@ class Address:
         return self.base_path + quote(key, safe="/~")
 
 
-def copy_source(bucket: str, key: str, version_id: str | None = None) -> str:
-    """The x-amz-copy-source header of an object, quoted as botocore quotes it."""
-    source = quote(f"{bucket}/{key}", safe="/~")
-    if version_id is not None:
-        source += f"?versionId={quote(version_id, safe='~')}"
-    return source
+@dataclass(frozen=True)
+class Source:
+    """The object a copy reads."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+    def header(self) -> str:
+        """Its x-amz-copy-source header, quoted as botocore quotes it."""
+        source = quote(f"{self.bucket}/{self.key}", safe="/~")
+        if self.version_id is not None:
+            source += f"?versionId={quote(self.version_id, safe='~')}"
+        return source
 
 
 class _Prepared(Exception):

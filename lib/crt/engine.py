@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from awscrt import http
 
-from lib.crt.addressing import Address, Addresses, copy_source
+from lib.crt.addressing import Address, Addresses, Source
 from lib.crt.answers import (
     Answer,
     client_error,
@@ -64,6 +64,15 @@ class Sink(Protocol):
 
     def reset(self) -> None:
         """Forget what was written: the body is about to be sent again (a retry)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload the parts go to."""
+
+    bucket: str
+    key: str
+    upload_id: str
 
 
 @dataclass(frozen=True)
@@ -230,17 +239,14 @@ class Engine:
         if content_md5 is not None:
             headers.append(("Content-MD5", content_md5))
         call = Call("PutObject", "PUT", bucket, key, put_response, "", headers, body)
-        call.nbytes = len(body)
         return self.submit(call, limits)
 
     def copy_async(
         self,
         bucket: str,
         key: str,
-        source_bucket: str,
-        source_key: str,
+        source: Source,
         *,
-        source_version_id: str | None = None,
         metadata_directive: str = "COPY",
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
@@ -250,7 +256,7 @@ class Engine:
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """CopyObject; the answer has CopyObjectResult.ETag. A 200 with <Error> fails."""
         headers = [
-            ("x-amz-copy-source", copy_source(source_bucket, source_key, source_version_id)),
+            ("x-amz-copy-source", source.header()),
             ("x-amz-metadata-directive", metadata_directive),
         ]
         headers += _object_headers(content_type, metadata, storage_class)
@@ -259,41 +265,31 @@ class Engine:
         return self.submit(call, limits)
 
     def upload_part_async(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        part_number: int,
-        body: bytes,
-        *,
-        limits: Limits = NO_LIMITS,
+        self, upload: Upload, number: int, body: bytes, *, limits: Limits = NO_LIMITS
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """UploadPart; the answer has the part's ETag."""
-        query = _query(partNumber=part_number, uploadId=upload_id)
-        call = Call("UploadPart", "PUT", bucket, key, put_response, query, [], body)
-        call.nbytes = len(body)
+        query = _query(partNumber=number, uploadId=upload.upload_id)
+        call = Call("UploadPart", "PUT", upload.bucket, upload.key, put_response, query, [], body)
         return self.submit(call, limits)
 
     def upload_part_copy_async(
         self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        part_number: int,
-        source_bucket: str,
-        source_key: str,
+        upload: Upload,
+        number: int,
+        source: Source,
         byte_range: tuple[int, int],
         *,
-        source_version_id: str | None = None,
         limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """UploadPartCopy of source bytes [start, end]; the answer has CopyPartResult.ETag."""
         headers = [
-            ("x-amz-copy-source", copy_source(source_bucket, source_key, source_version_id)),
+            ("x-amz-copy-source", source.header()),
             ("x-amz-copy-source-range", f"bytes={byte_range[0]}-{byte_range[1]}"),
         ]
-        query = _query(partNumber=part_number, uploadId=upload_id)
-        call = Call("UploadPartCopy", "PUT", bucket, key, _copied_part, query, headers)
+        query = _query(partNumber=number, uploadId=upload.upload_id)
+        call = Call(
+            "UploadPartCopy", "PUT", upload.bucket, upload.key, _copied_part, query, headers
+        )
         call.error_in_200, call.nbytes = True, byte_range[1] - byte_range[0] + 1
         return self.submit(call, limits)
 
@@ -310,8 +306,8 @@ class Engine:
     def put(self, bucket: str, key: str, body: bytes, **options: Any) -> dict[str, Any]:
         return self.put_async(bucket, key, body, **options).result()
 
-    def copy(self, bucket: str, key: str, *source: str, **options: Any) -> dict[str, Any]:
-        return self.copy_async(bucket, key, *source, **options).result()
+    def copy(self, bucket: str, key: str, source: Source, **options: Any) -> dict[str, Any]:
+        return self.copy_async(bucket, key, source, **options).result()
 
     def upload_part(self, *args: Any, **options: Any) -> dict[str, Any]:
         return self.upload_part_async(*args, **options).result()
@@ -328,6 +324,8 @@ class Engine:
     def submit(self, call: Call, limits: Limits = NO_LIMITS) -> concurrent.futures.Future[Any]:
         """Starts the call now if the window has room, else when a call finishes."""
         call.limits = limits
+        if call.body is not None:
+            call.nbytes = len(call.body)
         try:
             self.addresses.get(call.bucket)  # a new bucket is resolved here, not on a CRT thread
         except Exception as exc:

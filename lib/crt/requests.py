@@ -14,7 +14,8 @@ from typing import IO, Any
 
 import botocore.exceptions
 
-from lib.crt.engine import Engine, Limits
+from lib.crt.addressing import Source
+from lib.crt.engine import Engine, Limits, Upload
 from lib.retry import error_code
 from lib.transfer import TransferError
 
@@ -24,6 +25,16 @@ _OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
 
 def _unquoted(etag: object) -> str | None:
     return str(etag or "").strip('"') or None
+
+
+def _source(copy_source: dict[str, str]) -> Source:
+    """botocore's CopySource dict as the engine's Source."""
+    return Source(copy_source["Bucket"], copy_source["Key"], copy_source.get("VersionId"))
+
+
+def _upload(part: dict[str, Any]) -> Upload:
+    _unknown(part, {"Bucket", "Key", "UploadId", "PartNumber"})
+    return Upload(part["Bucket"], part["Key"], part["UploadId"])
 
 
 def _unknown(params: dict[str, Any], known: set[str]) -> None:
@@ -95,13 +106,10 @@ class EngineRequests:
 
     def copy(self, client: Any, params: dict[str, Any]) -> str | None:
         _unknown(params, _OBJECT_PARAMS | {"CopySource", "MetadataDirective"})
-        source = params["CopySource"]
         answer = self.engine.copy(
             params["Bucket"],
             params["Key"],
-            source["Bucket"],
-            source["Key"],
-            source_version_id=source.get("VersionId"),
+            _source(params["CopySource"]),
             metadata_directive=params.get("MetadataDirective", "COPY"),
             content_type=params.get("ContentType"),
             metadata=params.get("Metadata"),
@@ -111,21 +119,17 @@ class EngineRequests:
         return _unquoted(answer.get("CopyObjectResult", {}).get("ETag"))
 
     def upload_part(self, client: Any, part: dict[str, Any], data: bytes) -> str:
-        _unknown(part, {"Bucket", "Key", "UploadId", "PartNumber"})
         answer = self.engine.upload_part(
-            part["Bucket"], part["Key"], part["UploadId"], part["PartNumber"], data,
-            limits=self.limits(client),
-        )  # fmt: skip
+            _upload(part), part["PartNumber"], data, limits=self.limits(client)
+        )
         return str(answer["ETag"]).strip('"')
 
     def upload_part_copy(
         self, client: Any, part: dict[str, Any], source: dict[str, str], span: tuple[int, int]
     ) -> str:
-        _unknown(part, {"Bucket", "Key", "UploadId", "PartNumber"})
         start, end = span
         answer = self.engine.upload_part_copy(
-            part["Bucket"], part["Key"], part["UploadId"], part["PartNumber"],
-            source["Bucket"], source["Key"], (start, end - 1),
-            source_version_id=source.get("VersionId"), limits=self.limits(client),
+            _upload(part), part["PartNumber"], _source(source), (start, end - 1),
+            limits=self.limits(client),
         )  # fmt: skip
         return str(answer["CopyPartResult"]["ETag"]).strip('"')

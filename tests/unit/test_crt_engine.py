@@ -18,7 +18,7 @@ import pytest
 from fake_s3 import FakeS3, Reply, Seen
 from s3proxy import FaultRates, ProxiedEndpoint
 
-from lib.crt import Engine
+from lib.crt import Engine, Source, Upload
 from lib.crt.addressing import Addresses
 from lib.crt.engine import Limits
 from lib.errors import FatalError
@@ -85,7 +85,9 @@ def test_hostile_keys_round_trip_put_head_get_copy(
         assert put["ETag"] == f'"{md5(data)}"'
     heads = {key: engine.head_async(bucket, key) for key in HOSTILE_KEYS}
     gets = {key: engine.get_async(bucket, key) for key in HOSTILE_KEYS}
-    copies = {key: engine.copy_async(bucket, f"copy/{key}", bucket, key) for key in HOSTILE_KEYS}
+    copies = {
+        key: engine.copy_async(bucket, f"copy/{key}", Source(bucket, key)) for key in HOSTILE_KEYS
+    }
     for key in HOSTILE_KEYS:
         data = key.encode() * 3
         head = heads[key].result()
@@ -141,10 +143,9 @@ def test_ranged_get_into_a_sink_and_parts(
 
     upload = s3_client.create_multipart_upload(Bucket=bucket, Key="assembled")["UploadId"]
     half = 5 * 1024 * 1024
-    first = engine.upload_part(bucket, "assembled", upload, 1, data[:half])
-    second = engine.upload_part_copy(
-        bucket, "assembled", upload, 2, bucket, "big", (half, len(data) - 1)
-    )
+    target = Upload(bucket, "assembled", upload)
+    first = engine.upload_part(target, 1, data[:half])
+    second = engine.upload_part_copy(target, 2, Source(bucket, "big"), (half, len(data) - 1))
     parts = [
         {"PartNumber": 1, "ETag": first["ETag"]},
         {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]},
@@ -290,9 +291,9 @@ def test_a_copy_answered_200_with_an_error_fails(
     server = fake_s3(script)
     engine = engine_for(server.url)
     with pytest.raises(botocore.exceptions.ClientError) as caught:
-        engine.copy(bucket, "denied", bucket, "src")
+        engine.copy(bucket, "denied", Source(bucket, "src"))
     assert error_code(caught.value) == "AccessDenied"
-    retried = engine.copy(bucket, "retried", bucket, "source key")
+    retried = engine.copy(bucket, "retried", Source(bucket, "source key"))
     assert retried["CopyObjectResult"]["ETag"] == '"abc"'
     assert len(server.seen) == 3  # denied once; InternalError in a 200, then done
     assert server.seen[1].headers["x-amz-copy-source"] == f"{bucket}/source%20key"
@@ -484,7 +485,7 @@ def test_hostile_keys_are_signed_as_a_verifying_server_expects(
                 assert engine.put("src", key, data)["ETag"] == f'"{md5(data)}"', key
                 assert engine.head("src", key)["ContentLength"] == len(data), key
                 assert engine.get("src", key)["Body"].read() == data, key
-                copied = engine.copy("dst", key, "src", key)["CopyObjectResult"]["ETag"]
+                copied = engine.copy("dst", key, Source("src", key))["CopyObjectResult"]["ETag"]
                 assert copied == f'"{md5(data)}"', key
         finally:
             engine.close()
