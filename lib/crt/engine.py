@@ -53,6 +53,7 @@ from lib.transfer import Timeouts
 from lib.window import AdaptiveWindow
 
 USER_AGENT = "s3deep/0.1 awscrt"
+READ_AHEAD_PARTS = 16
 WATCH_S = 0.05  # how often the watchdog looks at deadlines and due retries
 Reader = Callable[[Answer], Any]
 
@@ -156,6 +157,9 @@ class Engine:
         self.stall_s = float(client.meta.config.read_timeout)
         self.timeouts = timeouts
         self.window = AdaptiveWindow(concurrency)
+        # Ranges that readers (Engine.open) may fetch ahead of what they consume, over all
+        # readers: with 4 MiB parts, 64 MiB on top of each reader's own part.
+        self.read_ahead = threading.BoundedSemaphore(READ_AHEAD_PARTS)
         self.retries = 0  # attempts repeated, over the engine's life
         self.requests = 0  # attempts sent
         self._pools: dict[tuple[str, int, bool], ConnectionPool] = {}

@@ -2,8 +2,10 @@
 
 The first GET asks for the first `part_size` bytes and learns the object's size from
 Content-Range; then up to `ahead` ranges are in flight while the reader consumes the
-oldest, so a large object streams at several connections' speed and at most
-`ahead` parts are held at once. Every later range carries `If-Match` with the first
+oldest, so a large object streams at several connections' speed. Memory stays
+bounded however many objects are read at once: a reader always has one range of its
+own (in flight or being consumed), and reads further ahead only with a token from
+the engine's shared `read_ahead` budget. Every later range carries `If-Match` with the first
 answer's ETag: an object replaced mid-read fails (412) instead of mixing contents.
 Each range is retried by the engine on its own.
 """
@@ -22,7 +24,7 @@ from lib.retry import error_code
 if TYPE_CHECKING:
     from lib.crt.engine import Engine
 
-PART_SIZE = 8 * 1024 * 1024
+PART_SIZE = 4 * 1024 * 1024
 AHEAD = 4
 
 
@@ -44,8 +46,8 @@ class ObjectReader(io.RawIOBase):
         self.etag: str | None = None
         self.head: dict[str, Any] = {}  # the first answer (headers as HeadObject gives them)
         self._next = 0  # the first byte not yet asked for
-        # (range GET, its length) in offset order
-        self._pending: deque[tuple[concurrent.futures.Future[dict[str, Any]], int]] = deque()
+        # (range GET, its length, whether it holds a read-ahead token) in offset order
+        self._pending: deque[tuple[concurrent.futures.Future[dict[str, Any]], int, bool]] = deque()
         self._buffer = memoryview(b"")
         self._first()
 
@@ -71,12 +73,15 @@ class ObjectReader(io.RawIOBase):
     def _fill(self) -> None:
         assert self.size is not None
         while len(self._pending) < self.ahead and self._next < self.size:
+            token = bool(self._pending) or bool(self._buffer)
+            if token and not self.engine.read_ahead.acquire(blocking=False):
+                return  # the budget is spent: read ahead again once a part is consumed
             end = min(self.size, self._next + self.part_size) - 1
             future = self.engine.get_async(
                 self.bucket, self.key, version_id=self.version_id,
                 byte_range=(self._next, end), if_match=self.etag,
             )  # fmt: skip
-            self._pending.append((future, end + 1 - self._next))
+            self._pending.append((future, end + 1 - self._next, token))
             self._next = end + 1
 
     def readable(self) -> bool:
@@ -85,9 +90,15 @@ class ObjectReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         while not self._buffer:
             if not self._pending:
-                return 0
-            future, length = self._pending.popleft()
-            data = future.result()["Body"].read()
+                self._fill()  # the reader's own range, which needs no token
+                if not self._pending:
+                    return 0
+            future, length, token = self._pending.popleft()
+            try:
+                data = future.result()["Body"].read()
+            finally:
+                if token:
+                    self.engine.read_ahead.release()
             if len(data) != length:  # a server that ignored Range sent the whole object
                 raise OSError(
                     f"s3://{self.bucket}/{self.key}: asked for {length} bytes of a range, "
@@ -101,8 +112,10 @@ class ObjectReader(io.RawIOBase):
         return count
 
     def close(self) -> None:
-        for future, _ in self._pending:
+        for future, _, token in self._pending:
             future.cancel()
+            if token:
+                self.engine.read_ahead.release()
         self._pending.clear()
         self._buffer = memoryview(b"")
         super().close()

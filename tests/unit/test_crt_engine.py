@@ -417,6 +417,10 @@ def test_an_object_read_as_a_file_comes_in_order_from_parallel_ranges(
         assert reader.size == len(data)
     with engine.open(bucket, "empty") as reader:
         assert (reader.read(), reader.size) == (b"", 0)
+    while engine.read_ahead.acquire(blocking=False):
+        pass  # other readers hold the whole read-ahead budget: this one reads part by part
+    with engine.open(bucket, "large", part_size=100_000, ahead=3) as reader:
+        assert reader.read() == data
 
 
 def test_an_object_replaced_mid_read_fails_instead_of_mixing_contents(
