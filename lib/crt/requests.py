@@ -10,6 +10,8 @@ Retrier's clients allow few, since the Retrier retries with longer timeouts itse
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 from typing import IO, Any
 
 import botocore.exceptions
@@ -19,6 +21,7 @@ from lib.crt.engine import Engine, Limits, Upload
 from lib.retry import error_code
 from lib.transfer import TransferError
 
+BULK_THREADS = 8
 MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 _OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
 
@@ -47,6 +50,8 @@ class EngineRequests:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._limits: dict[int, Limits] = {}
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None  # bulk reads
+        self._lock = threading.Lock()
 
     def limits(self, client: Any) -> Limits:
         """The bounds a botocore client would have given its requests."""
@@ -79,8 +84,27 @@ class EngineRequests:
             raise
 
     def get(self, client: Any, bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
-        reader: IO[bytes] = self.engine.open(bucket, key, version_id=version_id)  # type: ignore[assignment]
-        return reader
+        """The object as a file: the first range through the engine, the rest of a large
+        object through `client` (lib/crt/reader.py says why), in parallel and in order."""
+
+        def bulk(start: int, end: int, etag: str | None) -> bytes:
+            params: dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-{end}"}
+            if etag is not None:
+                params["IfMatch"] = etag
+            if version_id is not None:
+                params["VersionId"] = version_id
+            body = client.get_object(**params)["Body"]
+            try:
+                data: bytes = body.read()
+            finally:
+                body.close()
+            return data
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(BULK_THREADS, "s3-bulk-read")
+        reader = self.engine.open(bucket, key, version_id=version_id, bulk=bulk, pool=self._pool)
+        return reader  # type: ignore[return-value]
 
     def get_range(self, client: Any, bucket: str, key: str, start: int, length: int) -> bytes:
         answer = self.engine.get(
