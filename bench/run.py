@@ -8,7 +8,7 @@
     python -m bench.run --scenario shard --objects 5000   # 1 process vs 4 shards (parallel)
 
 The default suite: list, check and delete at 100k objects, each on loopback and
-with 50 ms added per response (bench.latency), 3 runs each; peers that need
+with 50 ms added per response (bench.harness.latency), 3 runs each; peers that need
 minutes per run at that size (`aws s3 rm`, `s3-check --mode head`, and with
 latency `rclone delete`, one request per key) are left out. `--suite full` adds
 them (one run each), list and check at 1M objects, delete 20k with every peer,
@@ -18,7 +18,8 @@ Each scenario seeds its own bucket under bench/work/ (git-ignored), starts and
 stops its own server, prints a Markdown table and writes it with the machine's
 description to bench/results/<scenario>-<objects>[-latency<ms>ms].md, ending
 with the issue's targets checked against the medians. A new scenario is a module
-with `run(settings) -> Report`, registered in SCENARIOS.
+of bench/scenarios/ with `run(settings) -> Report`, registered in SCENARIOS; what
+scenarios share is in bench/harness/.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import checking, copying, deleting, listing, reading, sharding
-from bench.common import WrongResult
-from bench.fixture import log
-from bench.measure import CommandFailed
-from bench.settings import PROJECT_DIR, RESULTS_DIR, Report, Settings
+from bench.harness.common import WrongResult
+from bench.harness.fixture import log
+from bench.harness.measure import CommandFailed
+from bench.harness.settings import PROJECT_DIR, RESULTS_DIR, Report, Settings
+from bench.scenarios import checking, copying, deleting, listing, reading, sharding
 
 SCENARIOS: dict[str, Callable[[Settings], Report]] = {
     "list": listing.run,
@@ -83,7 +84,7 @@ def with_latency(markdown: str, latency_ms: float) -> str:
     title, _, rest = markdown.partition("\n")
     return (
         f"{title}, {latency_ms:g} ms added latency\n\nEvery command talked to the server "
-        f"through a latency proxy on 127.0.0.1 (`bench/latency.py`): every response "
+        f"through a latency proxy on 127.0.0.1 (`bench/harness/latency.py`): every response "
         f"reaches the client {latency_ms:g} ms after the server sent it (its first byte "
         "that much after the request was complete; bodies stream at full speed once under "
         f"way), and each new connection waits {latency_ms:g} ms before its first request "
