@@ -127,29 +127,26 @@ def missing_peers() -> dict[str, str]:
 def parts(sizes: Sizes, missing: dict[str, str]) -> list[Part]:
     """The comparisons, with the peers of missing tools named instead of measured."""
 
-    def peers(row: Row, tool: str) -> dict[str, tuple[Row, ...] | tuple[str, ...]]:
+    def part(key: str, title: str, ours: Row, peer: Row, tool: str, objects: int,
+             megabytes: float = 0.0) -> Part:  # fmt: skip
         if tool in missing:
-            return {"peers": (), "missing": (f"{row.name} ({missing[tool]}: nothing)",)}
-        return {"peers": (row,)}
+            gone = (f"{peer.name} ({missing[tool]}: nothing)",)
+            return Part(key, title, (ours,), (), objects, megabytes, gone)
+        return Part(key, title, (ours,), (peer,), objects, megabytes)
 
-    small_read, small_md5 = read_rows("small")
-    large_read, large_md5 = read_rows("large")
+    n = sizes.objects
     large_mb = sizes.large * sizes.large_mib * 2**20 / 1e6
     chosen = [
-        Part("head", f"HEAD: {sizes.objects:,} small objects", (HEAD,), objects=sizes.objects,
-             **peers(LSJSON, "rclone")),  # type: ignore[arg-type]
-        Part("read-small", f"Read small: {sizes.objects:,} objects of 1-4 KB", (small_read,),
-             objects=sizes.objects, **peers(small_md5, "rclone")),  # type: ignore[arg-type]
-        Part("read-large", f"Read large: {sizes.large} x {sizes.large_mib} MiB", (large_read,),
-             objects=sizes.large, megabytes=large_mb,
-             **peers(large_md5, "rclone")),  # type: ignore[arg-type]
-        Part("repair-small", f"Repair small, same endpoint: {sizes.objects:,} missing objects",
-             (REPAIR_SMALL,), objects=sizes.objects,
-             **peers(S5CMD, "s5cmd")),  # type: ignore[arg-type]
-        Part("repair-across", f"Repair across endpoints, streamed: {sizes.cross} x "
-             f"{sizes.cross_mb} MB", (REPAIR_ACROSS,), objects=sizes.cross,
-             megabytes=float(sizes.cross * sizes.cross_mb),
-             **peers(RCLONE_COPY, "rclone")),  # type: ignore[arg-type]
+        part("head", f"HEAD: {n:,} small objects", HEAD, LSJSON, "rclone", n),
+        part("read-small", f"Read small: {n:,} objects of 1-4 KB", *read_rows("small"),
+             "rclone", n),
+        part("read-large", f"Read large: {sizes.large} x {sizes.large_mib} MiB",
+             *read_rows("large"), "rclone", sizes.large, large_mb),
+        part("repair-small", f"Repair small, same endpoint: {n:,} missing objects",
+             REPAIR_SMALL, S5CMD, "s5cmd", n),
+        part("repair-across", f"Repair across endpoints, streamed: {sizes.cross} x "
+             f"{sizes.cross_mb} MB", REPAIR_ACROSS, RCLONE_COPY, "rclone", sizes.cross,
+             float(sizes.cross * sizes.cross_mb)),
     ]  # fmt: skip
     return chosen if sizes.cross else chosen[:-1]
 
