@@ -416,7 +416,7 @@ checkers and 4 transfers, s5cmd 256 workers. This is s3deep's botocore request p
 {across_note(sizes, failed)}
 
 Requests per run, from one more, untimed round through a counting proxy (small objects
-only): {counted or "not counted (--no-count)"}"""
+only):{counted or " not counted (--no-count)"}"""
     markdown = objects_report.markdown(
         f"Per-object requests: {sizes.objects:,} small objects, {sizes.large} x "
         f"{sizes.large_mib} MiB, {sizes.cross} x {sizes.cross_mb} MB across endpoints",
