@@ -46,7 +46,7 @@ def plan_check(request: CheckRequest, common: Common) -> Plan:
     mode = request.mode
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-    wanted = parse_statuses(list(request.status), STATUSES)
+    wanted = parse_statuses(request.status, STATUSES)
     part = parse_shard(request.shard)
     where = parse_location(request.target) if request.target else None
     records = common.open_records(STAGE)

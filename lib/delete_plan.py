@@ -33,7 +33,7 @@ class DeleteRequest:
 def plan_delete(request: DeleteRequest, common: Common) -> Plan:
     """Checks the options, opens the input, checks the bucket, and plans the run."""
     refused = {"ok": "deleting objects that were verified intact is refused"}
-    wanted = parse_statuses(list(request.status), STATUSES, refused, example="extra")
+    wanted = parse_statuses(request.status, STATUSES, refused, example="extra")
     part = parse_shard(request.shard)
     where = parse_location(request.scope)
     records = common.open_records(STAGE)

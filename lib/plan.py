@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,13 +120,13 @@ def reading_run(
 
 
 def parse_statuses(
-    values: list[str] | None,
+    values: Iterable[str],
     allowed: tuple[str, ...],
     refused: dict[str, str] | None = None,
     example: str = "missing",
 ) -> frozenset[str]:
     """The --status values, checked against `allowed`; `refused` maps a status to why not."""
-    wanted = frozenset(values or [])
+    wanted = frozenset(values)
     unknown = sorted(wanted.difference(allowed))
     if unknown:
         close = difflib.get_close_matches(unknown[0], allowed, n=1)

@@ -45,7 +45,7 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
     """Checks the options, opens the input, checks both buckets, and plans the run."""
     never = "ok and extra objects are never copied over"
     refused = {"ok": never, "extra": never}
-    wanted = parse_statuses(list(request.status), STATUSES, refused) or REPAIRABLE
+    wanted = parse_statuses(request.status, STATUSES, refused) or REPAIRABLE
     part = parse_shard(request.shard)
     to, origin = parse_location(request.target), parse_location(request.source)
     records = common.open_records(STAGE)
