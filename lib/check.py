@@ -19,7 +19,6 @@ so it lands in one shard, and no shard calls another's object `extra`.
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,7 @@ from lib.s3 import ListRequest
 from lib.shard import Shard, ShardFilter
 from lib.stores import LocalStore, S3Store
 from lib.verify import Stores, Verdict, Verifier
-from lib.window import ordered_window
+from lib.window import ordered_results
 
 STATUSES = (
     "ok",
@@ -287,21 +286,16 @@ class CheckPipeline:
     # --- head and read modes -------------------------------------------------------
 
     def _one_by_one(self) -> Iterator[DataRecord | Flush]:
-        window = max(1, self.options.concurrency)
-        with concurrent.futures.ThreadPoolExecutor(window, thread_name_prefix="s3-check") as pool:
-            try:
-                for item in ordered_window(
-                    self._expected(), self._check_one, pool=pool, window=window * 2
-                ):
-                    if item is FLUSH:
-                        yield FLUSH
-                        continue
-                    (_, position), future = item
-                    result = future.result()
-                    self._advance(position, None)
-                    yield result
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+        workers = max(1, self.options.concurrency)
+        for item in ordered_results(
+            self._expected(), self._check_one, window=workers * 2, workers=workers, name="s3-check"
+        ):
+            if item is FLUSH:
+                yield FLUSH
+                continue
+            (_, position), result = item
+            self._advance(position, None)
+            yield result
         self.complete = self._input_ended_complete()
 
     def _input_ended_complete(self) -> bool:
