@@ -11,8 +11,8 @@ from lib.check import (
     MODES,
     STATUSES,
     CheckOptions,
-    CheckPipeline,
     KeyMap,
+    check_pipeline,
     judge,
     listing_location,
     source_of,
@@ -164,7 +164,7 @@ def check(
         keymap = KeyMap(source, where)
         return run_stage(
             run,
-            lambda cursor: CheckPipeline(records.reader, keymap, listing, stores, options, cursor),
+            lambda cursor: check_pipeline(records.reader, keymap, listing, stores, options, cursor),
         )
 
     cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
