@@ -82,17 +82,21 @@ def ordered_results(
         raise TypeError("ordered_results needs either work or submit")
     if submit is not None:
         yield from _in_order(items, submit, window)
-        return
-    limit = window if isinstance(window, int) else window.limit
-    pool = concurrent.futures.ThreadPoolExecutor(workers or limit, thread_name_prefix=name)
-    run = work
+    elif work is not None:
+        limit = window if isinstance(window, int) else window.limit
+        yield from _in_threads(items, work, window, workers or limit, name)
 
-    def start(item: T) -> concurrent.futures.Future[R]:
-        assert run is not None
-        return pool.submit(run, item)
 
+def _in_threads(
+    items: Iterable[T],
+    work: Callable[[T], R],
+    window: int | AdaptiveWindow,
+    workers: int,
+    name: str,
+) -> Iterator[tuple[T, R] | Flush]:
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name)
     try:
-        yield from _in_order(items, start, window)
+        yield from _in_order(items, lambda item: pool.submit(work, item), window)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
