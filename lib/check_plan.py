@@ -1,4 +1,4 @@
-"""s3-check's plan: from the options to a CheckPipeline and its StageRun."""
+"""s3-check's plan: from the options to its pipeline (ListCheck or ObjectCheck) and its StageRun."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from lib.check import (
     MODES,
     STATUSES,
     CheckOptions,
-    CheckPipeline,
     KeyMap,
     judge,
     listing_location,
     source_of,
 )
+from lib.check_list import ListCheck
+from lib.check_objects import ObjectCheck
 from lib.errors import UsageError
-from lib.location import parse_location
+from lib.location import Location, parse_location
+from lib.ndjson import RecordReader
 from lib.plan import Common, Plan, parse_statuses, reading_run
 from lib.records import DataRecord
 from lib.s3 import make_client
@@ -92,8 +94,25 @@ def plan_check(request: CheckRequest, common: Common) -> Plan:
     keymap = KeyMap(source, where)
     return Plan(
         run,
-        lambda cursor: CheckPipeline(records.reader, keymap, listing, stores, options, cursor),
+        lambda cursor: check_pipeline(records.reader, keymap, listing, stores, options, cursor),
     )
+
+
+def check_pipeline(
+    reader: RecordReader,
+    keymap: KeyMap,
+    listing: Location | None,
+    stores: Stores,
+    options: CheckOptions,
+    cursor: dict[str, Any] | None,
+) -> ListCheck | ObjectCheck:
+    """The pipeline of `options.mode`: list mode merges the input with a listing of
+    `listing`; head and read modes check one record at a time."""
+    if options.mode == "list":
+        if listing is None:
+            raise ValueError("list mode needs a location to list")
+        return ListCheck(reader, keymap, listing, stores, options, cursor)
+    return ObjectCheck(reader, keymap, stores, options, cursor)
 
 
 def status_filter(wanted: frozenset[str]) -> Callable[[DataRecord], bool] | None:
