@@ -53,7 +53,7 @@ lint: install ## ruff check, ruff format --check, mypy on lib and stages
 demo: install ## Start a local S3 server, seed sample data, run the pipeline, show the result
 	$(BIN)/python demo/demo.py
 
-bench: install ## Benchmark suite (~40 min): list, check, delete at 100k, loopback and +50 ms
+bench: install ## Benchmark suite (~45 min): list, check, delete at 100k, loopback and +50 ms; objects
 	$(BIN)/python -m bench.run --suite default $(BENCH_ARGS)
 
 bench-full: install ## The suite with 1M objects, slow peers, copy and read (hours)

@@ -6,19 +6,23 @@
     python -m bench.run --scenario delete --objects 100000 --latency-ms 50
     python -m bench.run --scenario check --scenario read --scenario copy
     python -m bench.run --scenario shard --objects 5000   # 1 process vs 4 shards (parallel)
+    python -m bench.run --scenario objects                # per-object requests (issue 17)
+    python -m bench.run --scenario objects --objects 200 --large 2 --cross 2   # quick
 
 The default suite: list, check and delete at 100k objects, each on loopback and
-with 50 ms added per response (bench.latency), 3 runs each; peers that need
+with 50 ms added per response (bench.harness.latency), 3 runs each; peers that need
 minutes per run at that size (`aws s3 rm`, `s3-check --mode head`, and with
 latency `rclone delete`, one request per key) are left out. `--suite full` adds
 them (one run each), list and check at 1M objects, delete 20k with every peer,
-copy and read: hours.
+copy and read: hours. Both suites end with the objects scenario (HEAD, GET and copy
+per object, next to rclone and s5cmd; a few minutes).
 
 Each scenario seeds its own bucket under bench/work/ (git-ignored), starts and
 stops its own server, prints a Markdown table and writes it with the machine's
 description to bench/results/<scenario>-<objects>[-latency<ms>ms].md, ending
 with the issue's targets checked against the medians. A new scenario is a module
-with `run(settings) -> Report`, registered in SCENARIOS.
+of bench/scenarios/ with `run(settings) -> Report`, registered in SCENARIOS; what
+scenarios share is in bench/harness/.
 """
 
 from __future__ import annotations
@@ -31,11 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import checking, copying, deleting, listing, reading, sharding
-from bench.common import WrongResult
-from bench.fixture import log
-from bench.measure import CommandFailed
-from bench.settings import PROJECT_DIR, RESULTS_DIR, Report, Settings
+from bench.harness.common import WrongResult
+from bench.harness.fixture import log
+from bench.harness.measure import CommandFailed
+from bench.harness.settings import PROJECT_DIR, RESULTS_DIR, Report, Settings
+from bench.scenarios import checking, copying, deleting, listing, objects, reading, sharding
 
 SCENARIOS: dict[str, Callable[[Settings], Report]] = {
     "list": listing.run,
@@ -45,10 +49,12 @@ SCENARIOS: dict[str, Callable[[Settings], Report]] = {
     "copy": copying.run,
     "list-1m": listing.run_large,
     "shard": sharding.run,
+    "objects": objects.run,
 }
 # --objects when not given: sized so that each scenario runs in a few minutes.
 DEFAULT_OBJECTS = {"list": 100_000, "delete": 20_000, "check": 100_000, "read": 1000,
-                   "copy": 1000, "list-1m": 1_000_000, "shard": 5000}  # fmt: skip
+                   "copy": 1000, "list-1m": 1_000_000, "shard": 5000,
+                   "objects": 2000}  # fmt: skip
 LATENCY_MS = 50
 
 
@@ -62,12 +68,14 @@ class Job:
     slow_runs: int = 0
 
 
-DEFAULT_SUITE = [Job(name, 100_000, latency) for name in ("list", "check", "delete")
-                 for latency in (0, LATENCY_MS)]  # fmt: skip
+PER_OBJECT = Job("objects", DEFAULT_OBJECTS["objects"])
+BY_LISTING = [Job(name, 100_000, latency) for name in ("list", "check", "delete")
+              for latency in (0, LATENCY_MS)]  # fmt: skip
+DEFAULT_SUITE = [*BY_LISTING, PER_OBJECT]
 FULL_SUITE = [
-    *(Job(j.scenario, j.objects, j.latency_ms, slow_runs=1) for j in DEFAULT_SUITE),
+    *(Job(j.scenario, j.objects, j.latency_ms, slow_runs=1) for j in BY_LISTING),
     Job("list-1m", 1_000_000), Job("check", 1_000_000), Job("delete", 20_000, slow_runs=1),
-    Job("copy", 1000, slow_runs=1), Job("read", 1000),
+    Job("copy", 1000, slow_runs=1), Job("read", 1000), PER_OBJECT,
 ]  # fmt: skip
 SUITES = {"default": DEFAULT_SUITE, "full": FULL_SUITE}
 
@@ -83,7 +91,7 @@ def with_latency(markdown: str, latency_ms: float) -> str:
     title, _, rest = markdown.partition("\n")
     return (
         f"{title}, {latency_ms:g} ms added latency\n\nEvery command talked to the server "
-        f"through a latency proxy on 127.0.0.1 (`bench/latency.py`): every response "
+        f"through a latency proxy on 127.0.0.1 (`bench/harness/latency.py`): every response "
         f"reaches the client {latency_ms:g} ms after the server sent it (its first byte "
         "that much after the request was complete; bodies stream at full speed once under "
         f"way), and each new connection waits {latency_ms:g} ms before its first request "
@@ -113,8 +121,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[Job]]:
     parser.add_argument(
         "--suite", choices=SUITES, help="run a suite of scenarios (default when no --scenario)"
     )
-    parser.add_argument("--large", type=int, help="read/copy: large objects (read 20, copy 10)")
-    parser.add_argument("--large-mb", type=int, help="their size in MB (read 50, copy 100)")
+    parser.add_argument(
+        "--large", type=int, help="read/copy/objects: large objects (read 20, copy 10, objects 8)"
+    )
+    parser.add_argument(
+        "--large-mb", type=int, help="their size in MB (read 50, copy 100); objects: MiB (64)"
+    )
+    parser.add_argument(
+        "--cross", type=int, help="objects: objects repaired across endpoints (10; 0: none)"
+    )
+    parser.add_argument("--cross-mb", type=int, help="objects: their size in MB (100)")
     parser.add_argument(
         "--stream-mb", type=int, help="copy: one object of this size streamed (2048; 0: none)"
     )
@@ -147,6 +163,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[Job]]:
         parser.error("--slow-runs must not be negative")
     if args.latency_ms is not None and args.latency_ms < 0:
         parser.error("--latency-ms must not be negative")
+    for option, value in (("--large", args.large), ("--large-mb", args.large_mb),
+                          ("--cross-mb", args.cross_mb)):  # fmt: skip
+        if value is not None and value < 1:
+            parser.error(f"{option} must be at least 1")
+    if args.cross is not None and args.cross < 0:
+        parser.error("--cross must not be negative")
     if args.suite and args.scenario:
         parser.error("--suite and --scenario exclude each other")
     settings = Settings(
@@ -159,6 +181,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, list[Job]]:
         count_requests=not args.no_count,
         large=args.large,
         large_mb=args.large_mb,
+        cross=args.cross,
+        cross_mb=args.cross_mb,
         stream_mb=args.stream_mb,
         latency_ms=args.latency_ms or 0,
     )

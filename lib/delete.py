@@ -10,7 +10,6 @@ key is `deleted` only when the server names exactly it (and its version) as dele
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +38,7 @@ from lib.retry import (
     translate_error,
 )
 from lib.shard import Shard, ShardFilter
-from lib.window import AdaptiveWindow, ordered_window
+from lib.window import AdaptiveWindow, ordered_results
 
 # A whole DeleteObjects refused for these stops the run (exit 3): no other batch would pass.
 FATAL_CODES = CREDENTIAL_CODES | {"AccessDenied", "403"}
@@ -179,29 +178,23 @@ class DeletePipeline:
     def __iter__(self) -> Iterator[DataRecord | Flush]:
         if self.scope.is_s3 and not self.options.dry_run:
             self._note_versioning()
-        workers = self.options.concurrency
-        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-delete") as pool:
-            try:
-                for item in ordered_window(
-                    self._units(), self._run_unit, pool=pool, window=self.window
-                ):
-                    if item is FLUSH:
-                        yield FLUSH
-                        continue
-                    unit, future = item
-                    future.result()
-                    for target in unit.entries:
-                        result = target.result
-                        assert result is not None
-                        if isinstance(result, DeleteRecord) and result.status in ISSUED:
-                            self._issued_output += 1
-                            if self.versioned and result.version_id is None:
-                                self.markers_created += 1
-                        self._position = target.position
-                        self._yielded_size = target.size
-                        yield result
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+        for item in ordered_results(
+            self._units(), self._run_unit, window=self.window, name="s3-delete"
+        ):
+            if item is FLUSH:
+                yield FLUSH
+                continue
+            unit, _ = item
+            for target in unit.entries:
+                result = target.result
+                assert result is not None
+                if isinstance(result, DeleteRecord) and result.status in ISSUED:
+                    self._issued_output += 1
+                    if self.versioned and result.version_id is None:
+                        self.markers_created += 1
+                self._position = target.position
+                self._yielded_size = target.size
+                yield result
         note = self.shard.note()
         if note:
             self.notes.append(note)

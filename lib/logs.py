@@ -16,7 +16,8 @@ sent at least every --progress-interval seconds by a timer thread (so a stage wa
 on a slow server still reports), and once more with "done": true at the end.
 
 The format is one setting of the process, chosen by the options' callbacks (and by
-`cli.launch` from the command line itself, so typer's own usage errors follow it).
+`launch` in stages/cli.py from the command line itself, so typer's own usage errors
+follow it).
 """
 
 from __future__ import annotations

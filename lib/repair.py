@@ -8,7 +8,6 @@ order. The cursor carries the input position and the open multipart uploads.
 
 from __future__ import annotations
 
-import concurrent.futures
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from lib.retry import describe, stops_the_run
 from lib.shard import Shard, ShardFilter
 from lib.transfer import Retrier, Timeouts, Uploads
 from lib.verify import Verifier, existence_only
-from lib.window import ordered_window
+from lib.window import ordered_results
 
 REPAIRABLE = frozenset(
     {"missing", "size_mismatch", "etag_mismatch", "checksum_mismatch", "unreadable"}
@@ -99,23 +98,17 @@ class RepairPipeline:
                 raise wrong_records("s3-repair", self.reader.lines, record)
 
     def __iter__(self) -> Iterator[DataRecord | Flush]:
-        workers = self.options.concurrency
         already_whole = 0
-        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="s3-repair") as pool:
-            try:
-                for item in ordered_window(
-                    self._records(), self._repair, pool=pool, window=workers
-                ):
-                    if item is FLUSH:
-                        yield FLUSH
-                        continue
-                    (_, position), future = item
-                    result = future.result()
-                    self._position = position
-                    already_whole += isinstance(result, RepairRecord) and result.action == "none"
-                    yield result
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+        for item in ordered_results(
+            self._records(), self._repair, window=self.options.concurrency, name="s3-repair"
+        ):
+            if item is FLUSH:
+                yield FLUSH
+                continue
+            (_, position), result = item
+            self._position = position
+            already_whole += isinstance(result, RepairRecord) and result.action == "none"
+            yield result
         if already_whole:
             self.notes.append(
                 f"{already_whole} skipped because the target already matches (nothing copied)"

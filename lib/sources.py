@@ -1,68 +1,23 @@
 """s3-manifest's other sources than a listing: an S3 Inventory report and a plain key list.
 
-`plan` turns the options into the StageRun (header source, checkpoint arguments)
-and the pipeline builder, so the stage only wires them up.
+`plan` turns the options into the Plan (lib/plan.py) that s3-manifest runs: the
+StageRun (header source, checkpoint arguments) and the pipeline builder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from lib.errors import ExitCode, UsageError, redact
 from lib.inventory import InventoryOptions, InventoryPipeline, Report
 from lib.keylist import KeyListOptions, KeyListPipeline, SortOptions
 from lib.location import Location, parse_location
 from lib.ndjson import open_input, refuse_same_file
-from lib.runner import Pipeline, StageRun
+from lib.plan import Build, Plan
+from lib.runner import StageRun
 from lib.s3 import S3Config, make_client
-
-InventoryUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--inventory",
-        metavar="MANIFEST",
-        help="Read an S3 Inventory report (CSV, Parquet, ORC): s3://bucket/.../manifest.json "
-        "or a local copy of it, its data files beside it (data/ next to the dated directory).",
-    ),
-]
-UrlEncodedKeys = Annotated[
-    bool,
-    typer.Option(
-        "--url-encoded-keys",
-        help="For a Parquet or ORC --inventory: its keys are URL-encoded (AWS encodes them in "
-        "CSV reports only, so by default they are taken as they are).",
-    ),
-]
-KeysFile = Annotated[
-    str | None,
-    typer.Option(
-        "--keys",
-        metavar="FILE",
-        help="Make records of a list of full keys, one per line (- for stdin), without "
-        "any request; keys must be under LOCATION's prefix.",
-    ),
-]
-TempDir = Annotated[
-    str | None,
-    typer.Option(
-        "--temp-dir",
-        metavar="DIR",
-        help="For --inventory/--keys: where data files and sorted runs go (default: TMPDIR).",
-    ),
-]
-SortBuffer = Annotated[
-    int,
-    typer.Option(
-        "--sort-buffer",
-        metavar="N",
-        min=1,
-        help="For --inventory/--keys: records held in memory per sorted run on disk.",
-    ),
-]
 
 
 @dataclass
@@ -80,14 +35,11 @@ class SourceRequest:
     url_encoded_keys: bool = False
 
 
-Build = Callable[[dict[str, Any] | None], Pipeline]
-
-
 def plan(
     request: SourceRequest,
     *,
     judge: Callable[[dict[str, int], bool], ExitCode],
-) -> tuple[StageRun, Build]:
+) -> Plan:
     if request.inventory is not None and request.keys is not None:
         raise UsageError("--inventory and --keys exclude each other")
     arguments: dict[str, Any] = {
@@ -109,7 +61,7 @@ def plan(
         **request.output_fields,
         judge=judge,
     )
-    return run, build
+    return Plan(run, build)
 
 
 def _plan_inventory(request: SourceRequest) -> tuple[Location, dict[str, Any], Build]:

@@ -1,8 +1,10 @@
-"""A sliding window of requests whose results come back in input order.
+"""The ordered window every per-record stage runs its requests in.
 
-Up to `window` calls run at once; as soon as the oldest finishes it is handed
-out and the next item is submitted. Output order is input order however the
-calls finish, which keeps every stage's output deterministic.
+Up to `window` calls run at once; as soon as the oldest finishes its result is
+handed out and the next item is submitted. Output order is input order however
+the calls finish, which keeps every stage's output deterministic. s3-check's head
+and read modes, s3-repair and s3-delete all drive their work through
+`ordered_results`.
 """
 
 from __future__ import annotations
@@ -54,18 +56,56 @@ class AdaptiveWindow:
             self.size = min(self.limit, self.size + 1)
 
 
-def ordered_window(
+def ordered_results(
+    items: Iterable[T],
+    work: Callable[[T], R] | None = None,
+    *,
+    window: int | AdaptiveWindow,
+    workers: int | None = None,
+    name: str = "s3deep",
+    submit: Callable[[T], concurrent.futures.Future[R]] | None = None,
+) -> Iterator[tuple[T, R] | Flush]:
+    """(item, result) in input order; FLUSH now and then while the oldest is still running.
+
+    Give one of `work` or `submit`. `work(item)` runs on a thread pool this generator
+    owns (`workers` threads, by default the window's limit). `submit(item)` starts the
+    work elsewhere and returns its future, for an engine whose requests need no thread
+    each. At most `window` items are in flight (an AdaptiveWindow's size at the time).
+
+    An exception of the work is raised at its item's turn, after every earlier result.
+    If reading the items fails (bad input), the work already started is finished and
+    handed out first, then the error is raised: nothing before it is left half done.
+    However the generator ends (an error, or its consumer closing it), work not yet
+    started is cancelled and the pool is shut down without waiting for what runs.
+    """
+    if (work is None) == (submit is None):
+        raise TypeError("ordered_results needs either work or submit")
+    if submit is not None:
+        yield from _in_order(items, submit, window)
+    elif work is not None:
+        limit = window if isinstance(window, int) else window.limit
+        yield from _in_threads(items, work, window, workers or limit, name)
+
+
+def _in_threads(
     items: Iterable[T],
     work: Callable[[T], R],
-    *,
-    pool: concurrent.futures.Executor,
     window: int | AdaptiveWindow,
-) -> Iterator[tuple[T, concurrent.futures.Future[R]] | Flush]:
-    """(item, finished future) in input order; FLUSH now and then while the oldest runs.
+    workers: int,
+    name: str,
+) -> Iterator[tuple[T, R] | Flush]:
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name)
+    try:
+        yield from _in_order(items, lambda item: pool.submit(work, item), window)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
-    If reading the items fails (bad input), the calls already started are finished and
-    handed out first, then the error is raised: nothing before it is left half done.
-    """
+
+def _in_order(
+    items: Iterable[T],
+    submit: Callable[[T], concurrent.futures.Future[R]],
+    window: int | AdaptiveWindow,
+) -> Iterator[tuple[T, R] | Flush]:
     pending: deque[tuple[T, concurrent.futures.Future[R]]] = deque()
     source = iter(items)
     exhausted = False
@@ -82,7 +122,7 @@ def ordered_window(
                 except Exception as exc:
                     exhausted, failure = True, exc
                     break
-                pending.append((item, pool.submit(work, item)))
+                pending.append((item, submit(item)))
             if not pending:
                 if failure is not None:
                     raise failure
@@ -92,7 +132,7 @@ def ordered_window(
                 yield FLUSH
                 wait_for(future, WAKE_S)
             pending.popleft()
-            yield item, future
+            yield item, future.result()
     finally:
         for _, future in pending:
             future.cancel()

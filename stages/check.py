@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from lib import cli
-from lib.check import (
-    MODES,
-    STATUSES,
-    CheckOptions,
-    CheckPipeline,
-    KeyMap,
-    judge,
-    listing_location,
-    source_of,
-)
-from lib.errors import ExitCode, UsageError
-from lib.location import parse_location
-from lib.records import DataRecord
-from lib.runner import StageRun, run_stage
-from lib.s3 import make_client
-from lib.shard import checkpoint_arguments, parse_shard
-from lib.verify import Stores
-
-STAGE = "s3-check"
+from lib.check_plan import STAGE, CheckRequest, plan_check
+from lib.plan import run_plan
+from stages import cli
 
 app = cli.new_app("Verify objects against expected object records.")
 
 
 @app.command(cls=cli.Command)
 def check(
+    ctx: typer.Context,
     target: Annotated[
         str | None,
         typer.Argument(
@@ -113,71 +97,9 @@ def check(
     resumed run may use another N.
     """
 
-    def body() -> ExitCode:
-        if mode not in MODES:
-            raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-        wanted = cli.parse_statuses(status, STATUSES)
-        part = parse_shard(shard)
-        where = parse_location(target) if target else None
-        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
-        source = source_of(records.header.source if records.header else None)
-        listing = listing_location(where, source) if mode == "list" else None
-        if parallel > 1 and (listing is None or not listing.is_s3):
-            raise UsageError("--parallel applies to list mode with an S3 TARGET only")
-        connections = max(concurrency, parallel) + 4
-        client = make_client(cli.s3_config(endpoint_url, profile, region, connections))
-        stores = Stores(client)
-        for location in (listing, where):
-            if location is not None:
-                stores.get(location.bucket).check_bucket()
-        arguments: dict[str, Any] = {
-            "target": str(where) if where else None,
-            **records.identity(),
-            "output": output,
-            "mode": mode,
-            "status": sorted(wanted),
-            "part_size": part_size,
-            "endpoint": client.meta.endpoint_url,
-            **checkpoint_arguments(part),
-            # --parallel is left out: it does not change the output, so a resumed run
-            # may use another N.
-        }
-        options = CheckOptions(
-            mode=mode,
-            part_size=part_size,
-            concurrency=concurrency,
-            page_size=page_size,
-            parallel=parallel,
-            shard=part,
-        )
-        run = StageRun(
-            stage=STAGE,
-            verb="checked",
-            source=str(where or listing or source or "-"),
-            arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            **records.run_fields(part),
-            judge=judge,
-            keep=_status_filter(wanted),
-            throughput=mode == "read",
-        )
-        keymap = KeyMap(source, where)
-        return run_stage(
-            run,
-            lambda cursor: CheckPipeline(records.reader, keymap, listing, stores, options, cursor),
-        )
-
-    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
-
-
-def _status_filter(wanted: frozenset[str]) -> Any:
-    if not wanted:
-        return None
-
-    def keep(record: DataRecord) -> bool:
-        return getattr(record, "status", "error") in wanted
-
-    return keep
+    request = cli.request(CheckRequest, ctx)
+    common = cli.common(ctx)
+    cli.run_main(STAGE, common, debug, lambda: run_plan(plan_check(request, common)))
 
 
 def main() -> None:

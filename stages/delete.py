@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from lib import cli
-from lib.check import STATUSES
-from lib.delete import DeleteOptions, DeletePipeline, judge
-from lib.errors import ExitCode
-from lib.location import parse_location
-from lib.runner import StageRun, run_stage
-from lib.s3 import make_client
-from lib.shard import checkpoint_arguments, parse_shard
-from lib.stores import store_for
-
-STAGE = "s3-delete"
+from lib.delete_plan import STAGE, DeleteRequest, plan_delete
+from lib.plan import run_plan
+from stages import cli
 
 app = cli.new_app("Delete the objects named by records, in batches, within a scope.")
 
 
 @app.command(cls=cli.Command)
 def delete(
+    ctx: typer.Context,
     scope: Annotated[
         str,
         typer.Argument(
@@ -96,50 +89,9 @@ def delete(
     others are left out of the output); --max-delete then applies to each shard.
     """
 
-    def body() -> ExitCode:
-        refused = {"ok": "deleting objects that were verified intact is refused"}
-        wanted = cli.parse_statuses(status, STATUSES, refused, example="extra")
-        part = parse_shard(shard)
-        where = parse_location(scope)
-        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
-        client = None
-        if where.is_s3:
-            # Few botocore retries: throttling must reach the adaptive window quickly.
-            config = cli.s3_config(endpoint_url, profile, region, concurrency + 4, max_attempts=3)
-            client = make_client(config)
-        store_for(where, client).check_bucket()
-        arguments: dict[str, Any] = {
-            "scope": str(where),
-            **records.identity(),
-            "output": output,
-            "status": sorted(wanted),
-            "dry_run": dry_run,
-            "max_delete": max_delete,
-            "endpoint": client.meta.endpoint_url if client else None,
-            **checkpoint_arguments(part),
-        }
-        options = DeleteOptions(
-            statuses=wanted,
-            dry_run=dry_run,
-            max_delete=max_delete,
-            batch_size=batch_size,
-            concurrency=concurrency,
-            shard=part,
-        )
-        run = StageRun(
-            stage=STAGE,
-            verb="processed",
-            source=str(where),
-            arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            **records.run_fields(part),
-            judge=judge,
-        )
-        return run_stage(
-            run, lambda cursor: DeletePipeline(records.reader, where, client, options, cursor)
-        )
-
-    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
+    request = cli.request(DeleteRequest, ctx)
+    common = cli.common(ctx)
+    cli.run_main(STAGE, common, debug, lambda: run_plan(plan_delete(request, common)))
 
 
 def main() -> None:

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from lib import cli, logs, sources
-from lib import publish as published
-from lib.errors import ExitCode, UsageError
 from lib.extsort import DEFAULT_RUN_SIZE
-from lib.keylist import SortOptions
-from lib.location import parse_location
-from lib.manifest import ManifestOptions, ManifestPipeline, judge
-from lib.ndjson import is_stream
-from lib.runner import Pipeline, StageRun, run_stage
-from lib.s3 import make_client
-from lib.shard import parse_shard
-
-STAGE = "s3-manifest"
+from lib.manifest_plan import STAGE, ManifestRequest, plan_manifest
+from lib.plan import run_plan
+from stages import cli
 
 app = cli.new_app("List a bucket, a prefix or a local directory as object records.")
 
 
 @app.command(cls=cli.Command)
 def manifest(
+    ctx: typer.Context,
     location: Annotated[
         str | None,
         typer.Argument(
@@ -58,11 +50,11 @@ def manifest(
         bool, typer.Option("--md5", help="Local directories: compute each file's MD5 as etag.")
     ] = False,
     page_size: cli.PageSize = 1000,
-    inventory: sources.InventoryUrl = None,
-    url_encoded_keys: sources.UrlEncodedKeys = False,
-    keys: sources.KeysFile = None,
-    temp_dir: sources.TempDir = None,
-    sort_buffer: sources.SortBuffer = DEFAULT_RUN_SIZE,
+    inventory: cli.InventoryUrl = None,
+    url_encoded_keys: cli.UrlEncodedKeys = False,
+    keys: cli.KeysFile = None,
+    temp_dir: cli.TempDir = None,
+    sort_buffer: cli.SortBuffer = DEFAULT_RUN_SIZE,
     publish_to: Annotated[
         str | None,
         typer.Option(
@@ -133,117 +125,9 @@ def manifest(
       s3-manifest s3://src --from-published s3://meta/src.ndjson.gz --max-age 24h -o src.ndjson
     """
 
-    def body() -> ExitCode:
-        if url_encoded_keys and inventory is None:
-            raise UsageError("--url-encoded-keys applies to --inventory reports")
-        if (inventory is not None or keys is not None) and (parallel > 1 or shard is not None):
-            raise UsageError("--parallel and --shard apply to listing S3, not --inventory/--keys")
-        if inventory is not None or keys is not None:
-            if md5:
-                raise UsageError("--md5 applies to listing local directories")
-            if publish_to or from_published:
-                raise UsageError("--publish and --from-published apply to live listings")
-            run, from_source = sources.plan(
-                sources.SourceRequest(
-                    stage=STAGE,
-                    location=location,
-                    inventory=inventory,
-                    keys=keys,
-                    versions=versions,
-                    include=include or [],
-                    exclude=exclude or [],
-                    sort=SortOptions(run_size=sort_buffer, temp_dir=temp_dir),
-                    url_encoded_keys=url_encoded_keys,
-                    config=cli.s3_config(endpoint_url, profile, region),
-                    output_fields=cli.output_fields(
-                        output, checkpoint, restart, progress, quiet, output_format
-                    ),
-                ),
-                judge=judge,
-            )
-            return run_stage(run, from_source)
-        if location is None:
-            raise UsageError("give LOCATION, --inventory MANIFEST or --keys FILE")
-        where = parse_location(location)
-        options = ManifestOptions(
-            versions=versions,
-            include=include or [],
-            exclude=exclude or [],
-            page_size=page_size,
-            md5=md5,
-            parallel=parallel,
-            shard=parse_shard(shard),
-        )
-        if where.is_s3 and md5:
-            raise UsageError("--md5 applies to local directories; S3 objects carry their ETag")
-        if not where.is_s3 and versions:
-            raise UsageError("--versions applies to S3 locations only")
-        if not where.is_s3 and (parallel > 1 or shard is not None):
-            raise UsageError("--parallel and --shard apply to S3 locations only")
-        if versions and (parallel > 1 or shard is not None):
-            # Ranges would start at KeyMarker=<boundary> without a VersionIdMarker, which
-            # S3-compatible servers do not all honour (moto skips one version instead).
-            raise UsageError("--versions cannot be combined with --parallel or --shard")
-        if shard is not None and (publish_to or from_published):
-            raise UsageError(
-                "--publish and --from-published take the whole location, not a --shard"
-            )
-        config = cli.s3_config(endpoint_url, profile, region, max(16, parallel + 4))
-        client = make_client(config) if where.is_s3 else None
-        shared = published.check_options(
-            publish_to, from_published, output, output_format, filtered=bool(include or exclude)
-        )
-        if shared and client is None:
-            client = make_client(config)
-        arguments: dict[str, Any] = {
-            "location": str(where),
-            "endpoint": client.meta.endpoint_url if client else None,
-            "output": output,
-            "versions": versions,
-            "include": options.include,
-            "exclude": options.exclude,
-            "md5": md5,
-            # --parallel is left out: it does not change the output, so a resumed run
-            # may use another N.
-        }
-        if options.shard:  # only then, so that unsharded checkpoints of before still resume
-            arguments["shard"] = str(options.shard)
-        copy = None
-        if from_published:
-            copy, why = published.plan(
-                from_published, where, versions=versions, md5=md5,
-                max_age_s=published.parse_age(max_age), client=client,
-                checkpoint=None if restart or is_stream(output) else checkpoint,
-            )  # fmt: skip
-            arguments["from_published"] = from_published
-            if why and not quiet:
-                logs.note(STAGE, why)
-        run = StageRun(
-            stage=STAGE,
-            verb="listed",
-            source=str(where),
-            arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            judge=judge,
-            upstream=copy.upstream() if copy else None,
-        )
-
-        def build(cursor: dict[str, Any] | None) -> Pipeline:
-            if copy is not None:
-                return published.PublishedPipeline(
-                    copy, include=options.include, exclude=options.exclude, client=client,
-                    cursor=cursor,
-                )  # fmt: skip
-            return ManifestPipeline(where, options, client=client, cursor=cursor)
-
-        code = run_stage(run, build)
-        if publish_to:
-            said = published.publish(output, publish_to, client)
-            if not quiet:
-                logs.note(STAGE, said)
-        return code
-
-    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
+    request = cli.request(ManifestRequest, ctx)
+    common = cli.common(ctx)
+    cli.run_main(STAGE, common, debug, lambda: run_plan(plan_manifest(request, common)))
 
 
 def main() -> None:

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from lib import cli, logs
-from lib.check import STATUSES
-from lib.copier import Copier, Side
-from lib.errors import ExitCode
-from lib.guidance import source_mismatch
-from lib.location import Location, parse_location
-from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, judge
-from lib.runner import StageRun, run_stage
-from lib.s3 import make_client
-from lib.shard import checkpoint_arguments, parse_shard
-from lib.stores import store_for
-from lib.transfer import MIB, Buffers, Clients, Uploads
-from lib.verify import Stores, Verifier
-
-STAGE = "s3-repair"
+from lib.plan import run_plan
+from lib.repair_plan import STAGE, RepairRequest, plan_repair
+from lib.transfer import MIB
+from stages import cli
 
 app = cli.new_app("Copy missing or damaged objects from SOURCE to TARGET, and verify them.")
 
 
 @app.command(cls=cli.Command)
 def repair(
+    ctx: typer.Context,
     target: Annotated[
         str, typer.Argument(metavar="TARGET", help="s3://bucket[/prefix] or a local directory.")
     ],
@@ -121,94 +109,9 @@ def repair(
     outputs together are the output of one run.
     """
 
-    def body() -> ExitCode:
-        never = "ok and extra objects are never copied over"
-        wanted = cli.parse_statuses(status, STATUSES, {"ok": never, "extra": never}) or REPAIRABLE
-        part = parse_shard(shard)
-        to, origin = parse_location(target), parse_location(source)
-        records = cli.open_records(input_path, STAGE, skip_bad_lines=skip_bad_lines, output=output)
-        mismatch = source_mismatch(origin, records.header)
-        if mismatch is not None:
-            logs.log(STAGE, "warning", *mismatch)
-        connections = concurrency + part_concurrency + 4
-        target_config = cli.s3_config(endpoint_url, profile, region, connections)
-        source_config = cli.s3_config(
-            from_endpoint_url or endpoint_url, profile, region, connections
-        )
-        client = make_client(target_config) if to.is_s3 else None
-        source_client = make_client(source_config) if origin.is_s3 else None
-        store_for(to, client).check_bucket()
-        store_for(origin, source_client).check_bucket()
-        effective = client.meta.endpoint_url if client else None
-        source_effective = source_client.meta.endpoint_url if source_client else None
-        part_pool = concurrent.futures.ThreadPoolExecutor(part_concurrency, "s3-repair-part")
-        copier = Copier(
-            Side(origin, Clients(source_config) if origin.is_s3 else None),
-            Side(to, Clients(target_config) if to.is_s3 else None),
-            same_endpoint=effective == source_effective,
-            part_size=part_size,
-            multipart_threshold=multipart_threshold,
-            part_pool=part_pool,
-            buffers=Buffers(part_concurrency),
-            uploads=Uploads(),
-        )
-        verifier = Verifier(Stores(client))
-        arguments: dict[str, Any] = {
-            "target": str(to),
-            "source": str(origin),
-            **records.identity(),
-            "output": output,
-            "status": sorted(wanted),
-            "dry_run": dry_run,
-            "endpoint": effective,
-            "source_endpoint": source_effective,
-            **checkpoint_arguments(part),
-        }
-        options = RepairOptions(
-            statuses=wanted, dry_run=dry_run, concurrency=concurrency, shard=part
-        )
-        run = StageRun(
-            stage=STAGE,
-            verb="processed",
-            source=str(to),
-            arguments=arguments,
-            **cli.output_fields(output, checkpoint, restart, progress, quiet, output_format),
-            **records.run_fields(part),
-            judge=judge,
-            throughput=True,
-        )
-        if checkpoint:
-            run.before_restart = lambda: _abort_previous_uploads(checkpoint, to, client)
-        try:
-            return run_stage(
-                run,
-                lambda cursor: RepairPipeline(
-                    records.reader, to, origin, copier, verifier, options, cursor
-                ),
-            )
-        finally:
-            part_pool.shutdown(wait=False, cancel_futures=True)
-
-    cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
-
-
-def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> None:
-    """On --restart, the multipart uploads the old checkpoint left open are aborted."""
-    try:
-        with open(checkpoint, "rb") as handle:
-            uploads = json.load(handle).get("cursor", {}).get("uploads", {})
-    except (OSError, ValueError):
-        return
-    if not uploads or client is None:
-        return
-    for key, state in uploads.items():
-        try:
-            client.abort_multipart_upload(
-                Bucket=target.bucket, Key=key, UploadId=state["upload_id"]
-            )
-        except Exception as exc:
-            logs.log(STAGE, "warning", f"could not abort the upload of {key}: {exc}")
-    logs.note(STAGE, f"aborted {len(uploads)} multipart upload(s) of the old checkpoint")
+    request = cli.request(RepairRequest, ctx)
+    common = cli.common(ctx)
+    cli.run_main(STAGE, common, debug, lambda: run_plan(plan_repair(request, common)))
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""bench/latency.py: every response arrives the delay late, bodies stream through intact,
+"""bench/harness/latency.py: every response arrives the delay late, bodies stream through intact,
 status and headers pass unchanged, connections are kept alive, many at once."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.latency import LatencyProxy
+from bench.harness.latency import LatencyProxy
 
 DELAY_MS = 200
 BIG = 24 * 1024 * 1024 + 7

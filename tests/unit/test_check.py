@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from lib.check import CheckOptions, CheckPipeline, KeyMap, listing_location
+from lib.check import CheckOptions, KeyMap, listing_location
+from lib.check_list import ListCheck
+from lib.check_objects import ObjectCheck
+from lib.check_plan import check_pipeline
 from lib.errors import BadInput
 from lib.flush import FLUSH, Flush
 from lib.location import parse_location
@@ -48,13 +51,13 @@ def manifest_bytes(root: Path, *, complete: bool = True, md5: bool = True) -> by
 
 def run_check(
     data: bytes, target: Path | None, mode: str = "list", cursor: dict[str, Any] | None = None
-) -> tuple[CheckPipeline, list[DataRecord]]:
+) -> tuple[ListCheck | ObjectCheck, list[DataRecord]]:
     reader = RecordReader(io.BytesIO(data), new_decoder())
     header = reader.read_header()
     source = parse_location(header.source) if header and header.source else None
     where = parse_location(str(target)) if target else None
     listing = listing_location(where, source) if mode == "list" else None
-    pipeline = CheckPipeline(
+    pipeline = check_pipeline(
         reader, KeyMap(source, where), listing, Stores(None), CheckOptions(mode=mode), cursor
     )
     return pipeline, [r for r in pipeline if r is not FLUSH]
@@ -178,7 +181,7 @@ def run_check_partially(
     assert header is not None and header.source is not None
     source = parse_location(header.source)
     where = parse_location(str(target))
-    pipeline = CheckPipeline(
+    pipeline = check_pipeline(
         reader, KeyMap(source, where), where, Stores(None), CheckOptions(), None
     )
     taken: list[DataRecord] = []
@@ -248,17 +251,17 @@ def s3_check(
     parallel: int,
     cursor: dict[str, Any] | None = None,
     shard: Shard | None = None,
-) -> CheckPipeline:
+) -> ListCheck:
     reader = RecordReader(io.BytesIO(data), new_decoder())
     header = reader.read_header()
     assert header is not None and header.source is not None
     where = parse_location("s3://dst")
     options = CheckOptions(page_size=4, parallel=parallel, shard=shard)
     keymap = KeyMap(parse_location(header.source), where)
-    return CheckPipeline(reader, keymap, where, Stores(client), options, cursor)
+    return ListCheck(reader, keymap, where, Stores(client), options, cursor)
 
 
-def checked_lines(pipeline: CheckPipeline) -> list[bytes]:
+def checked_lines(pipeline: ListCheck | ObjectCheck) -> list[bytes]:
     """A whole run's records, encoded (flush markers left out)."""
     encoder = new_encoder()
     return [encoder.encode(record) for record in pipeline if record is not FLUSH]

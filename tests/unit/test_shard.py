@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from lib.check import CheckOptions, CheckPipeline, KeyMap
+from lib.check import CheckOptions, KeyMap
+from lib.check_plan import check_pipeline
 from lib.delete import DeleteOptions, DeletePipeline
 from lib.errors import UsageError
 from lib.flush import FLUSH
@@ -194,7 +195,7 @@ def run_check(data: bytes, target: Path, mode: str, shard: Shard | None) -> list
     where = parse_location(str(target))
     options = CheckOptions(mode=mode, shard=shard)
     listing = where if mode == "list" else None
-    pipeline = CheckPipeline(
+    pipeline = check_pipeline(
         reader, KeyMap(parse_location(header.source), where), listing, Stores(None), options, None
     )
     return [r for r in pipeline if r is not FLUSH]

@@ -1,5 +1,5 @@
-"""Runs one command and reports its wall time and rusage; started by bench.measure as
-`python -I -S bench/launch.py REPORT COMMAND [ARG...]`.
+"""Runs one command and reports its wall time and rusage; started by bench.harness.measure as
+`python -I -S bench/harness/launch.py REPORT COMMAND [ARG...]`.
 
 Why a launcher: Linux charges a process's ru_maxrss with the peak RSS of the memory
 it replaced at exec, which for a child spawned by the benchmark itself (holding

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import expect, list_bucket, read_output
-from bench.measure import Series, samples_table
-from bench.report import Conditions, Rated, machine_section, rate_table, shown
-from bench.rounds import Command
-from bench.settings import Report, Settings
+from bench.harness.common import expect, list_bucket, read_output
+from bench.harness.measure import Series, samples_table
+from bench.harness.report import Conditions, Rated, machine_section, rate_table, shown
+from bench.harness.rounds import Command
+from bench.harness.settings import Report, Settings
 
 Entries = list[tuple[str, int, str]]  # key, size, MD5 ETag
 

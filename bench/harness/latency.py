@@ -1,6 +1,6 @@
 """A latency proxy on 127.0.0.1: real S3 round-trip times in front of a loopback server.
 
-    python -m bench.latency --upstream-port 8080 [--delay-ms 50]   # prints its port
+    python -m bench.harness.latency --upstream-port 8080 [--delay-ms 50]   # prints its port
 
 Every byte the server sends reaches the client `delay` later than the server sent
 it: a response's first byte arrives `delay` (plus the server's own time) after the
@@ -142,7 +142,7 @@ async def _main(upstream_port: int, delay: float) -> None:
 
 
 class LatencyProxy:
-    """`python -m bench.latency` as a child process; a context manager that always stops
+    """`python -m bench.harness.latency` as a child process; a context manager that always stops
     it (by its PID)."""
 
     def __init__(self, upstream_port: int, delay_ms: float = DEFAULT_DELAY_MS) -> None:
@@ -156,9 +156,9 @@ class LatencyProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "bench.latency", "--upstream-port",
+        argv = [sys.executable, "-m", "bench.harness.latency", "--upstream-port",
                 str(self.upstream_port), "--delay-ms", str(self.delay_ms)]  # fmt: skip
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                         text=True, cwd=here)  # fmt: skip
         assert self.process.stdout is not None
@@ -216,8 +216,9 @@ def stop_process(process: subprocess.Popen[Any] | None, timeout_s: float) -> Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(prog="python -m bench.harness.latency",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--upstream-port", type=int, required=True, help="server on 127.0.0.1")
     parser.add_argument("--delay-ms", type=float, default=DEFAULT_DELAY_MS,
                         help=f"added to every response (default {DEFAULT_DELAY_MS})")  # fmt: skip

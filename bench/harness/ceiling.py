@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import WrongResult
-from bench.measure import Invocation, Sample, Series, run_parallel
-from bench.server import top_prefixes
-from bench.settings import PROJECT_DIR, s5cmd_binary
+from bench.harness.common import WrongResult
+from bench.harness.measure import Invocation, Sample, Series, run_parallel
+from bench.harness.server import top_prefixes
+from bench.harness.settings import PROJECT_DIR, s5cmd_binary
 
 
 def invocations(

@@ -14,7 +14,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from bench.common import (
+from bench.harness.common import (
     REMOTE,
     expect,
     make_manifest,
@@ -26,12 +26,12 @@ from bench.common import (
     tools_env,
     warm_listing,
 )
-from bench.fixture import log
-from bench.measure import samples_table
-from bench.report import Conditions, Rated, machine_section, rate_table, shown
-from bench.rounds import Command, Commands, count_round, measure_rounds
-from bench.server import layout_keys, seed_bucket
-from bench.settings import Report, Settings, venv_tool
+from bench.harness.fixture import log
+from bench.harness.measure import samples_table
+from bench.harness.report import Conditions, Rated, machine_section, rate_table, shown
+from bench.harness.rounds import Command, Commands, count_round, measure_rounds
+from bench.harness.server import layout_keys, seed_bucket
+from bench.harness.settings import Report, Settings, venv_tool
 
 LARGE, LARGE_MB = 20, 50
 Entries = list[tuple[str, int, str]]  # key, size, md5

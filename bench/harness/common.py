@@ -19,10 +19,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench.fixture import log
-from bench.measure import Invocation
-from bench.server import RcloneServer, client_env
-from bench.settings import (
+from bench.harness.fixture import log
+from bench.harness.measure import Invocation
+from bench.harness.server import RcloneServer, client_env
+from bench.harness.settings import (
     ACCESS_KEY,
     PROJECT_DIR,
     REGION,
@@ -72,15 +72,20 @@ def tools_env(endpoint: str, work: Path) -> dict[str, str]:
     """client_env, plus an rclone remote REMOTE: that points at `endpoint`, and REMOTE2: at
     the same server by another name (rclone copies between them by streaming)."""
     env = client_env()
-    for remote, url in ((REMOTE, endpoint), (REMOTE2, other_name(endpoint))):
-        prefix = f"RCLONE_CONFIG_{remote.upper()}_"
-        env.update({
-            prefix + "TYPE": "s3", prefix + "PROVIDER": "Rclone", prefix + "ENDPOINT": url,
-            prefix + "ACCESS_KEY_ID": ACCESS_KEY, prefix + "SECRET_ACCESS_KEY": SECRET_KEY,
-            prefix + "REGION": REGION,
-        })  # fmt: skip
+    env.update(rclone_remote(REMOTE, endpoint))
+    env.update(rclone_remote(REMOTE2, other_name(endpoint)))
     (work / "client-rclone.conf").touch()
     return env
+
+
+def rclone_remote(remote: str, url: str) -> dict[str, str]:
+    """The environment that defines rclone remote `remote:` as the S3 server at `url`."""
+    prefix = f"RCLONE_CONFIG_{remote.upper()}_"
+    return {
+        prefix + "TYPE": "s3", prefix + "PROVIDER": "Rclone", prefix + "ENDPOINT": url,
+        prefix + "ACCESS_KEY_ID": ACCESS_KEY, prefix + "SECRET_ACCESS_KEY": SECRET_KEY,
+        prefix + "REGION": REGION,
+    }  # fmt: skip
 
 
 def rclone_argv(work: Path, *args: str) -> list[str]:

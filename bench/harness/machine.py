@@ -8,7 +8,7 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 
-from bench.settings import PROJECT_DIR
+from bench.harness.settings import PROJECT_DIR
 
 
 def _first_line(argv: list[str]) -> str:

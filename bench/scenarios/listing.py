@@ -2,7 +2,7 @@
 
 Every command lists the whole bucket into a file, in rounds (A B C D E, A B C D E,
 ...), so that drift on the machine hits all of them alike. E is the server
-ceiling (bench.ceiling): one `s5cmd ls` per top-level prefix, all at once, straight
+ceiling (bench.harness.ceiling): one `s5cmd ls` per top-level prefix, all at once, straight
 to the server. `s3-manifest --parallel 8` runs only if this s3-manifest has that
 option; its object records must be byte-identical to the sequential listing's.
 Every run's output is checked before its numbers count.
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling as server_ceiling
-from bench import targets as goals
-from bench.fixture import Bucket, log, served_bucket
-from bench.machine import busy_warning, describe, load_average, markdown_list
-from bench.measure import (
+from bench.harness import ceiling as server_ceiling
+from bench.harness import targets as goals
+from bench.harness.fixture import Bucket, log, served_bucket
+from bench.harness.machine import busy_warning, describe, load_average, markdown_list
+from bench.harness.measure import (
     Invocation,
     Series,
     comparison_table,
@@ -32,9 +32,17 @@ from bench.measure import (
     run_measured,
     samples_table,
 )
-from bench.rounds import slug
-from bench.server import OBJECTS_PER_DIRECTORY, TOP_PREFIXES, listing_digest
-from bench.settings import BENCH_DIR, BUCKET, PROJECT_DIR, Report, Settings, s5cmd_binary, venv_tool
+from bench.harness.rounds import slug
+from bench.harness.server import OBJECTS_PER_DIRECTORY, TOP_PREFIXES, listing_digest
+from bench.harness.settings import (
+    BENCH_DIR,
+    BUCKET,
+    PROJECT_DIR,
+    Report,
+    Settings,
+    s5cmd_binary,
+    venv_tool,
+)
 
 OURS = "s3-manifest"
 PARALLEL = 8
@@ -164,7 +172,7 @@ def listers(only: tuple[str, ...] | None = None, parallel: bool = False) -> list
         ),
         Lister(
             "boto3 paginator",
-            lambda url, out: [python, str(BENCH_DIR / "boto3_list.py"), BUCKET,
+            lambda url, out: [python, str(BENCH_DIR / "harness" / "boto3_list.py"), BUCKET,
                               "--endpoint-url", url],
             to_stdout=True,
             verify=verify_keys,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from bench.latency import LatencyProxy, stop_process
-from bench.settings import ACCESS_KEY, REGION, SECRET_KEY
+from bench.harness.latency import LatencyProxy, stop_process
+from bench.harness.settings import ACCESS_KEY, REGION, SECRET_KEY
 
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -151,7 +151,7 @@ def seed_bucket(root: Path, bucket: str, keys: list[str], *, seed: int = 42) -> 
 
 class RcloneServer:
     """`rclone serve s3` on 127.0.0.1 over `root`; a context manager that always stops it.
-    With `latency_ms`, a latency proxy (bench.latency) stands in front of it: `endpoint`
+    With `latency_ms`, a latency proxy (bench.harness.latency) stands in front of it: `endpoint`
     is the proxy's, `direct_endpoint` and `port` the server's own."""
 
     def __init__(

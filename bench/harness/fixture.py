@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.server import RcloneServer, Seeded, client_env, layout_keys, seed_bucket
-from bench.settings import BUCKET, WORK_DIR, Settings, s5cmd_binary, venv_tool
+from bench.harness.server import RcloneServer, Seeded, client_env, layout_keys, seed_bucket
+from bench.harness.settings import BUCKET, WORK_DIR, Settings, s5cmd_binary, venv_tool
 
 
 @dataclass

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
+BENCH_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / "work"  # git-ignored: served roots, tool outputs, server logs
 RESULTS_DIR = BENCH_DIR / "results"  # committed: one Markdown report per scenario and size
@@ -31,17 +31,24 @@ class Settings:
     slow_runs: int = 1  # runs of a peer that needs minutes per run (aws s3 rm); 0: skipped
     count_requests: bool = True  # one more, untimed round through a counting proxy
     large: int | None = None  # large objects (read, copy); None: the scenario's default
-    large_mb: int | None = None  # their size in MB
+    large_mb: int | None = None  # their size in MB (objects: MiB)
+    cross: int | None = None  # objects: objects copied across endpoints (None: default)
+    cross_mb: int | None = None  # their size in MB
     stream_mb: int | None = None  # copy: one object streamed by s3-repair (0: none)
-    latency_ms: float = 0  # a latency proxy (bench.latency) in front of the server: 0 none
+    latency_ms: float = 0  # a latency proxy (bench.harness.latency) in front of the server: 0 none
 
 
-def venv_tool(name: str) -> str:
-    """A console script or binary of the running environment, else one on PATH."""
+def find_tool(name: str) -> str | None:
+    """A console script or binary of the running environment, else one on PATH, else None."""
     candidate = Path(sys.prefix) / "bin" / name
     if candidate.exists():
         return str(candidate)
-    found = shutil.which(name)
+    return shutil.which(name)
+
+
+def venv_tool(name: str) -> str:
+    """find_tool, or the benchmark stops: run `make install` first."""
+    found = find_tool(name)
     if found is None:
         raise SystemExit(f"bench: {name} not found; run `make install` first")
     return found

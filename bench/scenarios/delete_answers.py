@@ -8,7 +8,7 @@ request and parses the answer in that thread) including lib.delete's reading of
 the answer. Each round seeds two buckets of 1000 files and starts a fresh server
 (rclone does not see files added under a running server); the order alternates.
 
-    .venv/bin/python -m bench.delete_answers [ROUNDS]
+    .venv/bin/python -m bench.scenarios.delete_answers [ROUNDS]
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 import boto3
 import botocore.config
 
-from bench.server import RcloneServer
-from bench.settings import ACCESS_KEY, REGION, SECRET_KEY, venv_tool
+from bench.harness.server import RcloneServer
+from bench.harness.settings import ACCESS_KEY, REGION, SECRET_KEY, venv_tool
 from lib.delete import _answers
 
 KEYS = [f"dir/sub/object-{n:06d}.dat" for n in range(1000)]

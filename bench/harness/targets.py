@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import Series
+from bench.harness.measure import Series
 
 DEFINED_AT = 100_000  # objects: the size most targets are stated for
 RSS_LIMIT_MB = 100.0

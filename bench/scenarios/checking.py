@@ -7,7 +7,7 @@ it with known damage, written as files before the server starts: objects removed
 (etag_mismatch), and extra objects before the first key, between keys and after
 the last one. The local directory is the served directory of `src` itself. Every
 run's findings must equal the seeded damage exactly. The server's listing ceiling
-(bench.ceiling, over `src`) is measured first.
+(bench.harness.ceiling, over `src`) is measured first.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling as server_ceiling
-from bench import targets as goals
-from bench.common import (
+from bench.harness import ceiling as server_ceiling
+from bench.harness import targets as goals
+from bench.harness.common import (
     REMOTE,
     clone_tree,
     expect,
@@ -31,12 +31,12 @@ from bench.common import (
     tools_env,
     warm_listing,
 )
-from bench.fixture import log
-from bench.measure import Series, samples_table
-from bench.report import Conditions, Rated, machine_section, rate_table, shown
-from bench.rounds import Command, Commands, count_round, measure_rounds
-from bench.server import layout_keys, seed_bucket
-from bench.settings import Report, Settings, venv_tool
+from bench.harness.fixture import log
+from bench.harness.measure import Series, samples_table
+from bench.harness.report import Conditions, Rated, machine_section, rate_table, shown
+from bench.harness.rounds import Command, Commands, count_round, measure_rounds
+from bench.harness.server import layout_keys, seed_bucket
+from bench.harness.settings import Report, Settings, venv_tool
 
 MISSING, LONGER, CHANGED = 7, 5, 5
 EXTRAS = ("aaa-extra/before-everything.json", "logs/2026/extra-between.json",

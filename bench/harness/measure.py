@@ -1,6 +1,6 @@
 """Running commands and measuring them: wall time, client CPU, peak RSS, medians, tables.
 
-Each command runs with its output redirected to a file, under bench/launch.py: a
+Each command runs with its output redirected to a file, under bench/harness/launch.py: a
 bare interpreter that spawns it, reaps it with os.wait4 and reports its rusage:
 user + system CPU of the command's process tree (the command and every descendant
 it waited for), and the peak RSS of its largest process. The launcher keeps the

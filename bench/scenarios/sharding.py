@@ -17,8 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.checking import EXTRAS, MISSING, Damage, damage_replica, verify_check_records
-from bench.common import (
+from bench.harness.common import (
     clone_tree,
     expect,
     make_manifest,
@@ -28,13 +27,14 @@ from bench.common import (
     tools_env,
     warm_listing,
 )
-from bench.deleting import Context, Deleter, one_run, verify_s3_delete
-from bench.fixture import log
-from bench.measure import Series, samples_table
-from bench.report import Conditions, Rated, machine_section, rate_table, shown
-from bench.rounds import Command, Commands, count_round, measure_rounds
-from bench.server import layout_keys, seed_bucket
-from bench.settings import Report, Settings, venv_tool
+from bench.harness.fixture import log
+from bench.harness.measure import Series, samples_table
+from bench.harness.report import Conditions, Rated, machine_section, rate_table, shown
+from bench.harness.rounds import Command, Commands, count_round, measure_rounds
+from bench.harness.server import layout_keys, seed_bucket
+from bench.harness.settings import Report, Settings, venv_tool
+from bench.scenarios.checking import EXTRAS, MISSING, Damage, damage_replica, verify_check_records
+from bench.scenarios.deleting import Context, Deleter, one_run, verify_s3_delete
 
 SHARDS = 4
 DEFAULT_CONCURRENCY = 16  # s3-check's --concurrency default

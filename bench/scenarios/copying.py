@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import (
+from bench.harness.common import (
     REMOTE,
     REMOTE2,
     WrongResult,
@@ -37,13 +37,13 @@ from bench.common import (
     tools_env,
     warm_listing,
 )
-from bench.copy_checks import Entries, report_markdown, verify_copy, verify_repair
-from bench.fixture import log
-from bench.measure import CommandFailed
-from bench.report import Conditions
-from bench.rounds import Command, Commands, count_round, measure_rounds
-from bench.server import layout_keys, seed_bucket
-from bench.settings import Report, Settings, venv_tool
+from bench.harness.fixture import log
+from bench.harness.measure import CommandFailed
+from bench.harness.report import Conditions
+from bench.harness.rounds import Command, Commands, count_round, measure_rounds
+from bench.harness.server import layout_keys, seed_bucket
+from bench.harness.settings import Report, Settings, venv_tool
+from bench.scenarios.copy_checks import Entries, report_markdown, verify_copy, verify_repair
 
 LARGE, LARGE_MB, STREAM_MB = 10, 100, 2048
 AWS_CONFIG = "[default]\ns3 =\n  multipart_threshold = 5GB\n"
@@ -57,6 +57,19 @@ def empty_bucket(endpoint: str, bucket: str) -> None:
         batch = [{"Key": key} for key in keys[start : start + 1000]]
         client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
     expect(not list_bucket(endpoint, bucket), f"could not empty {bucket}")
+
+
+def check_empty(
+    endpoint: str, dst: str, manifest: Path, out: Path, work: Path, mode: str = "list"
+) -> None:
+    """`s3-check s3://dst/ -i manifest -o out` (untimed) against the emptied `dst`: every
+    record `missing`, the input of a timed s3-repair. An empty manifest needs `mode`
+    head, where a complete check of nothing exits 0."""
+    argv = [venv_tool("s3-check"), f"s3://{dst}/", "-i", str(manifest), "-o", str(out), "-q",
+            "--endpoint-url", endpoint, "--mode", mode]  # fmt: skip
+    wanted = 0 if mode == "head" else 1
+    code = subprocess.run(argv, env=tools_env(endpoint, work)).returncode
+    expect(code == wanted, f"s3-check of the empty {dst} exited {code}")
 
 
 def commands_for(
@@ -77,10 +90,7 @@ def commands_for(
 
             def fresh_checked(dst: str = dst, src: str = src, chk: Path = chk) -> None:
                 empty_bucket(server_endpoint, dst)
-                argv = [check, f"s3://{dst}/", "-i", str(work / f"{src}.ndjson"), "-o", str(chk),
-                        "-q", "--endpoint-url", server_endpoint]  # fmt: skip
-                code = subprocess.run(argv, env=tools_env(server_endpoint, work)).returncode
-                expect(code == 1, f"s3-check of the empty {dst} exited {code}")
+                check_empty(server_endpoint, dst, work / f"{src}.ndjson", chk, work)
 
             def copied(_: Path, dst: str = dst, e: Entries = entries) -> str:
                 return verify_copy(server_endpoint, dst, e)

@@ -1,4 +1,6 @@
-"""What the four typer apps share: common options and the error boundary.
+"""What the four typer apps share: the app, the shared options' values, and the error
+boundary. Only this side of s3deep knows typer: each stage hands the plain values of
+its options to a plan function in lib (lib/plan.py).
 
 Every stage's command body runs inside `run_main`, which turns a StageError
 into one `s3-xxx: error: ...` line (plus a hint) and its exit code. Tracebacks
@@ -8,26 +10,24 @@ hold credentials.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import os
-import shlex
+import dataclasses
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 import typer.core
 
 from lib import logs
-from lib.errors import ExitCode, StageError, UsageError, redact
-from lib.ndjson import RecordReader, open_input, peek_summary, refuse_same_file
-from lib.records import Header, header_as_dict, new_decoder
-from lib.s3 import S3Config
-from lib.shard import Shard, estimated_total
+from lib.errors import ExitCode, StageError, redact
+from lib.plan import Common, check_directories
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Request = TypeVar("Request", bound="DataclassInstance")
 
 
 class Command(typer.core.TyperCommand):
@@ -187,163 +187,84 @@ Region = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 
 
-def s3_config(
-    endpoint_url: str | None,
-    profile: str | None,
-    region: str | None,
-    connections: int = 16,
-    *,
-    max_attempts: int = 10,
-) -> S3Config:
-    return S3Config(
-        endpoint_url=endpoint_url,
-        profile=profile,
-        region=region,
-        max_connections=connections,
-        max_attempts=max_attempts,
+# s3-manifest's other sources (lib/sources.py).
+InventoryUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--inventory",
+        metavar="MANIFEST",
+        help="Read an S3 Inventory report (CSV, Parquet, ORC): s3://bucket/.../manifest.json "
+        "or a local copy of it, its data files beside it (data/ next to the dated directory).",
+    ),
+]
+UrlEncodedKeys = Annotated[
+    bool,
+    typer.Option(
+        "--url-encoded-keys",
+        help="For a Parquet or ORC --inventory: its keys are URL-encoded (AWS encodes them in "
+        "CSV reports only, so by default they are taken as they are).",
+    ),
+]
+KeysFile = Annotated[
+    str | None,
+    typer.Option(
+        "--keys",
+        metavar="FILE",
+        help="Make records of a list of full keys, one per line (- for stdin), without "
+        "any request; keys must be under LOCATION's prefix.",
+    ),
+]
+TempDir = Annotated[
+    str | None,
+    typer.Option(
+        "--temp-dir",
+        metavar="DIR",
+        help="For --inventory/--keys: where data files and sorted runs go (default: TMPDIR).",
+    ),
+]
+SortBuffer = Annotated[
+    int,
+    typer.Option(
+        "--sort-buffer",
+        metavar="N",
+        min=1,
+        help="For --inventory/--keys: records held in memory per sorted run on disk.",
+    ),
+]
+
+
+def common(ctx: typer.Context) -> Common:
+    """The values of the options every stage shares (above), as given."""
+    params = ctx.params
+    return Common(
+        output=params["output"],
+        output_format=str(params["output_format"]),
+        checkpoint=params["checkpoint"],
+        restart=params["restart"],
+        progress=params["progress"],
+        quiet=params["quiet"],
+        endpoint_url=params["endpoint_url"],
+        profile=params["profile"],
+        region=params["region"],
+        input=params.get("input_path", "-"),
+        skip_bad_lines=params.get("skip_bad_lines", False),
     )
 
 
-@dataclass
-class RecordInput:
-    """A stage's input records, with the upstream header they came with."""
-
-    path: str
-    reader: RecordReader
-    header: Header | None
-    seekable: bool
-
-    def identity(self) -> dict[str, Any]:
-        """What a checkpoint remembers of the input, to refuse another one.
-
-        A file is known by its header line (which holds its start time); a pipe is
-        replayed on resume, and the running hash of its records decides.
-        """
-        header_line = self.reader.header_line if self.seekable else b""
-        return {
-            "input": redact(self.path),
-            "input_source": self.header.source if self.header else None,
-            "input_header": hashlib.sha256(header_line).hexdigest() if header_line else None,
-        }
-
-    def run_fields(self, shard: Shard | None = None) -> dict[str, Any]:
-        """StageRun's fields that come from the input: the upstream header and the total
-        (a shard's estimated part of it)."""
-        summary = peek_summary(self.path) if self.seekable else None
-        total = sum(summary.counts.values()) if summary else None
-        upstream = header_as_dict(self.header) if self.header else None
-        if upstream is not None and isinstance(upstream.get("source"), str):
-            upstream["source"] = redact(upstream["source"])  # written by anything
-        return {
-            "upstream": upstream,
-            "total": estimated_total(total, shard),
-        }
+def request(kind: type[Request], ctx: typer.Context) -> Request:
+    """A stage's own options as the request of its plan function: the command's
+    parameters named as the request's fields (those not given keep the field's default)."""
+    names = {field.name for field in dataclasses.fields(kind)}
+    return kind(**{k: v for k, v in ctx.params.items() if k in names and v is not None})
 
 
-# What each stage's input comes from, for the note shown when stdin is a terminal.
-UPSTREAM = {
-    "s3-check": "s3-manifest's output (object records)",
-    "s3-repair": "s3-check's output (check records)",
-    "s3-delete": "s3-manifest's or s3-check's output",
-}
-
-
-def open_records(
-    path: str, stage: str, *, skip_bad_lines: bool, output: str | None = None
-) -> RecordInput:
-    """The input records, refused if `output` is the same file (before it is opened)."""
-    if path == "-" and sys.stdin.isatty():
-        # Like cat, but say so: a newcomer would otherwise wait on a silent terminal.
-        logs.note(
-            stage,
-            "reading records from stdin (a terminal); pass -i FILE, or pipe "
-            f"{UPSTREAM.get(stage, 'records')} in; Ctrl-D ends input",
-        )
-    stream, seekable = open_input(path)
-    if output is not None:
-        refuse_same_file(stream, output)
-    name = "stdin" if path == "-" else f"input {path}"
-    reader = RecordReader(
-        stream,
-        new_decoder(),
-        stage=stage,
-        skip_bad_lines=skip_bad_lines,
-        seekable=seekable,
-        name=name,
-    )
-    return RecordInput(path, reader, reader.read_header(), seekable)
-
-
-def parse_statuses(
-    values: list[str] | None,
-    allowed: tuple[str, ...],
-    refused: dict[str, str] | None = None,
-    example: str = "missing",
-) -> frozenset[str]:
-    """The --status values, checked against `allowed`; `refused` maps a status to why not."""
-    wanted = frozenset(values or [])
-    unknown = sorted(wanted.difference(allowed))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], allowed, n=1)
-        raise UsageError(
-            f"unknown --status {', '.join(unknown)}; one of {', '.join(allowed)}",
-            hint=f"did you mean --status {close[0]}?" if close else f"e.g. --status {example}",
-        )
-    for status, why in (refused or {}).items():
-        if status in wanted:
-            raise UsageError(f"--status {status}: {why}")
-    return wanted
-
-
-def output_fields(
-    output: str,
-    checkpoint: str | None,
-    restart: bool,
-    progress: bool,
-    quiet: bool,
-    output_format: Format = Format.ndjson,
-) -> dict[str, Any]:
-    """StageRun's fields from the options every stage shares."""
-    return {
-        "output": output,
-        "output_format": Format(output_format).value,
-        "checkpoint": checkpoint,
-        "restart": restart,
-        "progress": progress,
-        "quiet": quiet,
-    }
-
-
-def check_directories(files: dict[str, str | None]) -> None:
-    """Refuses (exit 2) an option's local file whose directory is missing or not writable,
-    before any request: a typo in -o or --checkpoint is a usage error, not a failed run."""
-    for option, path in files.items():
-        if not path or path == "-" or ("://" in path and not path.startswith("file://")):
-            continue
-        directory = os.path.dirname(os.path.abspath(path.removeprefix("file://")))
-        if not os.path.exists(directory):
-            raise UsageError(
-                f"{option} {path}: directory {directory} does not exist",
-                hint=f"create it (mkdir -p {shlex.quote(directory)}) or give another path",
-            )
-        if not os.path.isdir(directory):
-            raise UsageError(f"{option} {path}: {directory} is not a directory")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise UsageError(f"{option} {path}: directory {directory} is not writable")
-
-
-def run_main(
-    stage: str,
-    debug: bool,
-    body: Callable[[], ExitCode],
-    files: dict[str, str | None] | None = None,
-) -> NoReturn:
+def run_main(stage: str, common: Common, debug: bool, body: Callable[[], ExitCode]) -> NoReturn:
     """Runs a stage's body and exits with its code; errors become one clear line.
 
-    `files` maps options to the local files the stage will write (-o, --checkpoint),
-    whose directories are checked first."""
+    The directories of the local files the stage will write (-o, --checkpoint) are
+    checked first."""
     try:
-        check_directories(files or {})
+        check_directories({"--output": common.output, "--checkpoint": common.checkpoint})
         code = body()
     except StageError as exc:
         _traceback(debug)

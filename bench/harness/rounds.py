@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import invocation, tools_env
-from bench.counting import CountingProxy, describe_counts
-from bench.fixture import log
-from bench.measure import Series, run_measured
-from bench.report import Conditions
-from bench.server import RcloneServer
+from bench.harness.common import invocation, tools_env
+from bench.harness.counting import CountingProxy, describe_counts
+from bench.harness.fixture import log
+from bench.harness.measure import Series, run_measured
+from bench.harness.report import Conditions
+from bench.harness.server import RcloneServer
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,12 @@ def slug(name: str) -> str:
 
 def measure_rounds(
     server: RcloneServer, work: Path, commands: Commands, runs: int, conditions: Conditions,
-    slow_runs: int = 1,
+    slow_runs: int = 1, server_cpu: Callable[[], float] | None = None,
 ) -> tuple[list[Series], dict[str, str]]:  # fmt: skip
     """`runs` rounds of every command (of a slow one, `slow_runs`: 0 leaves it out); returns
     a Series per command that ran and what was checked for each (for one left out, why);
-    samples the load after every run."""
+    samples the load after every run. `server_cpu`: what counts as the server's CPU
+    (default `server`'s own; e.g. the sum of two servers)."""
     env = tools_env(server.endpoint, work)
     built = commands(server.endpoint, work)
     all_series = [Series(command.name, 0) for command in built]
@@ -54,7 +55,7 @@ def measure_rounds(
             job = invocation(work, slug(command.name), command.argv,
                              {**env, **(command.extra_env or {})}, command.ok_codes)  # fmt: skip
             conditions.start_run()
-            sample = run_measured(job, server.cpu_seconds)
+            sample = run_measured(job, server_cpu or server.cpu_seconds)
             conditions.end_run(sample)
             checks[command.name] = command.verify(job.stdout)
             series.samples.append(sample)

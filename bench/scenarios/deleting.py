@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import targets as goals
-from bench.common import (
+from bench.harness import targets as goals
+from bench.harness.common import (
     REMOTE,
     clone_tree,
     expect,
@@ -38,12 +38,12 @@ from bench.common import (
     tools_env,
     warm_listing,
 )
-from bench.counting import CountingProxy, describe_counts
-from bench.fixture import log
-from bench.measure import Series, run_measured, samples_table
-from bench.report import Conditions, Rated, machine_section, rate_table, shown
-from bench.server import layout_keys, seed_bucket
-from bench.settings import Report, Settings, venv_tool
+from bench.harness.counting import CountingProxy, describe_counts
+from bench.harness.fixture import log
+from bench.harness.measure import Series, run_measured, samples_table
+from bench.harness.report import Conditions, Rated, machine_section, rate_table, shown
+from bench.harness.server import layout_keys, seed_bucket
+from bench.harness.settings import Report, Settings, venv_tool
 
 COUNT_SLOW_UP_TO = 20_000  # the counting round skips slow peers above this many objects
 
