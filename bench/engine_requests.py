@@ -1,6 +1,6 @@
 """Client CPU per request of the per-object calls: botocore against the request engine.
 
-Starts `rclone serve s3` (bench.server) over 2000 small objects (1-4 KB) and sends
+Starts `rclone serve s3` (bench.harness.server) over 2000 small objects (1-4 KB) and sends
 each of HEAD, GET (body read) and CopyObject (to another bucket) once per object,
 16 in flight, through two paths in one process:
 
@@ -34,8 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.server import RcloneServer, client_env
-from bench.settings import venv_tool
+from bench.harness.server import RcloneServer, client_env
+from bench.harness.settings import venv_tool
 from lib.crt import Engine, Source
 from lib.crt.requests import EngineRequests
 from lib.s3 import S3Config, make_client

@@ -470,8 +470,8 @@ RCLONE_KEYS = [
 def test_hostile_keys_are_signed_as_a_verifying_server_expects(
     tmp_path: Any,
 ) -> None:
-    from bench.server import RcloneServer
-    from bench.settings import ACCESS_KEY, REGION, SECRET_KEY, venv_tool
+    from bench.harness.server import RcloneServer
+    from bench.harness.settings import ACCESS_KEY, REGION, SECRET_KEY, venv_tool
 
     (tmp_path / "root" / "src").mkdir(parents=True)
     (tmp_path / "root" / "dst").mkdir()
