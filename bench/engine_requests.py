@@ -36,7 +36,8 @@ from typing import Any
 
 from bench.harness.server import RcloneServer, client_env
 from bench.harness.settings import venv_tool
-from lib.crt import Engine, Source
+from lib.crt.addressing import Source
+from lib.crt.engine import Engine
 from lib.crt.requests import EngineRequests
 from lib.s3 import S3Config, make_client
 
@@ -146,7 +147,7 @@ def main(rounds: int, count: int) -> None:
                 for batch in batches.values():
                     batch(keys[: IN_FLIGHT * 2], f"warm-{name}")
             client = make_client(config)
-            objects = EngineRequests(engine)
+            objects = EngineRequests(lambda: engine)
             readers: dict[str, Callable[[str], Any]] = {
                 "botocore": lambda k: client.get_object(Bucket=SOURCE, Key=k)["Body"],
                 "engine": lambda k: objects.get(client, SOURCE, k),

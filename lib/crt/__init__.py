@@ -16,9 +16,9 @@ gave: where each piece lives —
 - engine.py: one request's life: attempts, backoff, per-request timeouts (stalls,
   and the adaptive ones of lib/transfer.py), redirects to a bucket's region, the
   fail-fast on a refused endpoint, and an adaptive window of requests in flight.
+- reader.py: an object read as a file by parallel ranged GETs, in order.
+- requests.py: the S3 store's per-object requests through the engine.
+
+Nothing is imported here, and lib/crt/requests.py makes its engine on the first
+request: a run that sends no per-object request (a listing) builds no engine.
 """
-
-from lib.crt.addressing import Source
-from lib.crt.engine import Engine, Limits, Sink, Upload
-
-__all__ = ["Engine", "Limits", "Sink", "Source", "Upload"]

@@ -44,6 +44,7 @@ from lib.crt.answers import (
     object_response,
     put_response,
 )
+from lib.crt.calls import NO_LIMITS, Limits, Upload
 from lib.crt.pool import ConnectionPool
 from lib.crt.reader import ObjectReader
 from lib.crt.signer import Signer
@@ -65,27 +66,6 @@ class Sink(Protocol):
 
     def reset(self) -> None:
         """Forget what was written: the body is about to be sent again (a retry)."""
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A multipart upload the parts go to."""
-
-    bucket: str
-    key: str
-    upload_id: str
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A call's own bounds instead of the engine's: how long an answer may stall, how
-    many attempts (1: the caller retries itself, as lib/transfer.py's Retrier does)."""
-
-    stall_s: float | None = None
-    attempts: int | None = None
-
-
-NO_LIMITS = Limits()
 
 
 @dataclass

@@ -11,17 +11,24 @@ Retrier's clients allow few, since the Retrier retries with longer timeouts itse
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 import botocore.exceptions
 
 from lib.crt.addressing import Source
-from lib.crt.engine import Engine, Limits, Upload
+from lib.crt.calls import Limits, Upload
 from lib.retry import error_code
+from lib.s3 import S3Config
 from lib.transfer import TransferError
 
+if TYPE_CHECKING:  # the engine (and awscrt) load when the first request needs them
+    from lib.crt.engine import Engine
+
 BULK_THREADS = 8
+ENGINE_VARIABLE = "S3DEEP_ENGINE"  # "botocore": per-object requests through botocore
 MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 _OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
 
@@ -47,11 +54,30 @@ def _unknown(params: dict[str, Any], known: set[str]) -> None:
 
 
 class EngineRequests:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """The per-object requests through an engine, made on first use by `make_engine`."""
+
+    def __init__(self, make_engine: Callable[[], Engine]) -> None:
+        self._make_engine = make_engine
+        self._engine: Engine | None = None
         self._limits: dict[int, Limits] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None  # bulk reads
         self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._make_engine()
+                engine = self._engine
+        return engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def limits(self, client: Any) -> Limits:
         """The bounds a botocore client would have given its requests."""
@@ -157,3 +183,17 @@ class EngineRequests:
             limits=self.limits(client),
         )  # fmt: skip
         return str(answer["CopyPartResult"]["ETag"]).strip('"')
+
+
+def engine_requests(config: S3Config, concurrency: int) -> EngineRequests | None:
+    """The per-object requests of a run: through the engine (made when first needed),
+    or None for botocore's own path when S3DEEP_ENGINE=botocore asks for it."""
+    if os.environ.get(ENGINE_VARIABLE, "").strip().lower() == "botocore":
+        return None
+
+    def make_engine() -> Engine:
+        from lib.crt.engine import Engine
+
+        return Engine.for_config(config, concurrency=concurrency)
+
+    return EngineRequests(make_engine)

@@ -18,9 +18,9 @@ import pytest
 from fake_s3 import FakeS3, Reply, Seen
 from s3proxy import FaultRates, ProxiedEndpoint
 
-from lib.crt import Engine, Source, Upload
-from lib.crt.addressing import Addresses
-from lib.crt.engine import Limits
+from lib.crt.addressing import Addresses, Source
+from lib.crt.calls import Limits, Upload
+from lib.crt.engine import Engine
 from lib.errors import FatalError
 from lib.retry import Unreachable, error_code, stops_the_run
 from lib.s3 import S3Config, make_client

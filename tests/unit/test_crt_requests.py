@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from lib.crt import Engine
-from lib.crt.requests import EngineRequests
+from lib.crt.engine import Engine
+from lib.crt.requests import EngineRequests, engine_requests
 from lib.s3 import S3Config, make_client
 from lib.transfer import TransferError
 
 
 @pytest.fixture
 def requests(s3_server: str) -> Iterator[tuple[EngineRequests, Any]]:
-    engine = Engine.for_config(S3Config(endpoint_url=s3_server))
-    yield EngineRequests(engine), make_client(S3Config(endpoint_url=s3_server))
-    engine.close()
+    objects = EngineRequests(lambda: Engine.for_config(S3Config(endpoint_url=s3_server)))
+    yield objects, make_client(S3Config(endpoint_url=s3_server))
+    objects.close()
 
 
 def test_each_request_answers_as_botocore_did(
@@ -83,3 +83,16 @@ def test_the_clients_timeout_and_attempts_bound_the_request(
         2.0,
         quick.meta.config.retries["total_max_attempts"],
     )
+
+
+def test_the_engine_is_the_default_and_botocore_can_be_asked_for(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = S3Config(endpoint_url=s3_server)
+    objects = engine_requests(config, 4)
+    assert isinstance(objects, EngineRequests)
+    assert objects._engine is None  # made by the first request, not before
+    assert objects.engine.window.limit == 4
+    objects.close()
+    monkeypatch.setenv("S3DEEP_ENGINE", "botocore")
+    assert engine_requests(config, 4) is None
