@@ -23,7 +23,7 @@ from lib.records import DataRecord
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import checkpoint_arguments, parse_shard
-from lib.verify import Stores
+from lib.stores import Stores
 
 STAGE = "s3-check"
 

@@ -107,7 +107,8 @@ def delete(
             # Few botocore retries: throttling must reach the adaptive window quickly.
             config = cli.s3_config(endpoint_url, profile, region, concurrency + 4, max_attempts=3)
             client = make_client(config)
-        store_for(where, client).check_bucket()
+        store = store_for(where, client)
+        store.check_bucket()
         arguments: dict[str, Any] = {
             "scope": str(where),
             **records.identity(),
@@ -135,9 +136,7 @@ def delete(
             **records.run_fields(part),
             judge=judge,
         )
-        return run_stage(
-            run, lambda cursor: DeletePipeline(records.reader, where, client, options, cursor)
-        )
+        return run_stage(run, lambda cursor: DeletePipeline(records.reader, store, options, cursor))
 
     cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 

@@ -17,6 +17,7 @@ from lib.ndjson import is_stream
 from lib.runner import Pipeline, StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import parse_shard
+from lib.stores import store_for
 
 STAGE = "s3-manifest"
 
@@ -234,7 +235,7 @@ def manifest(
                     copy, include=options.include, exclude=options.exclude, client=client,
                     cursor=cursor,
                 )  # fmt: skip
-            return ManifestPipeline(where, options, client=client, cursor=cursor)
+            return ManifestPipeline(store_for(where, client), options, cursor=cursor)
 
         code = run_stage(run, build)
         if publish_to:

@@ -10,7 +10,7 @@ import typer
 
 from lib import cli, logs
 from lib.check import STATUSES
-from lib.copier import Copier, Side
+from lib.copier import Copier
 from lib.errors import ExitCode
 from lib.guidance import source_mismatch
 from lib.location import Location, parse_location
@@ -18,9 +18,9 @@ from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, judge
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import checkpoint_arguments, parse_shard
-from lib.stores import store_for
+from lib.stores import Stores, store_for
 from lib.transfer import MIB, Buffers, Clients, Uploads
-from lib.verify import Stores, Verifier
+from lib.verify import Verifier
 
 STAGE = "s3-repair"
 
@@ -137,14 +137,19 @@ def repair(
         )
         client = make_client(target_config) if to.is_s3 else None
         source_client = make_client(source_config) if origin.is_s3 else None
-        store_for(to, client).check_bucket()
-        store_for(origin, source_client).check_bucket()
+        # Transfers get a client per timeout (lib/transfer.py's Clients).
+        target_store = store_for(to, client, clients=Clients(target_config) if client else None)
+        source_store = store_for(
+            origin, source_client, clients=Clients(source_config) if source_client else None
+        )
+        target_store.check_bucket()
+        source_store.check_bucket()
         effective = client.meta.endpoint_url if client else None
         source_effective = source_client.meta.endpoint_url if source_client else None
         part_pool = concurrent.futures.ThreadPoolExecutor(part_concurrency, "s3-repair-part")
         copier = Copier(
-            Side(origin, Clients(source_config) if origin.is_s3 else None),
-            Side(to, Clients(target_config) if to.is_s3 else None),
+            source_store,
+            target_store,
             same_endpoint=effective == source_effective,
             part_size=part_size,
             multipart_threshold=multipart_threshold,
