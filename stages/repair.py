@@ -13,13 +13,13 @@ from lib.check import STATUSES
 from lib.copier import Copier
 from lib.errors import ExitCode
 from lib.guidance import source_mismatch
-from lib.location import Location, parse_location
+from lib.location import parse_location
 from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, judge
 from lib.runner import StageRun, run_stage
 from lib.s3 import make_client
 from lib.shard import checkpoint_arguments, parse_shard
-from lib.stores import Stores, store_for
-from lib.transfer import MIB, Buffers, Clients, Uploads
+from lib.stores import Store, Stores, store_for
+from lib.transfer import MIB, Buffers, Clients, Retrier, Timeouts, Uploads
 from lib.verify import Verifier
 
 STAGE = "s3-repair"
@@ -183,7 +183,7 @@ def repair(
             throughput=True,
         )
         if checkpoint:
-            run.before_restart = lambda: _abort_previous_uploads(checkpoint, to, client)
+            run.before_restart = lambda: _abort_previous_uploads(checkpoint, target_store)
         try:
             return run_stage(
                 run,
@@ -197,20 +197,18 @@ def repair(
     cli.run_main(STAGE, debug, body, {"--output": output, "--checkpoint": checkpoint})
 
 
-def _abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> None:
+def _abort_previous_uploads(checkpoint: str, target: Store) -> None:
     """On --restart, the multipart uploads the old checkpoint left open are aborted."""
     try:
         with open(checkpoint, "rb") as handle:
             uploads = json.load(handle).get("cursor", {}).get("uploads", {})
     except (OSError, ValueError):
         return
-    if not uploads or client is None:
+    if not uploads or not target.multipart:
         return
     for key, state in uploads.items():
         try:
-            client.abort_multipart_upload(
-                Bucket=target.bucket, Key=key, UploadId=state["upload_id"]
-            )
+            target.abort_upload(key, state["upload_id"], Retrier(Timeouts()))
         except Exception as exc:
             logs.log(STAGE, "warning", f"could not abort the upload of {key}: {exc}")
     logs.note(STAGE, f"aborted {len(uploads)} multipart upload(s) of the old checkpoint")
