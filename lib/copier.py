@@ -100,10 +100,10 @@ class Copier:
             return Copied(action, info.size, etag)
         chunks = self._read(source_key, 0, info.size, retrier)
         if action == "upload":
-            with self.buffers.hold():  # the store sends the object in one request
-                written = self.target.put(target_key, chunks, info, retrier)
-        else:
-            written = self.target.put(target_key, chunks, info, retrier)  # streamed to a file
+            with self.buffers.hold():  # one request carries the whole object: read it first
+                data = b"".join(chunks)
+            chunks = iter((data,))
+        written = self.target.put(target_key, chunks, info, retrier)  # a file: streamed
         return Copied(action, written.size, written.md5, written.reported_etag)
 
     def _copy_object(
