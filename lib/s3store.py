@@ -1,9 +1,9 @@
 """The S3 implementation of the Store (lib/stores.py), over botocore.
 
-Listing, bucket checks, multipart bookkeeping and DeleteObjects stay on botocore
-here. The per-object requests (HEAD, GET, PUT, CopyObject, UploadPart,
-UploadPartCopy) are the narrow methods of `ObjectRequests`, the one place a faster
-request engine replaces.
+Listing, bucket checks, multipart bookkeeping (create, list parts, complete, abort)
+and DeleteObjects (lib/s3delete.py) use botocore here. The per-object requests
+(HEAD, GET, ranged GET, PUT, CopyObject, UploadPart, UploadPartCopy) go through
+`ObjectRequests` (lib/s3requests.py), the one place a faster request engine replaces.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from lib.records import DataRecord, ObjectRecord, format_timestamp
 from lib.retry import translate_error
 from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page
 from lib.s3delete import delete_objects
+from lib.s3requests import ObjectRequests, unquoted
 from lib.shard import Shard
 from lib.stores import (
     Deletion,
@@ -34,70 +35,10 @@ from lib.stores import (
     Window,
     Written,
 )
-from lib.transfer import MIB, Clients, Retrier, TransferError
+from lib.transfer import MIB, Clients, Retrier
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
-MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 CHUNK = MIB
-
-
-class ObjectRequests:
-    """One request about one object each; `client` is the botocore client to send it
-    with (the store's own, or one with the timeout a Retrier chose). HEAD answers
-    botocore's response dict (None: no such object); the others what the copier needs."""
-
-    def head(
-        self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
-    ) -> dict[str, Any] | None:
-        import botocore.exceptions
-
-        params: dict[str, Any] = {"Bucket": bucket, "Key": key, **extra}
-        if version_id is not None:
-            params["VersionId"] = version_id
-        try:
-            response: dict[str, Any] = client.head_object(**params)
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in MISSING_CODES:
-                return None
-            raise
-        return response
-
-    def get(self, client: Any, bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
-        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id is not None:
-            params["VersionId"] = version_id
-        body: IO[bytes] = client.get_object(**params)["Body"]
-        return body
-
-    def get_range(self, client: Any, bucket: str, key: str, start: int, length: int) -> bytes:
-        span = f"bytes={start}-{start + length - 1}"
-        body = client.get_object(Bucket=bucket, Key=key, Range=span)["Body"]
-        try:
-            data: bytes = body.read()
-        finally:
-            body.close()
-        if len(data) != length:
-            raise TransferError(f"{key}: read {len(data)} bytes of {length}")
-        return data
-
-    def put(self, client: Any, params: dict[str, Any], data: bytes) -> str | None:
-        return _unquoted(client.put_object(Body=data, **params).get("ETag"))
-
-    def copy(self, client: Any, params: dict[str, Any]) -> str | None:
-        response = client.copy_object(**params)
-        return _unquoted(response.get("CopyObjectResult", {}).get("ETag"))
-
-    def upload_part(self, client: Any, part: dict[str, Any], data: bytes) -> str:
-        return str(client.upload_part(Body=data, **part)["ETag"]).strip('"')
-
-    def upload_part_copy(
-        self, client: Any, part: dict[str, Any], source: dict[str, str], span: tuple[int, int]
-    ) -> str:
-        start, end = span
-        response = client.upload_part_copy(
-            CopySource=source, CopySourceRange=f"bytes={start}-{end - 1}", **part
-        )
-        return str(response["CopyPartResult"]["ETag"]).strip('"')
 
 
 class _OneClient:
@@ -222,7 +163,7 @@ class S3Store:
             return None
         return SourceInfo(
             size=int(head["ContentLength"]),
-            etag=_unquoted(head.get("ETag")),
+            etag=unquoted(head.get("ETag")),
             content_type=head.get("ContentType"),
             metadata=dict(head.get("Metadata") or {}),
             storage_class=head.get("StorageClass"),
@@ -401,7 +342,7 @@ def info_from_head(bucket: str, key: str, response: dict[str, Any]) -> ObjectInf
         bucket=bucket,
         key=key,
         size=response.get("ContentLength"),
-        etag=_unquoted(response.get("ETag")),
+        etag=unquoted(response.get("ETag")),
         last_modified=format_timestamp(modified.timestamp())
         if isinstance(modified, datetime)
         else None,
@@ -416,7 +357,3 @@ def info_from_head(bucket: str, key: str, response: dict[str, Any]) -> ObjectInf
         parts_count=response.get("PartsCount"),
         sse_kms=str(response.get("ServerSideEncryption", "")).startswith("aws:kms"),
     )
-
-
-def _unquoted(etag: object) -> str | None:
-    return str(etag or "").strip('"') or None
