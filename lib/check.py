@@ -22,7 +22,8 @@ from lib.location import Location, parse_location
 from lib.ndjson import InputMark, InputPosition, RecordReader, input_cursor, resume_input
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
 from lib.shard import Shard, ShardFilter
-from lib.verify import Stores, Verifier
+from lib.stores import Stores
+from lib.verify import Verifier
 
 if TYPE_CHECKING:
     pass

@@ -27,12 +27,9 @@ from lib.errors import BadInput
 from lib.flush import FLUSH, Flush
 from lib.location import Location
 from lib.ndjson import InputMark, RecordReader
-from lib.ranges import KeyRange, ParallelLister
 from lib.records import CheckRecord, DataRecord, ErrorRecord, ObjectRecord
-from lib.s3 import ListRequest
 from lib.shard import Shard
-from lib.stores import LocalStore, S3Store
-from lib.verify import Stores
+from lib.stores import Stores
 
 
 class ListCheck(Check):
@@ -157,21 +154,12 @@ class ListCheck(Check):
     def _listing(self) -> Iterator[DataRecord | Flush]:
         """The target's objects after the cursor's last key, in key order."""
         assert self.listing is not None
-        store = self.stores.get(self.listing.bucket)
-        page_size = self.options.page_size
-        if not isinstance(store, S3Store):
-            return iter(LocalStore(self.listing).list(start_after=self._last_key))
-        if self.options.parallel == 1:
-            lister = S3Store(store.client, self.listing, page_size=page_size)
-            return iter(lister.list(start_after=self._last_key))
-        request = ListRequest(
-            self.listing.bucket,
-            self.listing.prefix,
-            page_size=page_size,
-            start_after=self._last_key,
+        store = self.stores.at(self.listing)
+        return iter(
+            store.list(
+                self._last_key, streams=self.options.parallel, page_size=self.options.page_size
+            )
         )
-        bounds = KeyRange(after=self._last_key)
-        return iter(ParallelLister(store.client, request, self.options.parallel, bounds))
 
 
 def _owned(listing: Iterator[DataRecord | Flush], shard: Shard) -> Iterator[DataRecord | Flush]:

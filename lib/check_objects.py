@@ -18,7 +18,8 @@ from lib.flush import FLUSH, Flush
 from lib.ndjson import RecordReader, incomplete_input_note
 from lib.records import DataRecord, ErrorRecord
 from lib.retry import describe, stops_the_run
-from lib.verify import Stores, Verdict
+from lib.stores import Stores
+from lib.verify import Verdict
 from lib.window import ordered_results
 
 

@@ -24,7 +24,7 @@ from lib.plan import Common, Plan, parse_statuses, reading_run
 from lib.records import DataRecord
 from lib.s3 import make_client
 from lib.shard import parse_shard
-from lib.verify import Stores
+from lib.stores import Stores
 
 STAGE = "s3-check"
 

@@ -2,10 +2,10 @@
 
 Input records become "units": up to `batch_size` deletable keys plus whatever
 records fall between them (out of scope, skipped, dry run), so one unit's results
-come back in input order. Units run in a sliding window (one DeleteObjects
-request each) whose width adapts: throttling halves it, each success widens it
-by one again up to the configured concurrency. Requests ask for the verbose answer: a
-key is `deleted` only when the server names exactly it (and its version) as deleted.
+come back in input order. Units run in a sliding window (one `Store.delete_many`
+each: one DeleteObjects request on S3) whose width adapts: throttling halves it,
+each success widens it by one again up to the configured concurrency. The pipeline
+batches, guards (scope, --max-delete, shard) and counts; the store deletes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 from lib.errors import BadInput, ExitCode
 from lib.flush import FLUSH, Flush
 from lib.guidance import check_records_need_status, wrong_records
-from lib.localpath import LocalRoot, RefusedPath
 from lib.location import Location
 from lib.ndjson import (
     InputPosition,
@@ -27,22 +26,10 @@ from lib.ndjson import (
     resume_input,
 )
 from lib.records import CheckRecord, DataRecord, DeleteRecord, ErrorRecord, ObjectRecord
-from lib.retry import (
-    CREDENTIAL_CODES,
-    RETRYABLE_CODES,
-    THROTTLE_CODES,
-    backoff,
-    error_code,
-    exhausted,
-    retryable,
-    translate_error,
-)
 from lib.shard import Shard, ShardFilter
+from lib.stores import Deletion, Store
 from lib.window import AdaptiveWindow, ordered_results
 
-# A whole DeleteObjects refused for these stops the run (exit 3): no other batch would pass.
-FATAL_CODES = CREDENTIAL_CODES | {"AccessDenied", "403"}
-MAX_ATTEMPTS = 6
 ISSUED = ("deleted", "failed", "dry_run")  # what --max-delete counts
 
 
@@ -80,14 +67,13 @@ class DeletePipeline:
     def __init__(
         self,
         reader: RecordReader,
-        scope: Location,
-        client: Any,
+        store: Store,
         options: DeleteOptions,
         cursor: dict[str, Any] | None,
     ) -> None:
         self.reader = reader
-        self.scope = scope
-        self.client = client
+        self.store = store
+        self.scope: Location = store.location
         self.options = options
         self.complete = False
         self.notes: list[str] = []
@@ -176,8 +162,8 @@ class DeletePipeline:
     # --- running units --------------------------------------------------------------
 
     def __iter__(self) -> Iterator[DataRecord | Flush]:
-        if self.scope.is_s3 and not self.options.dry_run:
-            self._note_versioning()
+        if not self.options.dry_run:
+            self.versioned = self.store.versioned()
         for item in ordered_results(
             self._units(), self._run_unit, window=self.window, name="s3-delete"
         ):
@@ -213,82 +199,13 @@ class DeletePipeline:
             self.notes.append(cut)
         self.complete = cut is None
 
-    def _note_versioning(self) -> None:
-        try:
-            status = self.client.get_bucket_versioning(Bucket=self.scope.bucket).get("Status")
-        except Exception:
-            status = None
-        self.versioned = status in ("Enabled", "Suspended")
-
     def _run_unit(self, unit: Unit) -> None:
         if not unit.deletable:
             return
-        if self.scope.is_s3:
-            self._delete_s3(unit.deletable)
-        else:
-            for target in unit.deletable:
-                target.result = self._delete_local(target)
-
-    def _delete_s3(self, targets: list[Target]) -> None:
-        pending = targets
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            objects = [
-                {"Key": t.key, "VersionId": t.version_id} if t.version_id else {"Key": t.key}
-                for t in pending
-            ]
-            try:
-                response = self.client.delete_objects(
-                    Bucket=self.scope.bucket, Delete={"Objects": objects, "Quiet": False}
-                )
-            except Exception as exc:
-                code = error_code(exc) or type(exc).__name__
-                where = f"s3://{self.scope.bucket}"
-                if code in FATAL_CODES:
-                    raise translate_error(exc, "DeleteObjects", where) from None
-                if code in THROTTLE_CODES:
-                    self.window.throttle()
-                if not retryable(exc):
-                    for target in pending:
-                        target.result = self._result(target, "failed", code)
-                    return
-                if attempt == MAX_ATTEMPTS:
-                    raise exhausted(exc, "DeleteObjects", where) from None
-                backoff(attempt)
-                continue
-            self.window.success()
-            answers = _answers(response)
-            asked = {target.key for target in pending}
-            strays = sorted({key for key, _ in answers} - asked)  # answered, never asked
-            retry = []
-            for target in pending:
-                failure = answers.get((target.key, target.version_id))
-                if failure is None and target.version_id is None:
-                    failure = answers.get((target.key, ANY_VERSION))
-                if failure is None:
-                    target.result = self._result(target, "failed", _unanswered(target, strays))
-                elif failure == DELETED:
-                    target.result = self._result(target, "deleted", None)
-                elif failure in RETRYABLE_CODES and attempt < MAX_ATTEMPTS:
-                    retry.append(target)
-                else:
-                    target.result = self._result(target, "failed", failure)
-            if not retry:
-                return
-            if any(answers.get((t.key, t.version_id)) in THROTTLE_CODES for t in retry):
-                self.window.throttle()
-            pending = retry
-            backoff(attempt)
-
-    def _delete_local(self, target: Target) -> DeleteRecord:
-        """Unlinks the file (and the directories that leaves empty); a missing file is
-        `deleted`, as S3's DeleteObjects reports a missing key."""
-        try:
-            LocalRoot(self.scope.bucket).remove(target.key)
-        except RefusedPath as exc:
-            return self._result(target, "failed", f"refused: {exc}")
-        except OSError as exc:
-            return self._result(target, "failed", exc.strerror or str(exc))
-        return self._result(target, "deleted", None)
+        deletions = [Deletion(target.key, target.version_id) for target in unit.deletable]
+        self.store.delete_many(deletions, self.window)
+        for target, deletion in zip(unit.deletable, deletions, strict=True):
+            target.result = self._result(target, deletion.status, deletion.error)
 
     def classify(self, record: DataRecord) -> tuple[str, int]:
         """Summary counts by status; bytes of what was deleted, from the input record's
@@ -305,35 +222,6 @@ class DeletePipeline:
             status=status,
             error=error,
         )
-
-
-DELETED = ""  # the answer for a key the server reported deleted
-ANY_VERSION = "*"  # a key deleted under some version id, when none was asked for
-
-
-def _answers(response: dict[str, Any]) -> dict[tuple[str, str | None], str]:
-    """The verbose DeleteObjects answer: (key, version id) -> DELETED or the error code.
-
-    A key asked without a version id is also found under ANY_VERSION: on a versioned
-    bucket a server may name the delete marker's version in the answer."""
-    answers: dict[tuple[str, str | None], str] = {}
-    for deleted in response.get("Deleted", []):
-        key, version = deleted.get("Key"), deleted.get("VersionId") or None
-        answers[(key, version)] = DELETED
-        answers[(key, ANY_VERSION)] = DELETED
-    for error in response.get("Errors", []):
-        key, version = error.get("Key"), error.get("VersionId") or None
-        answers[(key, version)] = str(error.get("Code", "Error"))
-    return answers
-
-
-def _unanswered(target: Target, strays: list[str]) -> str:
-    """Why a key the answer did not report deleted is `failed`, naming the key the answer
-    reported instead when one differs from it only in spaces (as s3rver's do)."""
-    asked = repr(target.key) + (f" version {target.version_id}" if target.version_id else "")
-    alike = [key for key in strays if key.strip() == target.key.strip()]
-    named = f"; it named {alike[0]!r}, which was not asked for" if alike else ""
-    return f"the server did not report {asked} deleted{named}"
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

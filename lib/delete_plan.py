@@ -41,7 +41,8 @@ def plan_delete(request: DeleteRequest, common: Common) -> Plan:
     if where.is_s3:
         # Few botocore retries: throttling must reach the adaptive window quickly.
         client = make_client(common.s3_config(request.concurrency + 4, max_attempts=3))
-    store_for(where, client).check_bucket()
+    store = store_for(where, client)
+    store.check_bucket()
     arguments: dict[str, Any] = {
         "scope": str(where),
         "status": sorted(wanted),
@@ -61,4 +62,4 @@ def plan_delete(request: DeleteRequest, common: Common) -> Plan:
         records, part, common, arguments, stage=STAGE, verb="processed", source=str(where),
         judge=judge,
     )  # fmt: skip
-    return Plan(run, lambda cursor: DeletePipeline(records.reader, where, client, options, cursor))
+    return Plan(run, lambda cursor: DeletePipeline(records.reader, store, options, cursor))

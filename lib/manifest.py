@@ -11,13 +11,10 @@ from typing import Any
 from lib.coverage import declared
 from lib.errors import ExitCode
 from lib.flush import FLUSH, Flush
-from lib.local import list_directory
-from lib.location import Location
-from lib.ranges import KeyRange, ParallelLister, shard_range
+from lib.ranges import KeyRange
 from lib.records import DataRecord, ErrorRecord, ObjectRecord
-from lib.s3 import ListRequest
 from lib.shard import Shard
-from lib.stores import S3Store
+from lib.stores import ListSpec, Store
 
 
 @dataclass
@@ -66,30 +63,37 @@ def count_listed(record: DataRecord) -> tuple[str, int]:
 
 
 class ManifestPipeline:
-    """Lists a location; `cursor()` is the last listed key (and version) at any yield."""
+    """Lists a store; `cursor()` is where the listing would continue, at any yield."""
 
     classify = staticmethod(count_listed)
 
     def __init__(
         self,
-        location: Location,
+        store: Store,
         options: ManifestOptions,
         *,
-        client: Any = None,
         cursor: dict[str, Any] | None = None,
     ) -> None:
-        self.location = location
+        self.store = store
+        self.location = store.location
         self.options = options
-        self.client = client
         self.complete = False
         self._resume = dict(cursor or {})
-        self._last: ObjectRecord | None = None
-        self._last_path: bytes | None = None
         self._holes: int = self._resume.pop("holes", 0)  # error records: what was not covered
         self.notes: list[str] = []
         self._shard_range = self._find_shard_range()
+        self._listing = store.listing(
+            ListSpec(
+                versions=options.versions,
+                page_size=options.page_size,
+                md5=options.md5,
+                streams=options.parallel,
+                bounds=self._shard_range,
+            ),
+            self._resume,
+        )
         self.coverage = declared(
-            location.prefix,
+            self.location.prefix,
             options.include,
             options.exclude,
             self._shard_range,
@@ -97,11 +101,7 @@ class ManifestPipeline:
         )
 
     def cursor(self) -> dict[str, Any]:
-        cursor = dict(self._resume)
-        if self._last is not None:
-            cursor = {"key": self._last.key, "version_id": self._last.version_id}
-        elif self._last_path is not None:
-            cursor = {"after_path": self._last_path.hex()}
+        cursor = self._listing.position() or dict(self._resume)
         if self._shard_range is not None:
             # A resumed shard keeps its bounds even if the bucket changed meanwhile.
             cursor["shard_range"] = [self._shard_range.after, self._shard_range.upto]
@@ -110,10 +110,18 @@ class ManifestPipeline:
         return cursor
 
     def __iter__(self) -> Iterator[DataRecord | Flush]:
-        if self.location.is_s3:
-            yield from self._list_s3()
-        else:
-            yield from self._list_local()
+        options = self.options
+        keep = key_filter(self.location.prefix, options.include, options.exclude)
+        for record in self._listing:
+            if record is FLUSH:
+                yield FLUSH
+            elif type(record) is ObjectRecord:
+                if keep is None or keep(record.key):
+                    yield record
+            else:
+                if isinstance(record, ErrorRecord):
+                    self._holes += 1
+                yield record
         # A listing with holes is not all of the location (DESIGN.md, "Completeness").
         self.complete = not self._holes
         if self._holes:
@@ -122,72 +130,21 @@ class ManifestPipeline:
                 "so the manifest is not complete"
             )
 
-    def _list_s3(self) -> Iterator[DataRecord | Flush]:
-        location, options = self.location, self.options
-        request = ListRequest(
-            location.bucket,
-            location.prefix,
-            versions=options.versions,
-            page_size=options.page_size,
-            start_after=self._resume.get("key"),
-            version_marker=self._resume.get("version_id"),
-        )
-        keep = key_filter(location.prefix, options.include, options.exclude)
-        records: Iterator[ObjectRecord | Flush]
-        if options.parallel > 1 or options.shard is not None:
-            bounds = self._bounds(request)
-            records = iter(ParallelLister(self.client, request, options.parallel, bounds))
-        else:
-            records = S3Store(self.client, location).list_request(request)
-        for record in records:
-            if record is FLUSH:
-                yield FLUSH
-                continue
-            self._last = record
-            if keep is None or keep(record.key):
-                yield record
-
     def _find_shard_range(self) -> KeyRange | None:
         """The shard's key range (saved, or found now), known before the header is written."""
         shard = self.options.shard
         if shard is None:
             return None
-        saved = self._resume.get("shard_range")
+        saved = self._resume.pop("shard_range", None)
         if saved is not None:
             bounds = KeyRange(saved[0], saved[1])
         else:
-            request = ListRequest(
-                self.location.bucket, self.location.prefix, page_size=self.options.page_size
-            )
-            bounds = shard_range(self.client, request, shard.index, shard.count)
+            bounds = self.store.shard_bounds(shard, self.options.page_size)
         self.notes.append(
             f"shard {shard}: keys after {bounds.after!r} up to {bounds.upto!r} "
             "(None: the prefix's start or end)"
         )
         return bounds
-
-    def _bounds(self, request: ListRequest) -> KeyRange:
-        """The key range to list: the shard's, after the cursor."""
-        bounds = self._shard_range or KeyRange()
-        if request.start_after is not None:
-            bounds = KeyRange(request.start_after, bounds.upto)
-        return bounds
-
-    def _list_local(self) -> Iterator[DataRecord | Flush]:
-        location, options = self.location, self.options
-        after = self._resume.get("after_path")
-        keep = key_filter("", options.include, options.exclude)
-        for path, record in list_directory(
-            location.bucket,
-            location.prefix,
-            bytes.fromhex(after) if after else None,
-            md5=options.md5,
-        ):
-            self._last_path = path
-            if isinstance(record, ErrorRecord):
-                self._holes += 1
-            if keep is None or not isinstance(record, ObjectRecord) or keep(record.key):
-                yield record
 
 
 def judge(counts: dict[str, int], complete: bool) -> ExitCode:

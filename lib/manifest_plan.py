@@ -20,6 +20,7 @@ from lib.plan import Common, Plan
 from lib.runner import Pipeline, StageRun
 from lib.s3 import make_client
 from lib.shard import checkpoint_arguments, parse_shard
+from lib.stores import store_for
 
 STAGE = "s3-manifest"
 
@@ -161,7 +162,7 @@ def _plan_listing(request: ManifestRequest, common: Common) -> Plan:
                 copy, include=options.include, exclude=options.exclude, client=client,
                 cursor=cursor,
             )  # fmt: skip
-        return ManifestPipeline(where, options, client=client, cursor=cursor)
+        return ManifestPipeline(store_for(where, client), options, cursor=cursor)
 
     publish_to = request.publish_to
     if not publish_to:

@@ -19,7 +19,7 @@ from lib.copier import Copied, Copier, SourceInfo
 from lib.errors import ExitCode
 from lib.flush import FLUSH, Flush
 from lib.guidance import wrong_records
-from lib.localpath import RefusedPath, key_problem
+from lib.localpath import RefusedPath
 from lib.location import Location
 from lib.ndjson import (
     InputPosition,
@@ -137,8 +137,8 @@ class RepairPipeline:
         if record.bucket != target.bucket or not record.key.startswith(target.prefix):
             result.status, result.error = "failed", f"the record is outside TARGET {target}"
             return result
-        problem = _local_key_problem(target, record.key) or _local_key_problem(
-            source, source_ref.key
+        problem = self.copier.target.key_problem(record.key) or self.copier.source.key_problem(
+            source_ref.key
         )
         if problem:
             result.status, result.error = "failed", problem
@@ -240,12 +240,6 @@ class RepairPipeline:
         ):
             return f"the content's MD5 is {copied.etag}, the manifest expected {expected.etag}"
         return None
-
-
-def _local_key_problem(side: Location, key: str) -> str | None:
-    """Why a key cannot name a file of a local SOURCE or TARGET (never for S3)."""
-    problem = None if side.is_s3 else key_problem(key)
-    return f"refused: {problem} ({side})" if problem else None
 
 
 def _source_problem(info: SourceInfo, expected: ObjectRecord) -> str | None:

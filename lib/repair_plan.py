@@ -11,16 +11,16 @@ from typing import Any
 
 from lib import logs
 from lib.check import STATUSES
-from lib.copier import Copier, Side
+from lib.copier import Copier
 from lib.guidance import source_mismatch
-from lib.location import Location, parse_location
+from lib.location import parse_location
 from lib.plan import Common, Plan, parse_statuses, reading_run
 from lib.repair import REPAIRABLE, RepairOptions, RepairPipeline, judge
 from lib.s3 import make_client
 from lib.shard import parse_shard
-from lib.stores import store_for
-from lib.transfer import MIB, Buffers, Clients, Uploads
-from lib.verify import Stores, Verifier
+from lib.stores import Store, Stores, store_for
+from lib.transfer import MIB, Buffers, Clients, Retrier, Timeouts, Uploads
+from lib.verify import Verifier
 
 STAGE = "s3-repair"
 
@@ -57,14 +57,19 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
     source_config = common.s3_config(connections, endpoint_url=request.from_endpoint_url)
     client = make_client(target_config) if to.is_s3 else None
     source_client = make_client(source_config) if origin.is_s3 else None
-    store_for(to, client).check_bucket()
-    store_for(origin, source_client).check_bucket()
+    # Transfers get a client per timeout (lib/transfer.py's Clients).
+    target_store = store_for(to, client, clients=Clients(target_config) if client else None)
+    source_store = store_for(
+        origin, source_client, clients=Clients(source_config) if source_client else None
+    )
+    target_store.check_bucket()
+    source_store.check_bucket()
     effective = client.meta.endpoint_url if client else None
     source_effective = source_client.meta.endpoint_url if source_client else None
     part_pool = concurrent.futures.ThreadPoolExecutor(request.part_concurrency, "s3-repair-part")
     copier = Copier(
-        Side(origin, Clients(source_config) if origin.is_s3 else None),
-        Side(to, Clients(target_config) if to.is_s3 else None),
+        source_store,
+        target_store,
         same_endpoint=effective == source_effective,
         part_size=request.part_size,
         multipart_threshold=request.multipart_threshold,
@@ -90,7 +95,7 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
     )  # fmt: skip
     checkpoint = common.checkpoint
     if checkpoint:
-        run.before_restart = lambda: abort_previous_uploads(checkpoint, to, client)
+        run.before_restart = lambda: abort_previous_uploads(checkpoint, target_store)
     return Plan(
         run,
         lambda cursor: RepairPipeline(
@@ -100,20 +105,18 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
     )
 
 
-def abort_previous_uploads(checkpoint: str, target: Location, client: Any) -> None:
+def abort_previous_uploads(checkpoint: str, target: Store) -> None:
     """On --restart, the multipart uploads the old checkpoint left open are aborted."""
     try:
         with open(checkpoint, "rb") as handle:
             uploads = json.load(handle).get("cursor", {}).get("uploads", {})
     except (OSError, ValueError):
         return
-    if not uploads or client is None:
+    if not uploads or not target.multipart:
         return
     for key, state in uploads.items():
         try:
-            client.abort_multipart_upload(
-                Bucket=target.bucket, Key=key, UploadId=state["upload_id"]
-            )
+            target.abort_upload(key, state["upload_id"], Retrier(Timeouts()))
         except Exception as exc:
             logs.log(STAGE, "warning", f"could not abort the upload of {key}: {exc}")
     logs.note(STAGE, f"aborted {len(uploads)} multipart upload(s) of the old checkpoint")

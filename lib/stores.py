@@ -1,31 +1,36 @@
-"""The two kinds of store behind a Location: an S3 bucket and a local directory.
+"""The Store: everything a pipeline asks of the place objects live.
 
-Both answer the same questions: list the keys below the location's prefix in S3
-order (optionally after a key), describe one key (HEAD), and stream one key's
-bytes. Keys given to and returned by a store are full keys (prefix included).
+A Store is one location (`s3://bucket/prefix` or a local directory) behind one
+interface: list its keys in S3 order (after a key, optionally versions, on several
+streams or within a shard's bounds, resumable), describe a key (HEAD, part layout),
+read it (a stream or a byte range), write it (whole, or in multipart pieces), copy
+into it server-side, delete many keys at once, and check that it exists. Keys given
+to and returned by a store are full keys (prefix included).
+
+Two implementations: `S3Store` (lib/s3store.py, over botocore; its per-object
+requests are the narrow `ObjectRequests` class) and `LocalStore` (lib/localstore.py,
+every access through lib/localpath.py's guard). The pipelines (manifest, check,
+repair and its copier, delete, verify) speak only to this protocol; the stages build
+the stores (`store_for`, or a `Stores` cache of one store per bucket) and hand them in.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator
+import builtins
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import IO, Any, Protocol
 
-from lib.errors import FatalError
-from lib.flush import FLUSH, Flush
-from lib.local import list_directory
-from lib.localpath import LocalRoot
+from lib.flush import Flush
 from lib.location import Location
-from lib.records import DataRecord, ObjectRecord, format_timestamp
-from lib.retry import translate_error
-from lib.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page
+from lib.ranges import KeyRange
+from lib.records import DataRecord, ObjectRecord
+from lib.shard import Shard
+from lib.transfer import Retrier
 
-CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
-MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
-MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
+
+class LayoutUnknown(Exception):
+    """The part layout of a multipart ETag cannot be learned reliably; says why."""
 
 
 @dataclass
@@ -39,172 +44,200 @@ class ObjectInfo:
     sse_kms: bool = False  # with SSE-KMS the ETag is not an MD5 of the content
 
 
+@dataclass
+class SourceInfo:
+    """What a copy needs to know of its source object, and carries over to the target."""
+
+    size: int
+    etag: str | None
+    content_type: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    storage_class: str | None = None
+
+
+@dataclass
+class Written:
+    """A whole object written: its size, the MD5 of the bytes sent, and the ETag the
+    server answered with (None when it gives none)."""
+
+    size: int
+    md5: str
+    reported_etag: str | None = None
+
+
+@dataclass
+class ListSpec:
+    """How to list: versions, page size, local MD5s, streams, a shard's key bounds."""
+
+    versions: bool = False
+    page_size: int = 1000
+    md5: bool = False
+    streams: int = 1
+    bounds: KeyRange | None = None
+
+
+class Listing(Protocol):
+    """A resumable listing: its records, and where a rerun would continue."""
+
+    def __iter__(self) -> Iterator[DataRecord | Flush]: ...
+
+    def position(self) -> dict[str, Any]:
+        """The cursor after the last record listed ({} before the first)."""
+        ...
+
+
+class Window(Protocol):
+    """What a delete batch tells the adaptive window of requests in flight."""
+
+    def throttle(self) -> None: ...
+
+    def success(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart upload."""
+
+    key: str
+    upload_id: str
+    number: int  # 1-based
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes [start, end) of a source key."""
+
+    key: str
+    start: int
+    end: int
+
+
+@dataclass
+class Deletion:
+    """One key to delete and, once the store has answered, its outcome."""
+
+    key: str
+    version_id: str | None
+    status: str = "failed"  # "deleted" or "failed"
+    error: str | None = None
+
+
 class Store(Protocol):
     location: Location
+    requests: int
+    remote: bool  # bytes travel over the network (names a copy "download")
+    multipart: bool  # takes an object in parts (multipart upload, part copy)
 
-    def list(self, start_after: str | None = None) -> Iterator[DataRecord | Flush]: ...
+    def where(self, key: str | None = None) -> str: ...
+
+    def check_bucket(self) -> None: ...
+
+    def versioned(self) -> bool: ...
+
+    # --- listing ------------------------------------------------------------------
+
+    def list(
+        self, start_after: str | None = None, *, streams: int = 1, page_size: int | None = None
+    ) -> Iterator[DataRecord | Flush]:
+        """The objects after `start_after` in key order, on `streams` parallel streams."""
+        ...
+
+    def listing(self, spec: ListSpec, resume: dict[str, Any]) -> Listing: ...
+
+    def shard_bounds(self, shard: Shard, page_size: int) -> KeyRange: ...
+
+    # --- one object ---------------------------------------------------------------
+
+    def key_problem(self, key: str) -> str | None:
+        """Why `key` can never name an object here, or None."""
+        ...
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None: ...
 
+    def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
+        """(size of part 1, part count or None) as `HEAD partNumber=1` says; None if
+        the object does not exist; LayoutUnknown where there are no parts."""
+        ...
+
+    def describe(self, key: str, retrier: Retrier) -> SourceInfo | None: ...
+
     def local_path(self, key: str) -> str | None: ...
 
+    def open(self, key: str, version_id: str | None = None) -> IO[bytes]: ...
 
-class S3Store:
-    def __init__(self, client: Any, location: Location, *, page_size: int = 1000) -> None:
-        self.client = client
-        self.location = location
-        self.page_size = page_size
-        self.requests = 0
+    def read(
+        self, key: str, start: int, length: int, retrier: Retrier, *, piece: int = ...
+    ) -> Iterator[bytes]:
+        """The bytes [start, start+length) of `key`, in chunks (S3: ranged GETs of
+        `piece` bytes)."""
+        ...
 
-    def where(self, key: str | None = None) -> str:
-        return f"s3://{self.location.bucket}/{self.location.prefix if key is None else key}"
+    # --- writing ------------------------------------------------------------------
 
-    def check_bucket(self) -> None:
-        """Fails fast (exit 3) when the bucket is missing or not ours to read."""
-        try:
-            self.client.head_bucket(Bucket=self.location.bucket)
-        except Exception as exc:
-            error = translate_error(exc, "HeadBucket", self.where(""))
-            if isinstance(error, FatalError) and "404" in error.message:
-                error = FatalError(
-                    f"HeadBucket s3://{self.location.bucket} failed: NoSuchBucket",
-                    hint="check the bucket name and --endpoint-url/--region",
-                )
-            raise error from None
+    def put(
+        self, key: str, chunks: Iterable[bytes], info: SourceInfo, retrier: Retrier
+    ) -> Written: ...
 
-    def list(
-        self, start_after: str | None = None, *, versions: bool = False
-    ) -> Iterator[DataRecord | Flush]:
-        request = ListRequest(
-            self.location.bucket,
-            self.location.prefix,
-            versions=versions,
-            page_size=self.page_size,
-            start_after=start_after,
-        )
-        return self.list_request(request)
+    def copy_from(
+        self, source: Store, source_key: str, key: str, info: SourceInfo, retrier: Retrier
+    ) -> str | None:
+        """Server-side copy; the ETag the server answered with."""
+        ...
 
-    def list_request(self, request: ListRequest) -> Iterator[ObjectRecord | Flush]:
-        prefetcher = PagePrefetcher(self.client, request)
-        guard = ListingGuard(request, request.start_after)
-        try:
-            for body in prefetcher.pages():
-                if body is FLUSH:
-                    yield FLUSH
-                else:
-                    records = parse_page(body, request)
-                    guard.check(records)
-                    yield from records
-        finally:
-            self.requests += prefetcher.requests
+    def can_copy_from(self, source: Store) -> bool: ...
 
-    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
-        """The object's metadata, or None if it does not exist."""
-        response = self._head(key, version_id, ChecksumMode="ENABLED")
-        return None if response is None else info_from_head(self.location.bucket, key, response)
+    def start_upload(self, key: str, info: SourceInfo, retrier: Retrier) -> str: ...
 
-    def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
-        """What `HEAD partNumber=1` says: the size of part 1 and the part count (None if
-        the server gives none); None if the object does not exist."""
-        response = self._head(key, version_id, PartNumber=1)
-        if response is None:
-            return None
-        count = response.get("PartsCount")
-        return int(response.get("ContentLength") or 0), int(count) if count else None
+    def listed_parts(
+        self, key: str, upload_id: str, retrier: Retrier
+    ) -> builtins.list[tuple[int, int, str]]: ...
 
-    def _head(self, key: str, version_id: str | None, **extra: Any) -> dict[str, Any] | None:
-        import botocore.exceptions
+    def upload_part(self, part: Part, data: bytes, retrier: Retrier) -> str: ...
 
-        params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key, **extra}
-        if version_id is not None:
-            params["VersionId"] = version_id
-        self.requests += 1
-        try:
-            response: dict[str, Any] = self.client.head_object(**params)
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in MISSING_CODES:
-                return None
-            raise
-        return response
+    def upload_part_copy(self, part: Part, source: Store, span: Span, retrier: Retrier) -> str:
+        """Copies bytes [start, end) of the span's source key server-side into the part."""
+        ...
 
-    def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
-        params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key}
-        if version_id is not None:
-            params["VersionId"] = version_id
-        self.requests += 1
-        body: IO[bytes] = self.client.get_object(**params)["Body"]
-        return body
+    def complete_upload(
+        self, key: str, upload_id: str, etags: builtins.list[str], retrier: Retrier
+    ) -> None: ...
 
-    def local_path(self, key: str) -> str | None:
-        return None
+    def abort_upload(self, key: str, upload_id: str, retrier: Retrier) -> None: ...
+
+    # --- deleting -----------------------------------------------------------------
+
+    def delete_many(self, deletions: builtins.list[Deletion], window: Window) -> None:
+        """Deletes the keys, setting each one's status and error; a missing key is
+        `deleted`, as S3's DeleteObjects reports one."""
+        ...
 
 
-def info_from_head(bucket: str, key: str, response: dict[str, Any]) -> ObjectInfo:
-    modified = response.get("LastModified")
-    checksums = {
-        name: response[f"Checksum{name}"]
-        for name in CHECKSUM_HEADERS
-        if response.get(f"Checksum{name}")
-    }
-    record = ObjectRecord(
-        bucket=bucket,
-        key=key,
-        size=response.get("ContentLength"),
-        etag=(response.get("ETag") or "").strip('"') or None,
-        last_modified=format_timestamp(modified.timestamp())
-        if isinstance(modified, datetime)
-        else None,
-        storage_class=response.get("StorageClass", "STANDARD"),
-        version_id=response.get("VersionId"),
-        checksum_algorithm=next(iter(checksums), None),
-    )
-    return ObjectInfo(
-        record,
-        checksums=checksums,
-        checksum_type=response.get("ChecksumType"),
-        parts_count=response.get("PartsCount"),
-        sse_kms=str(response.get("ServerSideEncryption", "")).startswith("aws:kms"),
-    )
-
-
-class LocalStore:
-    def __init__(self, location: Location) -> None:
-        self.location = location
-        self.requests = 0
-        self._root = os.path.join(location.bucket, "")
-        self._files = LocalRoot(location.bucket)
-
-    def check_bucket(self) -> None:
-        if not os.path.isdir(self.location.bucket):
-            raise FatalError(f"{self.location.bucket} is not a directory")
-
-    def list(self, start_after: str | None = None) -> Iterator[DataRecord | Flush]:
-        after = start_after.encode("utf-8") if start_after is not None else None
-        for _, record in list_directory(self.location.bucket, self.location.prefix, after):
-            yield record
-
-    def local_path(self, key: str) -> str:
-        return self._root + key  # keys use "/", the separator of the systems we run on
-
-    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
-        """The file's metadata, or None; a key that leaves the directory or passes a
-        symlink raises RefusedPath (an `error` record)."""
-        info = self._files.stat(key)
-        if info is None or not stat.S_ISREG(info.st_mode):
-            return None
-        return ObjectInfo(
-            ObjectRecord(
-                bucket=self.location.bucket,
-                key=key,
-                size=info.st_size,
-                last_modified=format_timestamp(info.st_mtime),
-            )
-        )
-
-    def open(self, key: str, version_id: str | None = None) -> IO[bytes]:
-        return self._files.open(key)
-
-
-def store_for(location: Location, client: Any) -> S3Store | LocalStore:
+def store_for(location: Location, client: Any, **options: Any) -> Store:
     """The store behind a location (an S3 client is needed for s3:// locations)."""
-    return S3Store(client, location) if location.is_s3 else LocalStore(location)
+    from lib.localstore import LocalStore
+    from lib.s3store import S3Store
+
+    if location.is_s3:
+        return S3Store(client, location, **options)
+    return LocalStore(location)
+
+
+@dataclass
+class Stores:
+    """One store per bucket (or local directory, whose bucket is its absolute path),
+    made on first use, for pipelines whose records name their own buckets."""
+
+    client: Any
+    by_bucket: dict[str, Store] = field(default_factory=dict)
+
+    def get(self, bucket: str) -> Store:
+        store = self.by_bucket.get(bucket)
+        if store is None:
+            kind = "local" if bucket.startswith("/") else "s3"
+            store = store_for(Location(kind, bucket), self.client)
+            self.by_bucket[bucket] = store
+        return store
+
+    def at(self, location: Location) -> Store:
+        """A store for a location below a bucket (to list its prefix), with the same client."""
+        return store_for(location, self.client)

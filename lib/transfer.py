@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -80,13 +80,19 @@ class Clients:
             return client
 
 
+class ClientSource(Protocol):
+    """Gives the client to send a request with, given the timeout it must have."""
+
+    def get(self, timeout_s: float) -> Any: ...
+
+
 @dataclass
 class Retrier:
     timeouts: Timeouts
     attempts: int = 6
     retries: int = 0  # retries spent, over all calls through this retrier
 
-    def call(self, clients: Clients, nbytes: int, operation: Callable[[Any], T]) -> T:
+    def call(self, clients: ClientSource, nbytes: int, operation: Callable[[Any], T]) -> T:
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
             try:

@@ -17,14 +17,14 @@ parts of that size can make the object's size. A server that ignores `partNumber
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from lib.hashing import CHUNK, SUPPORTED_CHECKSUMS, ContentHasher, etag_parts, file_etag, file_md5
 from lib.local import changed_since
-from lib.location import Location
 from lib.records import ObjectRecord
-from lib.stores import LocalStore, ObjectInfo, S3Store
+from lib.stores import LayoutUnknown, ObjectInfo, Store, Stores
+
+__all__ = ["LayoutUnknown", "Verifier", "checked_part_size", "full_object_checksums"]
 
 Verdict = tuple[str, str | None]
 OK: Verdict = ("ok", None)
@@ -33,10 +33,6 @@ CHANGED: Verdict = (
     "error",
     "the local file changed since it was listed or while it was hashed; check it again",
 )
-
-
-class LayoutUnknown(Exception):
-    """The part layout of a multipart ETag cannot be learned reliably; says why."""
 
 
 def existence_only(expected: ObjectRecord) -> bool:
@@ -65,24 +61,6 @@ def checked_part_size(part_size: int | None, parts_count: int | None, record: Ob
             f"{parts} parts of {part_size} bytes cannot make the {size} bytes of {record.key}"
         )
     return part_size
-
-
-@dataclass
-class Stores:
-    """One store per bucket (or local directory), made on first use."""
-
-    client: Any
-    by_bucket: dict[str, S3Store | LocalStore] = field(default_factory=dict)
-
-    def get(self, bucket: str) -> S3Store | LocalStore:
-        store = self.by_bucket.get(bucket)
-        if store is None:
-            if bucket.startswith("/"):
-                store = LocalStore(Location("local", bucket))
-            else:
-                store = S3Store(self.client, Location("s3", bucket))
-            self.by_bucket[bucket] = store
-        return store
 
 
 @dataclass
@@ -162,9 +140,7 @@ class Verifier:
         if self.part_size:
             return checked_part_size(self.part_size, -1, record)
         store = self.stores.get(record.bucket)
-        if not isinstance(store, S3Store):
-            raise LayoutUnknown("pass --part-size to compare multipart ETags with local files")
-        layout = store.part_layout(record.key, record.version_id)
+        layout = store.part_layout(record.key, record.version_id)  # local: LayoutUnknown
         if layout is None:
             raise LayoutUnknown(f"{store.where(record.key)} is gone, so its part layout is unknown")
         return checked_part_size(*layout, record)
@@ -174,7 +150,7 @@ class Verifier:
         it); None when the two share none."""
         mine = full_object_checksums(info)
         store = self.stores.get(expected.bucket)
-        if not mine or not isinstance(store, S3Store):
+        if not mine:
             return None
         try:
             source = store.head(expected.key, expected.version_id)
@@ -208,9 +184,7 @@ class Verifier:
             return Reference(file_md5(path))  # the expected object is a local file
         return self._reference(expected)
 
-    def read(
-        self, expected: ObjectRecord, store: S3Store | LocalStore, info: ObjectInfo
-    ) -> tuple[Verdict, int]:
+    def read(self, expected: ObjectRecord, store: Store, info: ObjectInfo) -> tuple[Verdict, int]:
         """Streams the object and checks its bytes, against its own ETag and checksums and
         against the expected object; returns the verdict and bytes read."""
         actual = info.record

@@ -26,7 +26,7 @@ import botocore.config
 
 from bench.harness.server import RcloneServer
 from bench.harness.settings import ACCESS_KEY, REGION, SECRET_KEY, venv_tool
-from lib.delete import _answers
+from lib.s3delete import _answers
 
 KEYS = [f"dir/sub/object-{n:06d}.dat" for n in range(1000)]
 

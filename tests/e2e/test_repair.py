@@ -127,6 +127,27 @@ def test_an_upload_given_up_on_is_aborted(
     assert s3_client.list_objects_v2(Bucket=target).get("KeyCount") == 0
 
 
+def test_restart_aborts_the_uploads_the_old_checkpoint_left_open(
+    run_cli: Run, make_bucket: Callable[..., str], s3_client: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "k").write_bytes(b"x")
+    target = make_bucket()
+    checks = checked(run_cli, str(source), f"s3://{target}/")
+    left = s3_client.create_multipart_upload(Bucket=target, Key="big")["UploadId"]
+    checkpoint = tmp_path / "repair.ck"
+    state = {"upload_id": left, "part_size": 5 * MIB, "parts": {}}
+    checkpoint.write_text(json.dumps({"cursor": {"uploads": {"big": state}}}))
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", str(source), "--checkpoint", str(checkpoint),
+        "--restart", input=checks,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert b"aborted 1 multipart upload(s) of the old checkpoint" in result.stderr
+    assert s3_client.list_multipart_uploads(Bucket=target).get("Uploads", []) == []
+
+
 def test_server_side_repair_within_one_endpoint(
     run_cli: Run,
     parse_ndjson: Parse,

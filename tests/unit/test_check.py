@@ -27,7 +27,7 @@ from lib.records import (
     new_encoder,
 )
 from lib.shard import Shard
-from lib.verify import Stores
+from lib.stores import Stores, store_for
 
 
 def tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -42,7 +42,11 @@ def tree(root: Path, files: dict[str, bytes]) -> Path:
 def manifest_bytes(root: Path, *, complete: bool = True, md5: bool = True) -> bytes:
     location = parse_location(str(root))
     records: list[Any] = [Header(stage="s3-manifest", source=str(location))]
-    records += [r for r in ManifestPipeline(location, ManifestOptions(md5=md5)) if r is not FLUSH]
+    records += [
+        r
+        for r in ManifestPipeline(store_for(location, None), ManifestOptions(md5=md5))
+        if r is not FLUSH
+    ]
     if complete:
         records.append(Summary(stage="s3-manifest", complete=True, counts={"objects": 1}))
     encoder = new_encoder()
@@ -238,7 +242,7 @@ def s3_pair() -> Iterator[tuple[Any, bytes]]:
                 client.put_object(Bucket=bucket, Key=key, Body=body)
         location = parse_location("s3://src")
         records: list[Any] = [Header(stage="s3-manifest", source=str(location))]
-        listed = ManifestPipeline(location, ManifestOptions(), client=client)
+        listed = ManifestPipeline(store_for(location, client), ManifestOptions())
         records += [r for r in listed if r is not FLUSH]
         records.append(Summary(stage="s3-manifest", complete=True, counts={"objects": 1}))
         encoder = new_encoder()

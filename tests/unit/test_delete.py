@@ -12,6 +12,7 @@ from lib.delete import DeleteOptions, DeletePipeline, judge
 from lib.location import Location, parse_location
 from lib.ndjson import RecordReader
 from lib.records import DeleteRecord, Header, ObjectRecord, Summary, new_decoder, new_encoder
+from lib.stores import store_for
 from lib.window import AdaptiveWindow
 
 
@@ -62,7 +63,8 @@ def run(
 ) -> tuple[DeletePipeline, list[DeleteRecord]]:
     reader = RecordReader(io.BytesIO(data), new_decoder())
     reader.read_header()
-    pipeline = DeletePipeline(reader, scope, client, DeleteOptions(**options), cursor)
+    store = store_for(scope, client)
+    pipeline = DeletePipeline(reader, store, DeleteOptions(**options), cursor)
     records = [r for r in pipeline if isinstance(r, DeleteRecord)]
     return pipeline, records
 
@@ -82,7 +84,7 @@ def test_batches_of_at_most_batch_size_and_results_in_input_order() -> None:
 def test_failed_keys_are_retried_then_reported_with_their_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("lib.delete.backoff", lambda attempt: None)
+    monkeypatch.setattr("lib.s3delete.backoff", lambda attempt: None)
     client = FakeS3(
         {"k0003": ["InternalError"], "k0004": ["AccessDenied"], "k0005": ["SlowDown"] * 9}
     )
@@ -109,9 +111,8 @@ def test_resume_continues_after_the_last_written_record() -> None:
     data = listing(KEYS[:30])
     reader = RecordReader(io.BytesIO(data), new_decoder())
     reader.read_header()
-    pipeline = DeletePipeline(
-        reader, parse_location("s3://b/"), FakeS3(), DeleteOptions(batch_size=4), None
-    )
+    store = store_for(parse_location("s3://b/"), FakeS3())
+    pipeline = DeletePipeline(reader, store, DeleteOptions(batch_size=4), None)
     taken = []
     for record in pipeline:
         if isinstance(record, DeleteRecord):

@@ -10,6 +10,7 @@ from lib.local import list_directory, walk_files
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline
 from lib.records import ErrorRecord, ObjectRecord
+from lib.stores import store_for
 
 NAMES = ["a-b/x", "a/b", "a/c/d", "a0", "b b", "é", "z", "😀", "\uffff", "a/a+b", "a.b"]
 
@@ -73,15 +74,15 @@ def test_pipeline_resumes_from_its_cursor_with_filters(tmp_path: Path) -> None:
     make_tree(tmp_path, NAMES)
     location = parse_location(str(tmp_path))
     options = ManifestOptions(include=["a*"], exclude=["*b"])
-    full = ManifestPipeline(location, options)
+    full = ManifestPipeline(store_for(location, None), options)
     records = [r for r in full if isinstance(r, ObjectRecord)]
     assert [r.key for r in records] == ["a-b/x", "a/c/d", "a0"]
     assert full.complete
 
-    first = ManifestPipeline(location, options)
+    first = ManifestPipeline(store_for(location, None), options)
     iterator = iter(first)
     next(iterator)
-    second = ManifestPipeline(location, options, cursor=first.cursor())
+    second = ManifestPipeline(store_for(location, None), options, cursor=first.cursor())
     assert [r.key for r in second if isinstance(r, ObjectRecord)] == ["a/c/d", "a0"]
 
 

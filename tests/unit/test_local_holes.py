@@ -15,7 +15,8 @@ from lib.local import list_directory, walk_files
 from lib.location import parse_location
 from lib.manifest import ManifestOptions, ManifestPipeline
 from lib.records import ErrorRecord, ObjectRecord
-from lib.verify import Stores, Verifier
+from lib.stores import Stores, store_for
+from lib.verify import Verifier
 
 
 def make_tree(root: Path, names: list[str]) -> None:
@@ -100,11 +101,11 @@ def test_holes_make_the_pipeline_incomplete_even_after_a_resume(tmp_path: Path) 
     with open(os.path.join(os.fsencode(tmp_path), b"b\xff"), "wb") as handle:
         handle.write(b"x")
     location = parse_location(str(tmp_path))
-    first = ManifestPipeline(location, ManifestOptions())
+    first = ManifestPipeline(store_for(location, None), ManifestOptions())
     records = iter(first)
     next(records)
     assert isinstance(next(records), ErrorRecord)
-    resumed = ManifestPipeline(location, ManifestOptions(), cursor=first.cursor())
+    resumed = ManifestPipeline(store_for(location, None), ManifestOptions(), cursor=first.cursor())
     assert [r.key for r in resumed if isinstance(r, ObjectRecord)] == ["z"]
     assert resumed.complete is False
 

@@ -34,7 +34,7 @@ from lib.shard import (
     estimated_total,
     parse_shard,
 )
-from lib.verify import Stores
+from lib.stores import Stores, store_for
 
 KEYS = [f"dir/{n:05d}" for n in range(2000)] + ["é", "a b", "x\ny", "//lead", "k" * 1024]
 
@@ -252,7 +252,7 @@ def test_sharded_delete_deletes_each_file_once(tmp_path: Path) -> None:
         reader = RecordReader(io.BytesIO(data), new_decoder())
         reader.read_header()
         options = DeleteOptions(shard=Shard(index, 4))
-        pipeline = DeletePipeline(reader, parse_location(str(root)), None, options, None)
+        pipeline = DeletePipeline(reader, store_for(parse_location(str(root)), None), options, None)
         part = [r for r in pipeline if isinstance(r, DeleteRecord)]
         assert {r.key for r in part} == {n for n in names if Shard(index, 4).keeps(n)}
         assert pipeline.notes[0].startswith(f"shard {index}/4: {len(names) - len(part)} input")

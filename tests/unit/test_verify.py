@@ -10,8 +10,9 @@ import pytest
 from lib.hashing import ContentHasher
 from lib.location import Location
 from lib.records import ObjectRecord, format_timestamp
-from lib.stores import ObjectInfo, S3Store
-from lib.verify import LayoutUnknown, Stores, Verifier, checked_part_size, full_object_checksums
+from lib.s3store import S3Store
+from lib.stores import ObjectInfo, Stores
+from lib.verify import LayoutUnknown, Verifier, checked_part_size, full_object_checksums
 
 PART = 1000
 DATA = bytes(range(256)) * 10  # 2560 bytes: 3 parts of 1000
