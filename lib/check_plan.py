@@ -17,6 +17,7 @@ from lib.check import (
 )
 from lib.check_list import ListCheck
 from lib.check_objects import ObjectCheck
+from lib.crt.requests import engine_requests
 from lib.errors import UsageError
 from lib.location import Location, parse_location
 from lib.ndjson import RecordReader
@@ -57,8 +58,10 @@ def plan_check(request: CheckRequest, common: Common) -> Plan:
     if request.parallel > 1 and (listing is None or not listing.is_s3):
         raise UsageError("--parallel applies to list mode with an S3 TARGET only")
     connections = max(request.concurrency, request.parallel) + 4
-    client = make_client(common.s3_config(connections))
-    stores = Stores(client)
+    config = common.s3_config(connections)
+    client = make_client(config)
+    # HEAD and GET of head and read modes go through the request engine (lib/crt).
+    stores = Stores(client, objects=engine_requests(config, request.concurrency))
     for location in (listing, where):
         if location is not None:
             stores.get(location.bucket).check_bucket()

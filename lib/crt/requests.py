@@ -1,8 +1,9 @@
 """The S3 store's per-object requests sent through the engine, with botocore's answers.
 
 `EngineRequests` has the methods, arguments and answers of the botocore-backed
-`ObjectRequests` the S3 store calls (HEAD, GET as a stream, a ranged GET read whole,
-PUT, CopyObject, UploadPart, UploadPartCopy), so the store needs no other change.
+`ObjectRequests` (lib/s3requests.py) the S3 store calls (HEAD, GET as a stream, a
+ranged GET read whole, PUT, CopyObject, UploadPart, UploadPartCopy), so the store
+needs no other change.
 The `client` each method receives still decides the bounds of the request: its read
 timeout is the stall timeout, and its attempts are the engine's attempts (a
 Retrier's clients allow few, since the Retrier retries with longer timeouts itself).
@@ -22,6 +23,7 @@ from lib.crt.addressing import Source
 from lib.crt.calls import Limits, Upload
 from lib.retry import error_code
 from lib.s3 import S3Config
+from lib.s3requests import MISSING_CODES, ObjectRequests, unquoted
 from lib.transfer import TransferError
 
 if TYPE_CHECKING:  # the engine (and awscrt) load when the first request needs them
@@ -29,12 +31,7 @@ if TYPE_CHECKING:  # the engine (and awscrt) load when the first request needs t
 
 BULK_THREADS = 8
 ENGINE_VARIABLE = "S3DEEP_ENGINE"  # "botocore": per-object requests through botocore
-MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 _OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
-
-
-def _unquoted(etag: object) -> str | None:
-    return str(etag or "").strip('"') or None
 
 
 def _source(copy_source: dict[str, str]) -> Source:
@@ -53,7 +50,7 @@ def _unknown(params: dict[str, Any], known: set[str]) -> None:
         raise ValueError(f"the request engine does not send {sorted(extra)}")
 
 
-class EngineRequests:
+class EngineRequests(ObjectRequests):
     """The per-object requests through an engine, made on first use by `make_engine`."""
 
     def __init__(self, make_engine: Callable[[], Engine]) -> None:
@@ -152,7 +149,7 @@ class EngineRequests:
             storage_class=params.get("StorageClass"),
             limits=self.limits(client),
         )
-        return _unquoted(answer.get("ETag"))
+        return unquoted(answer.get("ETag"))
 
     def copy(self, client: Any, params: dict[str, Any]) -> str | None:
         _unknown(params, _OBJECT_PARAMS | {"CopySource", "MetadataDirective"})
@@ -166,7 +163,7 @@ class EngineRequests:
             storage_class=params.get("StorageClass"),
             limits=self.limits(client),
         )
-        return _unquoted(answer.get("CopyObjectResult", {}).get("ETag"))
+        return unquoted(answer.get("CopyObjectResult", {}).get("ETag"))
 
     def upload_part(self, client: Any, part: dict[str, Any], data: bytes) -> str:
         answer = self.engine.upload_part(
