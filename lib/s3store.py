@@ -9,6 +9,7 @@ and DeleteObjects (lib/s3delete.py) use botocore here. The per-object requests
 from __future__ import annotations
 
 import builtins
+import concurrent.futures
 import hashlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -36,6 +37,7 @@ from lib.stores import (
     Written,
 )
 from lib.transfer import MIB, Clients, Retrier
+from lib.window import then
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
 CHUNK = MIB
@@ -143,6 +145,24 @@ class S3Store:
             self.client, self.location.bucket, key, version_id, ChecksumMode="ENABLED"
         )
         return None if response is None else info_from_head(self.location.bucket, key, response)
+
+    @property
+    def asynchronous(self) -> bool:
+        """Whether head_async needs no thread (the request engine sends it)."""
+        return self.objects.asynchronous
+
+    def head_async(
+        self, key: str, version_id: str | None = None
+    ) -> concurrent.futures.Future[ObjectInfo | None]:
+        """head() as a future, where `asynchronous`."""
+        self.requests += 1
+        bucket = self.location.bucket
+        response = self.objects.head_async(
+            self.client, bucket, key, version_id, ChecksumMode="ENABLED"
+        )
+        return then(
+            response, lambda found: None if found is None else info_from_head(bucket, key, found)
+        )
 
     def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
         """What `HEAD partNumber=1` says: the size of part 1 and the part count (None if

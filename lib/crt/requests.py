@@ -88,23 +88,26 @@ class EngineRequests(ObjectRequests):
             self._limits[id(client)] = limits
         return limits
 
+    asynchronous = True
+
+    def head_async(
+        self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
+    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        _unknown(extra, {"ChecksumMode", "PartNumber"})
+        future = self.engine.head_async(
+            bucket,
+            key,
+            version_id=version_id,
+            part_number=extra.get("PartNumber"),
+            checksum_mode=extra.get("ChecksumMode") == "ENABLED",
+            limits=self.limits(client),
+        )
+        return then_or_missing(future)
+
     def head(
         self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
     ) -> dict[str, Any] | None:
-        _unknown(extra, {"ChecksumMode", "PartNumber"})
-        try:
-            return self.engine.head(
-                bucket,
-                key,
-                version_id=version_id,
-                part_number=extra.get("PartNumber"),
-                checksum_mode=extra.get("ChecksumMode") == "ENABLED",
-                limits=self.limits(client),
-            )
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) in MISSING_CODES:
-                return None
-            raise
+        return self.head_async(client, bucket, key, version_id, **extra).result()
 
     def get(self, client: Any, bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
         """The object as a file: the first range through the engine, the rest of a large
@@ -194,3 +197,24 @@ def engine_requests(config: S3Config, concurrency: int) -> EngineRequests | None
         return Engine.for_config(config, concurrency=concurrency)
 
     return EngineRequests(make_engine)
+
+
+def then_or_missing(
+    future: concurrent.futures.Future[dict[str, Any]],
+) -> concurrent.futures.Future[dict[str, Any] | None]:
+    """The HEAD's answer, or None when the object does not exist (as ObjectRequests.head)."""
+    found: concurrent.futures.Future[dict[str, Any] | None] = concurrent.futures.Future()
+
+    def done(finished: concurrent.futures.Future[dict[str, Any]]) -> None:
+        try:
+            found.set_result(finished.result())
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                found.set_result(None)
+            else:
+                found.set_exception(exc)
+        except BaseException as exc:
+            found.set_exception(exc)
+
+    future.add_done_callback(done)
+    return found
