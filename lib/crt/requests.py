@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the engine (and awscrt) load when the first request needs t
     from lib.crt.engine import Engine
 
 BULK_THREADS = 8
+BULK_BYTES = 1024 * 1024  # a ranged GET above this goes through botocore
 ENGINE_VARIABLE = "S3DEEP_ENGINE"  # "botocore": per-object requests through botocore
 _OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
 
@@ -133,6 +134,8 @@ class EngineRequests(ObjectRequests):
         return reader  # type: ignore[return-value]
 
     def get_range(self, client: Any, bucket: str, key: str, start: int, length: int) -> bytes:
+        if length > BULK_BYTES:  # bulk bytes read cheaper through botocore (reader.py)
+            return super().get_range(client, bucket, key, start, length)
         answer = self.engine.get(
             bucket, key, byte_range=(start, start + length - 1), limits=self.limits(client)
         )

@@ -46,6 +46,7 @@ def test_each_request_answers_as_botocore_did(
     assert objects.head(client, bucket, "absent") is None
     assert objects.get(client, bucket, "a b+c").read() == data
     assert objects.get_range(client, bucket, "a b+c", 5, 10) == data[5:15]
+    assert objects.get_range(client, bucket, "a b+c", 7, 2_000_000) == data[7:2_000_007]
     with pytest.raises(TransferError):
         objects.get_range(client, bucket, "a b+c", len(data) - 5, 10)
 
