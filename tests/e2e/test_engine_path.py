@@ -55,17 +55,20 @@ def world(
     return source, target
 
 
+@pytest.fixture
+def listing(world: tuple[str, str], run_cli: Run) -> bytes:
+    """The source's manifest."""
+    result = run_cli("s3-manifest", f"s3://{world[0]}/data/", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.mark.parametrize("mode", ["head", "read"])
 def test_check_modes_send_their_requests_through_the_engine(
-    mode: str,
-    world: tuple[str, str],
-    run_cli: Run,
-    parse_ndjson: Parse,
+    mode: str, world: tuple[str, str], listing: bytes, run_cli: Run, parse_ndjson: Parse,
     slow_endpoint: Callable[[float], ProxiedEndpoint],
-) -> None:
-    source, target = world
-    listing = run_cli("s3-manifest", f"s3://{source}/data/", "--quiet")
-    assert listing.returncode == 0, listing.stderr
+) -> None:  # fmt: skip
+    target = world[1]
     outputs = {}
     for path in ("engine", "botocore"):
         proxy = slow_endpoint(0.0)
@@ -74,7 +77,7 @@ def test_check_modes_send_their_requests_through_the_engine(
             env["S3DEEP_ENGINE"] = "botocore"
         result = run_cli(
             "s3-check", f"s3://{target}/backup/", "--mode", mode, "--quiet",
-            input=listing.stdout, env=env,
+            input=listing, env=env,
         )  # fmt: skip
         assert result.returncode == 1, result.stderr
         records = [r for r in parse_ndjson(result.stdout) if r["type"] == "check"]
@@ -91,15 +94,11 @@ def test_check_modes_send_their_requests_through_the_engine(
 
 
 def test_repair_copies_hostile_keys_through_the_engine(
-    world: tuple[str, str],
-    run_cli: Run,
-    parse_ndjson: Parse,
-    s3_client: Any,
+    world: tuple[str, str], listing: bytes, run_cli: Run, parse_ndjson: Parse, s3_client: Any,
     slow_endpoint: Callable[[float], ProxiedEndpoint],
-) -> None:
+) -> None:  # fmt: skip
     source, target = world
-    listing = run_cli("s3-manifest", f"s3://{source}/data/", "--quiet")
-    checked = run_cli("s3-check", f"s3://{target}/backup/", "--quiet", input=listing.stdout)
+    checked = run_cli("s3-check", f"s3://{target}/backup/", "--quiet", input=listing)
     proxy = slow_endpoint(0.0)
     result = run_cli(
         "s3-repair", f"s3://{target}/backup/", "--from", f"s3://{source}/data/", "--quiet",
@@ -114,5 +113,5 @@ def test_repair_copies_hostile_keys_through_the_engine(
     for key, body in HOSTILE.items():
         name = "backup/" + key.removeprefix("data/")
         assert s3_client.get_object(Bucket=target, Key=name)["Body"].read() == body, name
-    again = run_cli("s3-check", f"s3://{target}/backup/", "--quiet", input=listing.stdout)
+    again = run_cli("s3-check", f"s3://{target}/backup/", "--quiet", input=listing)
     assert again.returncode == 0, again.stdout
