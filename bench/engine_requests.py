@@ -5,7 +5,7 @@ each of HEAD, GET (body read) and CopyObject (to another bucket) once per object
 16 in flight, through two paths in one process:
 
 - botocore: s3deep's botocore client (lib.s3.make_client) on 16 threads;
-- engine: lib.crt.Engine, 16 in flight on awscrt's event-loop threads.
+- engine: lib.stores.crt.Engine, 16 in flight on awscrt's event-loop threads.
 
 Then 4 objects of 64 MiB are read at once and hashed, as read mode does: botocore's
 streaming body against the engine's reader (EngineRequests.get: parallel ranged GETs
@@ -36,10 +36,10 @@ from typing import Any
 
 from bench.harness.server import RcloneServer, client_env
 from bench.harness.settings import venv_tool
-from lib.crt.addressing import Source
-from lib.crt.engine import Engine
-from lib.crt.requests import EngineRequests
-from lib.s3 import S3Config, make_client
+from lib.stores.crt.addressing import Source
+from lib.stores.crt.engine import Engine
+from lib.stores.crt.requests import EngineRequests
+from lib.stores.s3 import S3Config, make_client
 
 IN_FLIGHT = 16
 LARGE, LARGE_MB = 4, 64  # large objects, read as files (Engine.open: parallel ranges)

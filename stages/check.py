@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from lib.check_plan import STAGE, CheckRequest, plan_check
-from lib.plan import run_plan
+from lib.pipelines.check_plan import STAGE, CheckRequest, plan_check
+from lib.pipelines.plan import run_plan
 from stages import cli
 
 app = cli.new_app("Verify objects against expected object records.")

@@ -1,6 +1,6 @@
 """What the four typer apps share: the app, the shared options' values, and the error
 boundary. Only this side of s3deep knows typer: each stage hands the plain values of
-its options to a plan function in lib (lib/plan.py).
+its options to a plan function in lib (lib/pipelines/plan.py).
 
 Every stage's command body runs inside `run_main`, which turns a StageError
 into one `s3-xxx: error: ...` line (plus a hint) and its exit code. Tracebacks
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 import typer.core
 
-from lib import logs
-from lib.errors import ExitCode, StageError, redact
-from lib.plan import Common, check_directories
+from lib.engine import logs
+from lib.leaves.errors import ExitCode, StageError, redact
+from lib.pipelines.plan import Common, check_directories
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -62,7 +62,7 @@ Output = Annotated[
 
 
 class Format(StrEnum):
-    """The values of --format (lib/batchcsv.py writes s3-batch-csv)."""
+    """The values of --format (lib/io/batchcsv.py writes s3-batch-csv)."""
 
     ndjson = "ndjson"
     s3_batch_csv = "s3-batch-csv"
@@ -140,7 +140,7 @@ ShowProgress = Annotated[
 
 
 class StderrFormat(StrEnum):
-    """The values of --progress-format (lib/logs.py writes json)."""
+    """The values of --progress-format (lib/engine/logs.py writes json)."""
 
     text = "text"
     json = "json"
@@ -187,7 +187,7 @@ Region = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 
 
-# s3-manifest's other sources (lib/sources.py).
+# s3-manifest's other sources (lib/pipelines/sources.py).
 InventoryUrl = Annotated[
     str | None,
     typer.Option(

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from lib.delete_plan import STAGE, DeleteRequest, plan_delete
-from lib.plan import run_plan
+from lib.pipelines.delete_plan import STAGE, DeleteRequest, plan_delete
+from lib.pipelines.plan import run_plan
 from stages import cli
 
 app = cli.new_app("Delete the objects named by records, in batches, within a scope.")

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from lib.extsort import DEFAULT_RUN_SIZE
-from lib.manifest_plan import STAGE, ManifestRequest, plan_manifest
-from lib.plan import run_plan
+from lib.io.extsort import DEFAULT_RUN_SIZE
+from lib.pipelines.manifest_plan import STAGE, ManifestRequest, plan_manifest
+from lib.pipelines.plan import run_plan
 from stages import cli
 
 app = cli.new_app("List a bucket, a prefix or a local directory as object records.")

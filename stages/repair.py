@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from lib.plan import run_plan
-from lib.repair_plan import STAGE, RepairRequest, plan_repair
-from lib.transfer import MIB
+from lib.pipelines.plan import run_plan
+from lib.pipelines.repair_plan import STAGE, RepairRequest, plan_repair
+from lib.stores.transfer import MIB
 from stages import cli
 
 app = cli.new_app("Copy missing or damaged objects from SOURCE to TARGET, and verify them.")

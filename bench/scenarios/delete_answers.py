@@ -4,7 +4,7 @@ s3-delete asks for the verbose answer so that a `deleted` record names a key the
 server reported deleted. This measures one DeleteObjects of 1000 keys each way
 against `rclone serve s3` (moto ignores Quiet and always answers verbosely): wall
 time, and client CPU as the calling thread's thread_time (botocore builds the
-request and parses the answer in that thread) including lib.delete's reading of
+request and parses the answer in that thread) including lib.pipelines.delete's reading of
 the answer. Each round seeds two buckets of 1000 files and starts a fresh server
 (rclone does not see files added under a running server); the order alternates.
 
@@ -26,7 +26,7 @@ import botocore.config
 
 from bench.harness.server import RcloneServer
 from bench.harness.settings import ACCESS_KEY, REGION, SECRET_KEY, venv_tool
-from lib.s3delete import _answers
+from lib.stores.s3delete import _answers
 
 KEYS = [f"dir/sub/object-{n:06d}.dat" for n in range(1000)]
 

@@ -1,5 +1,5 @@
 """The per-object requests of s3-check (head and read modes) and s3-repair go through
-the request engine (lib/crt): the console scripts against moto behind the proxy, which
+the request engine (lib/stores/crt): the console scripts against moto behind the proxy, which
 records each request's User-Agent. Hostile keys, every kind of damage and the repairs
 come out exactly as on botocore's path (S3DEEP_ENGINE=botocore)."""
 

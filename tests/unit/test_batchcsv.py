@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lib.batchcsv import BatchCsvWriter, batch_row, encode_row
-from lib.errors import UsageError
-from lib.ndjson import open_output
-from lib.records import (
+from lib.io.batchcsv import BatchCsvWriter, batch_row, encode_row
+from lib.io.ndjson import open_output
+from lib.leaves.errors import UsageError
+from lib.leaves.records import (
     CheckRecord,
     DeleteRecord,
     ErrorRecord,

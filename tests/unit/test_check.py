@@ -8,16 +8,12 @@ from typing import Any
 
 import pytest
 
-from lib.check import CheckOptions, KeyMap, listing_location
-from lib.check_list import ListCheck
-from lib.check_objects import ObjectCheck
-from lib.check_plan import check_pipeline
-from lib.errors import BadInput
-from lib.flush import FLUSH, Flush
-from lib.location import parse_location
-from lib.manifest import ManifestOptions, ManifestPipeline
-from lib.ndjson import RecordReader
-from lib.records import (
+from lib.engine.shard import Shard
+from lib.io.ndjson import RecordReader
+from lib.leaves.errors import BadInput
+from lib.leaves.flush import FLUSH, Flush
+from lib.leaves.location import parse_location
+from lib.leaves.records import (
     CheckRecord,
     DataRecord,
     Header,
@@ -26,8 +22,12 @@ from lib.records import (
     new_decoder,
     new_encoder,
 )
-from lib.shard import Shard
-from lib.stores import Stores, store_for
+from lib.pipelines.check import CheckOptions, KeyMap, listing_location
+from lib.pipelines.check_list import ListCheck
+from lib.pipelines.check_objects import ObjectCheck
+from lib.pipelines.check_plan import check_pipeline
+from lib.pipelines.manifest import ManifestOptions, ManifestPipeline
+from lib.stores.protocol import Stores, store_for
 
 
 def tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -232,7 +232,7 @@ def s3_pair() -> Iterator[tuple[Any, bytes]]:
     """A client of two buckets (src, dst: a damaged replica) and the manifest of src."""
     from moto import mock_aws
 
-    from lib.s3 import S3Config, make_client
+    from lib.stores.s3 import S3Config, make_client
 
     with mock_aws():
         client = make_client(S3Config(region="us-east-1"))

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from lib.check import CheckOptions, KeyMap
-from lib.check_list import ListCheck
-from lib.check_objects import ObjectCheck
-from lib.check_plan import check_pipeline
-from lib.errors import BadInput
-from lib.flush import FLUSH, Flush
-from lib.location import parse_location
-from lib.ndjson import RecordReader
-from lib.records import CheckRecord, DataRecord, Header, ObjectRecord, Summary
-from lib.records import new_decoder as decoder
-from lib.records import new_encoder as encoder_of
-from lib.verify import Stores
+from lib.io.ndjson import RecordReader
+from lib.leaves.errors import BadInput
+from lib.leaves.flush import FLUSH, Flush
+from lib.leaves.location import parse_location
+from lib.leaves.records import CheckRecord, DataRecord, Header, ObjectRecord, Summary
+from lib.leaves.records import new_decoder as decoder
+from lib.leaves.records import new_encoder as encoder_of
+from lib.pipelines.check import CheckOptions, KeyMap
+from lib.pipelines.check_list import ListCheck
+from lib.pipelines.check_objects import ObjectCheck
+from lib.pipelines.check_plan import check_pipeline
+from lib.pipelines.verify import Stores
 
 EXPECTED = {"a": b"1", "b/x": b"22", "b/y": b"333", "c": b"4444", "é": b"5"}
 TARGET = {"a": b"1", "b/x": b"2X", "b/y": b"3333", "bb": b"extra", "é": b"5"}

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from lib import interrupts
-from lib.checkpoint import Checkpoint
-from lib.errors import ExitCode, UsageError
-from lib.flush import Flush
-from lib.records import DataRecord, ObjectRecord
-from lib.runner import StageRun, run_stage
+from lib.engine import interrupts
+from lib.engine.runner import StageRun, run_stage
+from lib.io.checkpoint import Checkpoint
+from lib.leaves.errors import ExitCode, UsageError
+from lib.leaves.flush import Flush
+from lib.leaves.records import DataRecord, ObjectRecord
 
 KEYS = [f"key-{i:05d}" for i in range(3500)]
 

@@ -1,10 +1,11 @@
-"""lib/coverage.py: what a header declares, and which target keys s3-check may call extra."""
+"""lib/pipelines/coverage.py: what a header declares, and which target keys s3-check may
+call extra."""
 
 from __future__ import annotations
 
-from lib.coverage import Coverage, declared
-from lib.ranges import KeyRange
-from lib.records import ErrorRecord
+from lib.leaves.records import ErrorRecord
+from lib.pipelines.coverage import Coverage, declared
+from lib.stores.ranges import KeyRange
 
 
 def test_declared_is_none_for_a_whole_listing_and_relative_to_the_prefix() -> None:

@@ -1,4 +1,4 @@
-"""The request engine (lib/crt) against moto, the fault proxy and scripted fake servers:
+"""The request engine (lib/stores/crt) against moto, the fault proxy and scripted fake servers:
 hostile keys round-trip, faults and throttling are retried, stalls time out, credentials
 are read per request, copies that answer 200 with <Error> fail, redirects follow the
 bucket's region, and a refused endpoint fails fast as the botocore path does."""
@@ -18,13 +18,13 @@ import pytest
 from fake_s3 import FakeS3, Reply, Seen
 from s3proxy import FaultRates, ProxiedEndpoint
 
-from lib.crt.addressing import Addresses, Source
-from lib.crt.calls import Limits, Upload
-from lib.crt.engine import Engine
-from lib.errors import FatalError
-from lib.retry import Unreachable, error_code, stops_the_run
-from lib.s3 import S3Config, make_client
-from lib.transfer import Timeouts
+from lib.leaves.errors import FatalError
+from lib.leaves.retry import Unreachable, error_code, stops_the_run
+from lib.stores.crt.addressing import Addresses, Source
+from lib.stores.crt.calls import Limits, Upload
+from lib.stores.crt.engine import Engine
+from lib.stores.s3 import S3Config, make_client
+from lib.stores.transfer import Timeouts
 
 HOSTILE_KEYS = [
     "plain.txt",
@@ -513,7 +513,7 @@ def test_a_call_may_bring_its_own_attempts_and_stall_timeout(
     engine = engine_for(server.url)
     with pytest.raises(botocore.exceptions.ClientError):
         engine.get(bucket, "failing", limits=Limits(attempts=1))
-    assert len(server.seen) == 1  # the caller retries itself (lib/transfer.py's Retrier)
+    assert len(server.seen) == 1  # the caller retries itself (lib/stores/transfer.py's Retrier)
     started = time.monotonic()
     with pytest.raises(TimeoutError, match=r"no data for 0\.2 s"):
         engine.get(bucket, "slow", limits=Limits(stall_s=0.2, attempts=1))

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from lib.crt.engine import Engine
-from lib.crt.requests import EngineRequests, engine_requests
-from lib.s3 import S3Config, make_client
-from lib.transfer import TransferError
+from lib.stores.crt.engine import Engine
+from lib.stores.crt.requests import EngineRequests, engine_requests
+from lib.stores.s3 import S3Config, make_client
+from lib.stores.transfer import TransferError
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from lib.delete import DeleteOptions, DeletePipeline, judge
-from lib.location import Location, parse_location
-from lib.ndjson import RecordReader
-from lib.records import DeleteRecord, Header, ObjectRecord, Summary, new_decoder, new_encoder
-from lib.stores import store_for
-from lib.window import AdaptiveWindow
+from lib.engine.window import AdaptiveWindow
+from lib.io.ndjson import RecordReader
+from lib.leaves.location import Location, parse_location
+from lib.leaves.records import DeleteRecord, Header, ObjectRecord, Summary, new_decoder, new_encoder
+from lib.pipelines.delete import DeleteOptions, DeletePipeline, judge
+from lib.stores.protocol import store_for
 
 
 class FakeS3:
@@ -84,7 +84,7 @@ def test_batches_of_at_most_batch_size_and_results_in_input_order() -> None:
 def test_failed_keys_are_retried_then_reported_with_their_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("lib.s3delete.backoff", lambda attempt: None)
+    monkeypatch.setattr("lib.stores.s3delete.backoff", lambda attempt: None)
     client = FakeS3(
         {"k0003": ["InternalError"], "k0004": ["AccessDenied"], "k0005": ["SlowDown"] * 9}
     )

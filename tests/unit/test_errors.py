@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from lib.errors import UsageError, redact
-from lib.s3 import without_userinfo
+from lib.leaves.errors import UsageError, redact
+from lib.stores.s3 import without_userinfo
 
 
 @pytest.mark.parametrize(
@@ -35,8 +35,8 @@ def test_notes_on_stderr_never_hold_a_password(json_format: bool) -> None:
     """Notes reach stderr through the text progress or the JSON log; both hide it."""
     import io
 
-    from lib.logs import JsonProgress
-    from lib.progress import Progress
+    from lib.engine.logs import JsonProgress
+    from lib.engine.progress import Progress
 
     stream = io.StringIO()
     kind = JsonProgress if json_format else Progress

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.extsort import external_sort
+from lib.io.extsort import external_sort
 
 
 def items(count: int, seed: int) -> list[tuple[bytes, int, bytes]]:

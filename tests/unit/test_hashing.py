@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lib.hashing import CHUNK, ContentHasher, etag_parts, file_etag
+from lib.leaves.hashing import CHUNK, ContentHasher, etag_parts, file_etag
 
 PART = 5 * 1024 * 1024
 DATA = os.urandom(2 * PART + 12345)

@@ -6,7 +6,7 @@ from pathlib import Path
 from helpers import signal_handlers_restored
 from typer.testing import CliRunner
 
-from lib import interrupts
+from lib.engine import interrupts
 from stages.manifest import app
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from inventory_report import CURRENT_SCHEMA, Entry, build_report, write_report
 
-from lib.errors import FatalError, UsageError
-from lib.inventory import InventoryOptions, InventoryPipeline, Report, find_local
-from lib.keylist import SortOptions
-from lib.location import Location
-from lib.records import ObjectRecord
+from lib.leaves.errors import FatalError, UsageError
+from lib.leaves.location import Location
+from lib.leaves.records import ObjectRecord
+from lib.pipelines.inventory import InventoryOptions, InventoryPipeline, Report, find_local
+from lib.pipelines.keylist import SortOptions
 
 KEYS = ["plain", "with space", "plus+sign", "percent%20sign", "tilde~", "é/ü", "nl\nkey", "a*b"]
 
@@ -141,7 +141,7 @@ def test_columnar_reports_stream_in_bounded_slices(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rows are turned into Python values a slice at a time, across row groups."""
-    from lib import columnar
+    from lib.io import columnar
 
     sliced: list[int] = []
     original = columnar._values

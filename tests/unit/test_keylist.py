@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from lib.errors import BadInput, UsageError
-from lib.flush import FLUSH
-from lib.keylist import KeyListOptions, KeyListPipeline, SortOptions
-from lib.location import parse_location
-from lib.records import ObjectRecord
+from lib.leaves.errors import BadInput, UsageError
+from lib.leaves.flush import FLUSH
+from lib.leaves.location import parse_location
+from lib.leaves.records import ObjectRecord
+from lib.pipelines.keylist import KeyListOptions, KeyListPipeline, SortOptions
 
 
 def run(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lib.errors import FatalError
-from lib.records import ObjectRecord
-from lib.s3 import ListingGuard, ListRequest, newest_first, next_params
+from lib.leaves.errors import FatalError
+from lib.leaves.records import ObjectRecord
+from lib.stores.s3 import ListingGuard, ListRequest, newest_first, next_params
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.local import list_directory, walk_files
-from lib.location import parse_location
-from lib.manifest import ManifestOptions, ManifestPipeline
-from lib.records import ErrorRecord, ObjectRecord
-from lib.stores import store_for
+from lib.leaves.location import parse_location
+from lib.leaves.records import ErrorRecord, ObjectRecord
+from lib.pipelines.manifest import ManifestOptions, ManifestPipeline
+from lib.stores.local import list_directory, walk_files
+from lib.stores.protocol import store_for
 
 NAMES = ["a-b/x", "a/b", "a/c/d", "a0", "b b", "é", "z", "😀", "\uffff", "a/a+b", "a.b"]
 
@@ -87,7 +87,7 @@ def test_pipeline_resumes_from_its_cursor_with_filters(tmp_path: Path) -> None:
 
 
 def test_missing_directory_is_fatal(tmp_path: Path) -> None:
-    from lib.errors import FatalError
+    from lib.leaves.errors import FatalError
 
     with pytest.raises(FatalError, match="not a directory"):
         list(list_directory(str(tmp_path / "nope")))

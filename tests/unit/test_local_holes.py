@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-import lib.verify
-from lib import local
-from lib.hashing import file_etag
-from lib.local import list_directory, walk_files
-from lib.location import parse_location
-from lib.manifest import ManifestOptions, ManifestPipeline
-from lib.records import ErrorRecord, ObjectRecord
-from lib.stores import Stores, store_for
-from lib.verify import Verifier
+import lib.pipelines.verify
+from lib.leaves.hashing import file_etag
+from lib.leaves.location import parse_location
+from lib.leaves.records import ErrorRecord, ObjectRecord
+from lib.pipelines.manifest import ManifestOptions, ManifestPipeline
+from lib.pipelines.verify import Verifier
+from lib.stores import local
+from lib.stores.local import list_directory, walk_files
+from lib.stores.protocol import Stores, store_for
 
 
 def make_tree(root: Path, names: list[str]) -> None:
@@ -125,7 +125,7 @@ def test_check_compares_no_etag_of_a_file_that_changed_while_hashed(
 ) -> None:
     make_tree(tmp_path, ["f"])
     [(_, listed)] = list(list_directory(str(tmp_path)))
-    monkeypatch.setattr(lib.verify, "file_etag", appending_after(file_etag))
+    monkeypatch.setattr(lib.pipelines.verify, "file_etag", appending_after(file_etag))
     assert isinstance(listed, ObjectRecord)
     other = ObjectRecord(
         bucket="bkt", key="f", size=listed.size, etag=file_etag(str(tmp_path / "f"), None)

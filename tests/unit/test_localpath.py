@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lib import localpath
-from lib.checkpoint import Checkpoint, CheckpointLock, CheckpointState
-from lib.errors import FatalError
-from lib.localpath import LocalRoot, RefusedPath, key_problem
+from lib.io import localpath
+from lib.io.checkpoint import Checkpoint, CheckpointLock, CheckpointState
+from lib.io.localpath import LocalRoot, RefusedPath, key_problem
+from lib.leaves.errors import FatalError
 
 
 @pytest.mark.parametrize(

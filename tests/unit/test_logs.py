@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import logs
-from lib.logs import JsonProgress, json_requested, new_progress
-from lib.progress import Progress
+from lib.engine import logs
+from lib.engine.logs import JsonProgress, json_requested, new_progress
+from lib.engine.progress import Progress
 
 PROGRESS_FIELDS = {
     "type",

@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from lib.errors import BadInput, FatalError, UsageError
-from lib.ndjson import InputPosition, RecordReader, input_cursor, open_input, open_output
-from lib.records import ErrorRecord, Header, ObjectRecord, Summary, new_decoder
+from lib.io.ndjson import InputPosition, RecordReader, input_cursor, open_input, open_output
+from lib.leaves.errors import BadInput, FatalError, UsageError
+from lib.leaves.records import ErrorRecord, Header, ObjectRecord, Summary, new_decoder
 
 HEADER = b'{"type":"header","stage":"s3-manifest","source":"s3://b/"}\n'
 SUMMARY = b'{"type":"summary","stage":"s3-manifest","complete":true}\n'

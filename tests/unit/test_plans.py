@@ -14,14 +14,14 @@ import pytest
 import typer
 from moto import mock_aws
 
-from lib.check_plan import CheckRequest, plan_check
-from lib.delete_plan import DeleteRequest, plan_delete
-from lib.errors import ExitCode, StageError, UsageError
-from lib.manifest_plan import ManifestRequest, plan_manifest
-from lib.plan import Common, run_plan
-from lib.records import CheckRecord, ObjectRecord
-from lib.repair_plan import RepairRequest, plan_repair
-from lib.s3 import S3Config, make_client
+from lib.leaves.errors import ExitCode, StageError, UsageError
+from lib.leaves.records import CheckRecord, ObjectRecord
+from lib.pipelines.check_plan import CheckRequest, plan_check
+from lib.pipelines.delete_plan import DeleteRequest, plan_delete
+from lib.pipelines.manifest_plan import ManifestRequest, plan_manifest
+from lib.pipelines.plan import Common, run_plan
+from lib.pipelines.repair_plan import RepairRequest, plan_repair
+from lib.stores.s3 import S3Config, make_client
 
 FILES = {"a.txt": b"alpha", "b/c.txt": b"gamma"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from lib.progress import Progress
+from lib.engine.progress import Progress
 
 
 def progress(stream: io.StringIO, total: int | None = None) -> Progress:

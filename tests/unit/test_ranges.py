@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from lib import ranges
-from lib.flush import FLUSH
-from lib.ranges import KeyRange, ParallelLister, after_subtree, shard_bounds, split_point
-from lib.s3 import ListRequest, S3Config, make_client
+from lib.leaves.flush import FLUSH
+from lib.stores import ranges
+from lib.stores.ranges import KeyRange, ParallelLister, after_subtree, shard_bounds, split_point
+from lib.stores.s3 import ListRequest, S3Config, make_client
 
 KEYS = sorted(
     [

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from lib.records import (
+from lib.leaves.records import (
     CheckRecord,
     DeleteRecord,
     ErrorRecord,

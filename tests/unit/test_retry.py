@@ -1,12 +1,12 @@
-"""One vocabulary for failed S3 requests (lib/retry.py), whichever stage meets them."""
+"""One vocabulary for failed S3 requests (lib/leaves/retry.py), whichever stage meets them."""
 
 from __future__ import annotations
 
 import botocore.exceptions
 import pytest
 
-from lib.errors import FatalError
-from lib.retry import RETRYABLE_CODES, describe, retryable, stops_the_run
+from lib.leaves.errors import FatalError
+from lib.leaves.retry import RETRYABLE_CODES, describe, retryable, stops_the_run
 
 
 def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
@@ -20,7 +20,7 @@ def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
 @pytest.mark.parametrize("code", ["ThrottlingException", "RequestLimitExceeded", "SlowDown"])
 def test_throttling_is_retried_by_every_stage_alike(code: str) -> None:
     """Before, s3-delete retried ThrottlingException and RequestLimitExceeded and the
-    other stages (lib/s3.py's own list) did not."""
+    other stages (lib/stores/s3.py's own list) did not."""
     assert code in RETRYABLE_CODES
     assert retryable(client_error(code, 400))
 

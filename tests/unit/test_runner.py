@@ -1,5 +1,5 @@
 """The runner asks a pipeline, and only the pipeline, how records count, what the
-output covers and what to say at the end (lib/runner.py's `Pipeline`)."""
+output covers and what to say at the end (lib/engine/runner.py's `Pipeline`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from lib.errors import ExitCode
-from lib.flush import FLUSH, Flush
-from lib.records import DataRecord, DeleteRecord
-from lib.runner import StageRun, run_stage
+from lib.engine.runner import StageRun, run_stage
+from lib.leaves.errors import ExitCode
+from lib.leaves.flush import FLUSH, Flush
+from lib.leaves.records import DataRecord, DeleteRecord
 
 
 class SizedDeletes:

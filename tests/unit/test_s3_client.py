@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import s3
-from lib.errors import UsageError
-from lib.s3 import S3Config, make_client
+from lib.leaves.errors import UsageError
+from lib.stores import s3
+from lib.stores.s3 import S3Config, make_client
 
 
 @pytest.fixture

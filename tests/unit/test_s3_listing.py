@@ -2,8 +2,8 @@
 
 import pytest
 
-from lib.errors import FatalError
-from lib.s3 import ListRequest, next_params, parse_page
+from lib.leaves.errors import FatalError
+from lib.stores.s3 import ListRequest, next_params, parse_page
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 
@@ -158,7 +158,7 @@ def encoded_page(keys: list[str], *, url: bool, **fields: str) -> bytes:
 @pytest.mark.parametrize("url", [True, False])
 @pytest.mark.parametrize("checksum", ["", "CRC32"])
 def test_fast_path_matches_the_tree_parser(url: bool, checksum: str) -> None:
-    from lib.s3 import _parse_objects_fast, _parse_tree
+    from lib.stores.s3 import _parse_objects_fast, _parse_tree
 
     body = encoded_page(HARD_KEYS, url=url, checksum=checksum)
     request = ListRequest("bkt", "")
@@ -180,7 +180,7 @@ def test_fast_path_matches_the_tree_parser(url: bool, checksum: str) -> None:
 def test_fast_path_reads_empty_and_escaped_fields_like_the_tree_parser(
     element: str, empty: str
 ) -> None:
-    from lib.s3 import _parse_objects_fast, _parse_tree
+    from lib.stores.s3 import _parse_objects_fast, _parse_tree
 
     body = page(contents("a").replace(element, empty) + contents("b"))
     fast = _parse_objects_fast(body, "bkt")
@@ -188,7 +188,7 @@ def test_fast_path_reads_empty_and_escaped_fields_like_the_tree_parser(
 
 
 def test_fast_path_unescapes_character_references_like_xml() -> None:
-    from lib.s3 import _parse_objects_fast
+    from lib.stores.s3 import _parse_objects_fast
 
     body = page(contents("&#x80;&#128;&#x1F4E6;&apos;&quot;"))
     [record] = _parse_objects_fast(body, "bkt") or []
@@ -211,13 +211,13 @@ def test_fast_path_unescapes_character_references_like_xml() -> None:
     ],
 )
 def test_unusual_pages_are_left_to_the_tree_parser(body: bytes) -> None:
-    from lib.s3 import _parse_objects_fast
+    from lib.stores.s3 import _parse_objects_fast
 
     assert _parse_objects_fast(body, "bkt") is None
 
 
 def test_only_whole_listings_skip_botocores_200_error_check() -> None:
-    from lib.s3 import RAW_BODY, S3Config, make_client
+    from lib.stores.s3 import RAW_BODY, S3Config, make_client
 
     client = make_client(S3Config(endpoint_url="http://127.0.0.1:9", region="us-east-1"))
     model = client.meta.service_model.operation_model("ListObjectsV2")

@@ -9,14 +9,18 @@ from typing import Any
 
 import pytest
 
-from lib.check import CheckOptions, KeyMap
-from lib.check_plan import check_pipeline
-from lib.delete import DeleteOptions, DeletePipeline
-from lib.errors import UsageError
-from lib.flush import FLUSH
-from lib.location import parse_location
-from lib.ndjson import RecordReader
-from lib.records import (
+from lib.engine.shard import (
+    Shard,
+    ShardFilter,
+    checkpoint_arguments,
+    estimated_total,
+    parse_shard,
+)
+from lib.io.ndjson import RecordReader
+from lib.leaves.errors import UsageError
+from lib.leaves.flush import FLUSH
+from lib.leaves.location import parse_location
+from lib.leaves.records import (
     CheckRecord,
     DataRecord,
     DeleteRecord,
@@ -27,14 +31,10 @@ from lib.records import (
     new_decoder,
     new_encoder,
 )
-from lib.shard import (
-    Shard,
-    ShardFilter,
-    checkpoint_arguments,
-    estimated_total,
-    parse_shard,
-)
-from lib.stores import Stores, store_for
+from lib.pipelines.check import CheckOptions, KeyMap
+from lib.pipelines.check_plan import check_pipeline
+from lib.pipelines.delete import DeleteOptions, DeletePipeline
+from lib.stores.protocol import Stores, store_for
 
 KEYS = [f"dir/{n:05d}" for n in range(2000)] + ["é", "a b", "x\ny", "//lead", "k" * 1024]
 

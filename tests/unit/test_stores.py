@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from lib.flush import FLUSH
-from lib.location import parse_location
-from lib.records import ObjectRecord
-from lib.stores import Deletion, ListSpec, SourceInfo, Store, store_for
-from lib.transfer import Retrier, Timeouts
-from lib.window import AdaptiveWindow
+from lib.engine.window import AdaptiveWindow
+from lib.leaves.flush import FLUSH
+from lib.leaves.location import parse_location
+from lib.leaves.records import ObjectRecord
+from lib.stores.protocol import Deletion, ListSpec, SourceInfo, Store, store_for
+from lib.stores.transfer import Retrier, Timeouts
 
 KEYS = ["a.txt", "b/c.txt", "b/d.txt", "e.txt"]
 DATA = bytes(range(256)) * 4
@@ -67,7 +67,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Made]:
         return
     from moto import mock_aws
 
-    from lib.s3 import S3Config, make_client
+    from lib.stores.s3 import S3Config, make_client
 
     with mock_aws():
         client = RefusingClient(make_client(S3Config(region="us-east-1")))

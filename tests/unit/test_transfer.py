@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from lib.location import Location
-from lib.transfer import (
+from lib.leaves.location import Location
+from lib.stores.transfer import (
     MIB,
     Retrier,
     Timeouts,
@@ -35,7 +35,7 @@ def test_bandwidth_is_an_exponential_average_of_large_transfers() -> None:
 def test_retrier_retries_only_what_may_succeed_later(monkeypatch: pytest.MonkeyPatch) -> None:
     import botocore.exceptions
 
-    monkeypatch.setattr("lib.transfer.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("lib.stores.transfer.time.sleep", lambda seconds: None)
     seen: list[float] = []
 
     class FakeClients:
@@ -84,8 +84,8 @@ def test_multipart_etag_from_part_etags() -> None:
 
 class _Written:
     def __init__(self, size: int, etag: str) -> None:
-        from lib.records import ObjectRecord
-        from lib.stores import ObjectInfo
+        from lib.leaves.records import ObjectRecord
+        from lib.stores.protocol import ObjectInfo
 
         self.info = ObjectInfo(ObjectRecord(bucket="t", key="k", size=size, etag=etag))
 
@@ -100,9 +100,9 @@ def written_problem(
     head_etag: str, source_etag: str | None, expected_etag: str, copied: Any
 ) -> str | None:
     """What s3-repair's check after a write finds, when a HEAD would answer `head_etag`."""
-    from lib.copier import SourceInfo
-    from lib.records import ObjectRecord
-    from lib.repair import RepairPipeline
+    from lib.leaves.records import ObjectRecord
+    from lib.pipelines.copier import SourceInfo
+    from lib.pipelines.repair import RepairPipeline
 
     pipeline = object.__new__(RepairPipeline)
     pipeline.target = Location("s3", "t")
@@ -127,7 +127,7 @@ def written_problem(
 def test_verification_after_a_multipart_upload(
     server_etag: str, expected_etag: str, problem: str | None
 ) -> None:
-    from lib.copier import Copied
+    from lib.pipelines.copier import Copied
 
     found = written_problem(
         server_etag, None, expected_etag, Copied("multipart_upload", 10, "abc-2")
@@ -147,7 +147,7 @@ def test_verification_after_a_multipart_upload(
 def test_a_write_whose_answer_carries_the_md5_needs_no_head(
     reported: str | None, head_etag: str, problem: str | None
 ) -> None:
-    from lib.copier import Copied
+    from lib.pipelines.copier import Copied
 
     found = written_problem(head_etag, "abc", "abc", Copied("copy", 10, "abc", reported))
     assert (found is None) if problem is None else (found is not None and problem in found)

@@ -8,8 +8,8 @@ import time
 import botocore.exceptions
 import pytest
 
-from lib import s3
-from lib.errors import FatalError
+from lib.leaves.errors import FatalError
+from lib.stores import s3
 
 ENDPOINT = "http://127.0.0.1:9"  # for the tests that send nothing
 

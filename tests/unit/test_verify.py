@@ -7,12 +7,12 @@ from typing import IO
 
 import pytest
 
-from lib.hashing import ContentHasher
-from lib.location import Location
-from lib.records import ObjectRecord, format_timestamp
-from lib.s3store import S3Store
-from lib.stores import ObjectInfo, Stores
-from lib.verify import LayoutUnknown, Verifier, checked_part_size, full_object_checksums
+from lib.leaves.hashing import ContentHasher
+from lib.leaves.location import Location
+from lib.leaves.records import ObjectRecord, format_timestamp
+from lib.pipelines.verify import LayoutUnknown, Verifier, checked_part_size, full_object_checksums
+from lib.stores.protocol import ObjectInfo, Stores
+from lib.stores.s3store import S3Store
 
 PART = 1000
 DATA = bytes(range(256)) * 10  # 2560 bytes: 3 parts of 1000

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lib.flush import FLUSH
-from lib.window import AdaptiveWindow, ordered_results
+from lib.engine.window import AdaptiveWindow, ordered_results
+from lib.leaves.flush import FLUSH
 
 
 def results(items: Iterator[object]) -> list[object]:
