@@ -2,8 +2,8 @@
 
 botocore costs about a millisecond of CPU per request, nearly all of it in its
 generic per-call machinery. The engine sends the same requests through awscrt's
-HTTP client and SigV4 signer (AWS's C runtime, already a dependency) for a tenth
-of that, with many requests in flight on a few threads, and keeps what botocore
+HTTP client and SigV4 signer (AWS's C runtime, already a dependency) for a sixth
+of that or less, with many requests in flight on a few threads, and keeps what botocore
 gave: where each piece lives —
 
 - addressing.py: region and endpoint per bucket, resolved once by botocore's own
@@ -13,6 +13,8 @@ gave: where each piece lives —
 - pool.py: keep-alive connections per endpoint, TLS for https.
 - answers.py: response headers and XML error bodies in botocore's shapes (errors
   are botocore ClientErrors, so lib/leaves/retry.py judges them as before).
+- calls.py: the plain values of a call (Call, Limits, Upload, Sink).
+- operations.py: one method per S3 operation, each building a Call (the engine's API).
 - engine.py: one request's life: attempts, backoff, per-request timeouts (stalls,
   and the adaptive ones of lib/stores/transfer.py), redirects to a bucket's region, the
   fail-fast on a refused endpoint, and an adaptive window of requests in flight.

@@ -28,25 +28,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
-from urllib.parse import quote
+from dataclasses import replace
+from typing import Any
 
 from awscrt import http
 
 from lib.engine.window import AdaptiveWindow
 from lib.leaves.retry import THROTTLE_CODES, backoff_s, error_code, retryable
-from lib.stores.crt.addressing import Address, Addresses, Source
+from lib.stores.crt.addressing import Address, Addresses
 from lib.stores.crt.answers import (
     Answer,
     client_error,
-    copy_response,
     header_dict,
     is_error_body,
-    object_response,
-    put_response,
 )
-from lib.stores.crt.calls import NO_LIMITS, Limits, Upload
+from lib.stores.crt.calls import NO_LIMITS, Call, Limits
+from lib.stores.crt.operations import Operations
 from lib.stores.crt.pool import ConnectionPool
 from lib.stores.crt.reader import ObjectReader
 from lib.stores.crt.signer import Signer
@@ -56,36 +53,6 @@ from lib.stores.transfer import Timeouts
 USER_AGENT = "s3deep/0.1 awscrt"
 READ_AHEAD_PARTS = 16
 WATCH_S = 0.05  # how often the watchdog looks at deadlines and due retries
-Reader = Callable[[Answer], Any]
-
-
-class Sink(Protocol):
-    """Where a GET's body goes, chunk by chunk, instead of into memory."""
-
-    def write(self, chunk: bytes) -> None: ...
-
-    def reset(self) -> None:
-        """Forget what was written: the body is about to be sent again (a retry)."""
-
-
-@dataclass
-class Call:
-    """One logical request, over all its attempts."""
-
-    operation: str
-    method: str
-    bucket: str
-    key: str
-    read: Reader
-    query: str = ""  # encoded, without "?"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | None = None
-    sink: Sink | None = None
-    nbytes: int = 0  # bytes expected to move, for the adaptive timeouts
-    error_in_200: bool = False  # copies: a 200 whose body is <Error> failed
-    limits: Limits = NO_LIMITS
-    attempt: int = 0
-    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
 
 
 class _Exchange:
@@ -119,9 +86,9 @@ class _Exchange:
         return Answer(self.status, self.headers, b"".join(self.chunks))
 
 
-class Engine:
-    """Per-object S3 requests through awscrt; `*_async` methods return Futures of
-    botocore-shaped dicts, the plain ones wait for them."""
+class Engine(Operations):
+    """Per-object S3 requests through awscrt; `*_async` methods (lib/stores/crt/operations.py)
+    return Futures of botocore-shaped dicts, the plain ones wait for them."""
 
     def __init__(
         self,
@@ -163,141 +130,9 @@ class Engine:
 
         return cls(client_for, concurrency=max(1, concurrency), timeouts=timeouts)
 
-    # --- the operations ---------------------------------------------------------------
-
-    def head_async(
-        self,
-        bucket: str,
-        key: str,
-        *,
-        version_id: str | None = None,
-        part_number: int | None = None,
-        checksum_mode: bool = True,
-        limits: Limits = NO_LIMITS,
-    ) -> concurrent.futures.Future[dict[str, Any]]:
-        """HeadObject: the dict botocore's head_object returns (a 404 is a ClientError)."""
-        headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
-        query = _query(versionId=version_id, partNumber=part_number)
-        call = Call("HeadObject", "HEAD", bucket, key, object_response, query, headers)
-        return self.submit(call, limits)
-
-    def get_async(
-        self,
-        bucket: str,
-        key: str,
-        *,
-        version_id: str | None = None,
-        byte_range: tuple[int, int] | None = None,
-        sink: Sink | None = None,
-        checksum_mode: bool = False,
-        if_match: str | None = None,
-        limits: Limits = NO_LIMITS,
-    ) -> concurrent.futures.Future[dict[str, Any]]:
-        """GetObject, whole or bytes [start, end] (inclusive); the body goes to `sink`
-        if given, else into the answer's "Body" (a file object)."""
-        headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
-        if if_match is not None:
-            headers.append(("If-Match", if_match))
-        nbytes = 0
-        if byte_range is not None:
-            headers.append(("Range", f"bytes={byte_range[0]}-{byte_range[1]}"))
-            nbytes = byte_range[1] - byte_range[0] + 1
-        call = Call("GetObject", "GET", bucket, key, _with_body, _query(versionId=version_id))
-        call.headers, call.sink, call.nbytes = headers, sink, nbytes
-        return self.submit(call, limits)
-
-    def put_async(
-        self,
-        bucket: str,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str | None = None,
-        metadata: dict[str, str] | None = None,
-        storage_class: str | None = None,
-        content_md5: str | None = None,
-        limits: Limits = NO_LIMITS,
-    ) -> concurrent.futures.Future[dict[str, Any]]:
-        """PutObject of `body`; `content_md5` (base64) makes the server check it."""
-        headers = _object_headers(content_type, metadata, storage_class)
-        if content_md5 is not None:
-            headers.append(("Content-MD5", content_md5))
-        call = Call("PutObject", "PUT", bucket, key, put_response, "", headers, body)
-        return self.submit(call, limits)
-
-    def copy_async(
-        self,
-        bucket: str,
-        key: str,
-        source: Source,
-        *,
-        metadata_directive: str = "COPY",
-        content_type: str | None = None,
-        metadata: dict[str, str] | None = None,
-        storage_class: str | None = None,
-        nbytes: int = 0,
-        limits: Limits = NO_LIMITS,
-    ) -> concurrent.futures.Future[dict[str, Any]]:
-        """CopyObject; the answer has CopyObjectResult.ETag. A 200 with <Error> fails."""
-        headers = [
-            ("x-amz-copy-source", source.header()),
-            ("x-amz-metadata-directive", metadata_directive),
-        ]
-        headers += _object_headers(content_type, metadata, storage_class)
-        call = Call("CopyObject", "PUT", bucket, key, _copied_object, "", headers)
-        call.error_in_200, call.nbytes = True, nbytes
-        return self.submit(call, limits)
-
-    def upload_part_async(
-        self, upload: Upload, number: int, body: bytes, *, limits: Limits = NO_LIMITS
-    ) -> concurrent.futures.Future[dict[str, Any]]:
-        """UploadPart; the answer has the part's ETag."""
-        query = _query(partNumber=number, uploadId=upload.upload_id)
-        call = Call("UploadPart", "PUT", upload.bucket, upload.key, put_response, query, [], body)
-        return self.submit(call, limits)
-
-    def upload_part_copy_async(
-        self,
-        upload: Upload,
-        number: int,
-        source: Source,
-        byte_range: tuple[int, int],
-        *,
-        limits: Limits = NO_LIMITS,
-    ) -> concurrent.futures.Future[dict[str, Any]]:
-        """UploadPartCopy of source bytes [start, end]; the answer has CopyPartResult.ETag."""
-        headers = [
-            ("x-amz-copy-source", source.header()),
-            ("x-amz-copy-source-range", f"bytes={byte_range[0]}-{byte_range[1]}"),
-        ]
-        query = _query(partNumber=number, uploadId=upload.upload_id)
-        call = Call(
-            "UploadPartCopy", "PUT", upload.bucket, upload.key, _copied_part, query, headers
-        )
-        call.error_in_200, call.nbytes = True, byte_range[1] - byte_range[0] + 1
-        return self.submit(call, limits)
-
     def open(self, bucket: str, key: str, **options: Any) -> ObjectReader:
         """The object as a file: parallel ranged GETs, in order, bounded memory."""
         return ObjectReader(self, bucket, key, **options)
-
-    def head(self, bucket: str, key: str, **options: Any) -> dict[str, Any]:
-        return self.head_async(bucket, key, **options).result()
-
-    def get(self, bucket: str, key: str, **options: Any) -> dict[str, Any]:
-        return self.get_async(bucket, key, **options).result()
-
-    def put(self, bucket: str, key: str, body: bytes, **options: Any) -> dict[str, Any]:
-        return self.put_async(bucket, key, body, **options).result()
-
-    def copy(self, bucket: str, key: str, source: Source, **options: Any) -> dict[str, Any]:
-        return self.copy_async(bucket, key, source, **options).result()
-
-    def upload_part(self, *args: Any, **options: Any) -> dict[str, Any]:
-        return self.upload_part_async(*args, **options).result()
-
-    def upload_part_copy(self, *args: Any, **options: Any) -> dict[str, Any]:
-        return self.upload_part_copy_async(*args, **options).result()
 
     def close(self) -> None:
         for pool in list(self._pools.values()):
@@ -560,36 +395,3 @@ def _redirected_region(error: BaseException, address: Address) -> str | None:
 
 def _since(exchange: _Exchange) -> float:
     return time.monotonic() - exchange.started
-
-
-def _query(**params: str | int | None) -> str:
-    """The query string of the given parameters (None: left out), in the order given."""
-    given = [(name, value) for name, value in params.items() if value is not None]
-    if not given:
-        return ""  # most requests: no versions, no parts
-    return "&".join(f"{name}={quote(str(value), safe='~')}" for name, value in given)
-
-
-def _object_headers(
-    content_type: str | None, metadata: dict[str, str] | None, storage_class: str | None
-) -> list[tuple[str, str]]:
-    headers = [(f"x-amz-meta-{name}", value) for name, value in (metadata or {}).items()]
-    if content_type:
-        headers.append(("Content-Type", content_type))
-    if storage_class and storage_class != "STANDARD":
-        headers.append(("x-amz-storage-class", storage_class))
-    return headers
-
-
-def _with_body(answer: Answer) -> dict[str, Any]:
-    response = object_response(answer)
-    response["Body"] = io.BytesIO(answer.body)
-    return response
-
-
-def _copied_object(answer: Answer) -> dict[str, Any]:
-    return copy_response(answer, "CopyObjectResult")
-
-
-def _copied_part(answer: Answer) -> dict[str, Any]:
-    return copy_response(answer, "CopyPartResult")
