@@ -135,6 +135,7 @@ class _Proxy(ThreadingHTTPServer):
         self.delay_s = delay_s
         self.faults = Faults()
         self.requests: list[tuple[str, str]] = []
+        self.agents: list[tuple[str, str]] = []  # (method, User-Agent) of each request
         self.in_flight = 0  # DeleteObjects requests being answered right now
         self.delete_arrivals: list[tuple[float, int]] = []  # (time, in flight on arrival)
 
@@ -160,6 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, is_delete: bool) -> None:
         self.server.requests.append((self.command, self.path))
+        self.server.agents.append((self.command, self.headers.get("User-Agent", "")))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         time.sleep(self.server.delay_s)
@@ -274,6 +276,10 @@ class ProxiedEndpoint:
     def requests(self, method: str | None = None) -> list[str]:
         """Paths requested so far (of one HTTP method if given)."""
         return [path for verb, path in list(self._proxy.requests) if method in (None, verb)]
+
+    def agents(self, method: str) -> list[str]:
+        """The User-Agent of each request of one HTTP method so far."""
+        return [agent for verb, agent in list(self._proxy.agents) if verb == method]
 
     def stop(self) -> None:
         self._proxy.shutdown()

@@ -37,6 +37,25 @@ def wait_for(future: concurrent.futures.Future[R], timeout: float | None = None)
     return False
 
 
+def then(
+    future: concurrent.futures.Future[T], step: Callable[[T], R]
+) -> concurrent.futures.Future[R]:
+    """A future of step(result), run as `future` completes (on the thread completing it);
+    an exception of either ends the new future."""
+    chained: concurrent.futures.Future[R] = concurrent.futures.Future()
+
+    def done(finished: concurrent.futures.Future[T]) -> None:
+        if chained.cancelled():
+            return  # nobody waits for it any more
+        try:
+            chained.set_result(step(finished.result()))
+        except BaseException as exc:  # handed to whoever waits for the result
+            chained.set_exception(exc)
+
+    future.add_done_callback(done)
+    return chained
+
+
 class AdaptiveWindow:
     """How many calls may be in flight: halved on throttling, widened by one per success."""
 

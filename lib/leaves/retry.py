@@ -72,7 +72,12 @@ def retryable(exc: Exception) -> bool:
 
 def backoff(attempt: int, *, base_s: float = 0.1, cap_s: float = 5.0) -> None:
     """Sleeps before retry number `attempt`: full jitter up to base_s * 2**attempt."""
-    time.sleep(random.uniform(0, min(cap_s, base_s * 2**attempt)))
+    time.sleep(backoff_s(attempt, base_s=base_s, cap_s=cap_s))
+
+
+def backoff_s(attempt: int, *, base_s: float = 0.1, cap_s: float = 5.0) -> float:
+    """How long to wait before retry number `attempt` (for callers that cannot sleep)."""
+    return random.uniform(0, min(cap_s, base_s * 2**attempt))
 
 
 def translate_error(exc: Exception, operation: str, where: str) -> Exception:

@@ -23,6 +23,7 @@ from lib.pipelines.check import (
 from lib.pipelines.check_list import ListCheck
 from lib.pipelines.check_objects import ObjectCheck
 from lib.pipelines.plan import Common, Plan, parse_statuses, reading_run
+from lib.stores.crt.requests import engine_requests
 from lib.stores.protocol import Stores
 from lib.stores.s3 import make_client
 
@@ -57,8 +58,10 @@ def plan_check(request: CheckRequest, common: Common) -> Plan:
     if request.parallel > 1 and (listing is None or not listing.is_s3):
         raise UsageError("--parallel applies to list mode with an S3 TARGET only")
     connections = max(request.concurrency, request.parallel) + 4
-    client = make_client(common.s3_config(connections))
-    stores = Stores(client)
+    config = common.s3_config(connections)
+    client = make_client(config)
+    # HEAD and GET of head and read modes go through the request engine (lib/stores/crt).
+    stores = Stores(client, objects=engine_requests(config, request.concurrency))
     for location in (listing, where):
         if location is not None:
             stores.get(location.bucket).check_bucket()

@@ -18,6 +18,7 @@ from lib.pipelines.copier import Copier
 from lib.pipelines.plan import Common, Plan, parse_statuses, reading_run
 from lib.pipelines.repair import REPAIRABLE, RepairOptions, RepairPipeline, judge
 from lib.pipelines.verify import Verifier
+from lib.stores.crt.requests import engine_requests
 from lib.stores.protocol import Store, Stores, store_for
 from lib.stores.s3 import make_client
 from lib.stores.transfer import MIB, Buffers, Clients, Retrier, Timeouts, Uploads
@@ -57,10 +58,18 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
     source_config = common.s3_config(connections, endpoint_url=request.from_endpoint_url)
     client = make_client(target_config) if to.is_s3 else None
     source_client = make_client(source_config) if origin.is_s3 else None
-    # Transfers get a client per timeout (lib/stores/transfer.py's Clients).
-    target_store = store_for(to, client, clients=Clients(target_config) if client else None)
+    # Transfers get a client per timeout (lib/stores/transfer.py's Clients); the per-object
+    # requests (HEAD, GET, PUT, copies, parts) go through the request engine (lib/stores/crt).
+    in_flight = request.concurrency + request.part_concurrency
+    target_objects = engine_requests(target_config, in_flight) if client else None
+    target_store = store_for(
+        to, client, clients=Clients(target_config) if client else None, objects=target_objects
+    )
     source_store = store_for(
-        origin, source_client, clients=Clients(source_config) if source_client else None
+        origin,
+        source_client,
+        clients=Clients(source_config) if source_client else None,
+        objects=engine_requests(source_config, in_flight) if source_client else None,
     )
     target_store.check_bucket()
     source_store.check_bucket()
@@ -77,7 +86,7 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
         buffers=Buffers(request.part_concurrency),
         uploads=Uploads(),
     )
-    verifier = Verifier(Stores(client))
+    verifier = Verifier(Stores(client, objects=target_objects))
     arguments: dict[str, Any] = {
         "target": str(to),
         "source": str(origin),

@@ -2,6 +2,9 @@
 (single and parallel ranges), per-object requests, DeleteObjects, transfer timeouts
 (imports: leaves, io, engine).
 
+- crt: the request engine: per-object S3 requests through awscrt's HTTP client and
+  SigV4 signer with botocore's credentials, addressing, retry rules and errors
+  (docs/engine.md); `crt.requests.EngineRequests` is the s3requests seam's engine
 - local: walking a local directory in S3 key order (keys: relative paths with `/`)
 - localstore: The local-directory implementation of the Store (lib/stores/protocol.py)
 - protocol: The Store: everything a pipeline asks of the place objects live

@@ -26,6 +26,7 @@ from lib.leaves.flush import Flush
 from lib.leaves.location import Location
 from lib.leaves.records import DataRecord, ObjectRecord
 from lib.stores.ranges import KeyRange
+from lib.stores.s3requests import ObjectRequests
 from lib.stores.transfer import Retrier
 
 
@@ -229,15 +230,16 @@ class Stores:
 
     client: Any
     by_bucket: dict[str, Store] = field(default_factory=dict)
+    objects: ObjectRequests | None = None  # the S3 stores' per-object requests (None: botocore)
 
     def get(self, bucket: str) -> Store:
         store = self.by_bucket.get(bucket)
         if store is None:
             kind = "local" if bucket.startswith("/") else "s3"
-            store = store_for(Location(kind, bucket), self.client)
+            store = store_for(Location(kind, bucket), self.client, objects=self.objects)
             self.by_bucket[bucket] = store
         return store
 
     def at(self, location: Location) -> Store:
         """A store for a location below a bucket (to list its prefix), with the same client."""
-        return store_for(location, self.client)
+        return store_for(location, self.client, objects=self.objects)

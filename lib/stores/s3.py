@@ -147,11 +147,24 @@ def unreachable(endpoint: str, exc: Exception) -> Unreachable:
         why = "the host name does not resolve"
     else:
         why = str(cause or exc)
+    return unreachable_because(endpoint, why)
+
+
+def unreachable_because(endpoint: str, why: str) -> Unreachable:
     return Unreachable(
         f"cannot connect to {without_userinfo(endpoint)}: {why}",
         hint="check --endpoint-url, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and that the server "
         "is running",
     )
+
+
+def answered(endpoint: str) -> bool:
+    """Whether the endpoint has answered a request in this process (see below)."""
+    return endpoint in _ANSWERED_ENDPOINTS
+
+
+def mark_answered(endpoint: str) -> None:
+    _ANSWERED_ENDPOINTS.add(endpoint)
 
 
 def _check_200_errors_cheaply_on_listings(events: Any) -> None:

@@ -10,6 +10,7 @@ botocore; an engine that replaces them keeps the signatures and answers.
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import IO, Any
 
 from lib.stores.transfer import TransferError
@@ -20,7 +21,17 @@ MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 class ObjectRequests:
     """One request about one object each; `client` is the botocore client to send it
     with (the store's own, or one with the timeout a Retrier chose). HEAD answers
-    botocore's response dict (None: no such object); the others what the copier needs."""
+    botocore's response dict (None: no such object); the others what the copier needs.
+
+    `head_async` exists where HEADs need no thread each (`asynchronous`: the request
+    engine of lib/stores/crt); botocore's blocking calls do not have it."""
+
+    asynchronous = False
+
+    def head_async(
+        self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
+    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        raise NotImplementedError("botocore's requests block: call head() on a thread")
 
     def head(
         self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any

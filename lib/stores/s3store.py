@@ -9,12 +9,14 @@ and DeleteObjects (lib/stores/s3delete.py) use botocore here. The per-object req
 from __future__ import annotations
 
 import builtins
+import concurrent.futures
 import hashlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
 from lib.engine.shard import Shard
+from lib.engine.window import then
 from lib.leaves.errors import FatalError
 from lib.leaves.flush import FLUSH, Flush
 from lib.leaves.location import Location
@@ -143,6 +145,24 @@ class S3Store:
             self.client, self.location.bucket, key, version_id, ChecksumMode="ENABLED"
         )
         return None if response is None else info_from_head(self.location.bucket, key, response)
+
+    @property
+    def asynchronous(self) -> bool:
+        """Whether head_async needs no thread (the request engine sends it)."""
+        return self.objects.asynchronous
+
+    def head_async(
+        self, key: str, version_id: str | None = None
+    ) -> concurrent.futures.Future[ObjectInfo | None]:
+        """head() as a future, where `asynchronous`."""
+        self.requests += 1
+        bucket = self.location.bucket
+        response = self.objects.head_async(
+            self.client, bucket, key, version_id, ChecksumMode="ENABLED"
+        )
+        return then(
+            response, lambda found: None if found is None else info_from_head(bucket, key, found)
+        )
 
     def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
         """What `HEAD partNumber=1` says: the size of part 1 and the part count (None if

@@ -23,7 +23,11 @@ from .helpers import (
 SIZES = {"s3-manifest": 400, "s3-check": 300, "s3-repair": 80, "s3-delete": 300}
 
 
-@pytest.mark.parametrize("stage", STAGES)
+# s3-check's head and read modes send their HEADs and GETs through the request engine.
+ENGINE_MODES = ("s3-check --mode head", "s3-check --mode read")
+
+
+@pytest.mark.parametrize("stage", [*STAGES, *ENGINE_MODES])
 def test_random_faults_give_the_fault_free_result(
     stage: str,
     jobs: Jobs,
@@ -35,20 +39,24 @@ def test_random_faults_give_the_fault_free_result(
     """10% 503 SlowDown, 1% 500, 2% connections reset, 1% responses stalled past the read
     timeout, on every request: the run completes and its records equal a fault-free run's
     (a reset or a stall comes after the server acted, so retries meet their own effect)."""
-    # s3-check in list mode here (the kill test runs it in head mode).
+    # s3-check in list mode, and in the two modes of the request engine.
+    command, _, mode = stage.partition(" --mode ")
     job = (
-        jobs.check(SIZES[stage], mode="list")
-        if stage == "s3-check"
+        jobs.check(SIZES[command], mode=mode or "list")
+        if command == "s3-check"
         else jobs.build(stage, SIZES[stage])
     )
     proxy = slow_endpoint(0)
     proxy.faults.set_rates(FaultRates(stall_s=STALL_S, seed=sum(map(ord, stage))))
     result = run_cli(
-        stage, *job.command(), env={**chaos_env, "AWS_ENDPOINT_URL": proxy.url}, timeout=240
+        command, *job.command(), env={**chaos_env, "AWS_ENDPOINT_URL": proxy.url}, timeout=240
     )
     assert result.returncode == job.exit_code, result.stderr
     injected = proxy.faults.injected
     assert injected["SlowDown"] >= 3 and injected["reset"] >= 1, injected
+    if stage in ENGINE_MODES:  # the requests the faults hit were the engine's
+        agents = proxy.agents("GET" if mode == "read" else "HEAD")
+        assert sum(agent.startswith("s3deep/") for agent in agents) >= 250, agents[:3]
     job.same_output = True  # no kill here: even s3-repair must write the reference records
     job.verify()
     figures["requests through the faulty proxy"] += len(proxy.requests())

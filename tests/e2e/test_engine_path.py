@@ -1,0 +1,117 @@
+"""The per-object requests of s3-check (head and read modes) and s3-repair go through
+the request engine (lib/stores/crt): the console scripts against moto behind the proxy, which
+records each request's User-Agent. Hostile keys, every kind of damage and the repairs
+come out exactly as on botocore's path (S3DEEP_ENGINE=botocore)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from s3proxy import ProxiedEndpoint
+
+Run = Callable[..., subprocess.CompletedProcess[bytes]]
+Parse = Callable[[bytes], list[dict[str, Any]]]
+
+HOSTILE = {
+    "data/with space": b"1",
+    "data/a+b=c&d;e": b"22",
+    "data/100% done": b"333",
+    "data/%2F encoded": b"4444",
+    "data/naïve café/日本語.json": b"55555",
+    "data/../up/./around": b"666666",
+    "data//double": b"7777777",
+    "data/<tag>&'\"": b"88888888",
+    "data/" + "k" * 1000: b"999999999",
+}
+DAMAGE = {  # replica key -> what the check should call it
+    "backup/with space": "missing",
+    "backup/a+b=c&d;e": "size_mismatch",
+    "backup/100% done": "etag_mismatch",
+}
+
+
+def engine_requests_seen(proxy: ProxiedEndpoint, method: str) -> tuple[int, int]:
+    """(requests by the engine, requests by botocore) of one method the proxy saw."""
+    agents = proxy.agents(method)
+    # botocore's User-Agent names awscrt too (md/awscrt#…); the engine's starts with s3deep/
+    engine = sum(agent.startswith("s3deep/") for agent in agents)
+    return engine, len(agents) - engine
+
+
+@pytest.fixture
+def world(
+    make_bucket: Callable[..., str], seed_objects: Callable[[str, Mapping[str, bytes]], None]
+) -> tuple[str, str]:
+    source, target = make_bucket(), make_bucket()
+    seed_objects(source, HOSTILE)
+    replica = {"backup/" + key.removeprefix("data/"): body for key, body in HOSTILE.items()}
+    del replica["backup/with space"]
+    replica["backup/a+b=c&d;e"] += b"!"
+    replica["backup/100% done"] = b"XXX"
+    seed_objects(target, replica)
+    return source, target
+
+
+@pytest.fixture
+def listing(world: tuple[str, str], run_cli: Run) -> bytes:
+    """The source's manifest."""
+    result = run_cli("s3-manifest", f"s3://{world[0]}/data/", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("mode", ["head", "read"])
+def test_check_modes_send_their_requests_through_the_engine(
+    mode: str, world: tuple[str, str], listing: bytes, run_cli: Run, parse_ndjson: Parse,
+    slow_endpoint: Callable[[float], ProxiedEndpoint],
+) -> None:  # fmt: skip
+    target = world[1]
+    outputs = {}
+    for path in ("engine", "botocore"):
+        proxy = slow_endpoint(0.0)
+        env = {"AWS_ENDPOINT_URL": proxy.url}
+        if path == "botocore":
+            env["S3DEEP_ENGINE"] = "botocore"
+        result = run_cli(
+            "s3-check", f"s3://{target}/backup/", "--mode", mode, "--quiet",
+            input=listing, env=env,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        records = [r for r in parse_ndjson(result.stdout) if r["type"] == "check"]
+        statuses = {r["key"]: r["status"] for r in records if r["status"] != "ok"}
+        assert statuses == DAMAGE
+        assert len(records) == len(HOSTILE)
+        by_engine, by_botocore = engine_requests_seen(proxy, "HEAD")
+        assert (by_engine > 0, by_botocore) == ((True, 1) if path == "engine" else (False, 10))
+        if mode == "read":  # the 6 objects whose metadata matched are downloaded
+            gets = engine_requests_seen(proxy, "GET")
+            assert gets == ((6, 0) if path == "engine" else (0, 6))
+        outputs[path] = [{k: v for k, v in r.items() if k != "actual"} for r in records]
+    assert outputs["engine"] == outputs["botocore"]
+
+
+def test_repair_copies_hostile_keys_through_the_engine(
+    world: tuple[str, str], listing: bytes, run_cli: Run, parse_ndjson: Parse, s3_client: Any,
+    slow_endpoint: Callable[[float], ProxiedEndpoint],
+) -> None:  # fmt: skip
+    source, target = world
+    checked = run_cli("s3-check", f"s3://{target}/backup/", "--quiet", input=listing)
+    proxy = slow_endpoint(0.0)
+    result = run_cli(
+        "s3-repair", f"s3://{target}/backup/", "--from", f"s3://{source}/data/", "--quiet",
+        input=checked.stdout, env={"AWS_ENDPOINT_URL": proxy.url},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [r for r in parse_ndjson(result.stdout) if r["type"] == "repair"]
+    repaired = {r["key"]: r["status"] for r in records if r["status"] != "skipped"}
+    assert repaired == dict.fromkeys(DAMAGE, "repaired")
+    copies, botocore_copies = engine_requests_seen(proxy, "PUT")
+    assert (copies, botocore_copies) == (3, 0)  # three CopyObject, none by botocore
+    for key, body in HOSTILE.items():
+        name = "backup/" + key.removeprefix("data/")
+        assert s3_client.get_object(Bucket=target, Key=name)["Body"].read() == body, name
+    again = run_cli("s3-check", f"s3://{target}/backup/", "--quiet", input=listing)
+    assert again.returncode == 0, again.stdout

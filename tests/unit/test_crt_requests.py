@@ -1,0 +1,99 @@
+"""EngineRequests answers as the botocore calls the S3 store made before it: same
+arguments, same results, the client's timeout and attempts kept."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lib.stores.crt.engine import Engine
+from lib.stores.crt.requests import EngineRequests, engine_requests
+from lib.stores.s3 import S3Config, make_client
+from lib.stores.transfer import TransferError
+
+
+@pytest.fixture
+def requests(s3_server: str) -> Iterator[tuple[EngineRequests, Any]]:
+    objects = EngineRequests(lambda: Engine.for_config(S3Config(endpoint_url=s3_server)))
+    yield objects, make_client(S3Config(endpoint_url=s3_server))
+    objects.close()
+
+
+def test_each_request_answers_as_botocore_did(
+    requests: tuple[EngineRequests, Any], bucket: str, s3_client: Any
+) -> None:
+    objects, client = requests
+    data = b"0123456789" * 700_000  # 7 MB: a 5 MiB part and the rest
+    params = {"Bucket": bucket, "Key": "a b+c", "ContentType": "text/csv",
+              "Metadata": {"team": "ops"}, "StorageClass": "STANDARD_IA"}  # fmt: skip
+    etag = objects.put(client, params, data)
+    assert etag == hashlib.md5(data).hexdigest()
+    ours = objects.head(client, bucket, "a b+c", ChecksumMode="ENABLED")
+    theirs = client.head_object(Bucket=bucket, Key="a b+c", ChecksumMode="ENABLED")
+    assert ours is not None
+    for name in (
+        "ContentLength",
+        "ETag",
+        "LastModified",
+        "ContentType",
+        "Metadata",
+        "StorageClass",
+    ):
+        assert ours[name] == theirs[name], name
+    assert objects.head(client, bucket, "absent") is None
+    assert objects.get(client, bucket, "a b+c").read() == data
+    assert objects.get_range(client, bucket, "a b+c", 5, 10) == data[5:15]
+    assert objects.get_range(client, bucket, "a b+c", 7, 2_000_000) == data[7:2_000_007]
+    with pytest.raises(TransferError):
+        objects.get_range(client, bucket, "a b+c", len(data) - 5, 10)
+
+    copy = {"Bucket": bucket, "Key": "copy", "CopySource": {"Bucket": bucket, "Key": "a b+c"},
+            "MetadataDirective": "COPY"}  # fmt: skip
+    assert objects.copy(client, copy) == etag
+    assert s3_client.head_object(Bucket=bucket, Key="copy")["Metadata"] == {"team": "ops"}
+
+    upload = s3_client.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+    part = {"Bucket": bucket, "Key": "parts", "UploadId": upload}
+    half = 5 * 1024 * 1024
+    first = objects.upload_part(client, {**part, "PartNumber": 1}, data[:half])
+    second = objects.upload_part_copy(
+        client, {**part, "PartNumber": 2}, {"Bucket": bucket, "Key": "a b+c"}, (half, len(data))
+    )
+    assert first == hashlib.md5(data[:half]).hexdigest()
+    assert second == hashlib.md5(data[half:]).hexdigest()
+
+
+def test_a_parameter_the_engine_does_not_send_is_refused(
+    requests: tuple[EngineRequests, Any], bucket: str
+) -> None:
+    objects, client = requests
+    with pytest.raises(ValueError, match="SSECustomerKey"):
+        objects.put(client, {"Bucket": bucket, "Key": "k", "SSECustomerKey": "x"}, b"")
+
+
+def test_the_clients_timeout_and_attempts_bound_the_request(
+    requests: tuple[EngineRequests, Any], s3_server: str
+) -> None:
+    objects, _ = requests
+    quick = make_client(S3Config(endpoint_url=s3_server), read_timeout=2, max_attempts=1)
+    limits = objects.limits(quick)
+    assert (limits.stall_s, limits.attempts) == (
+        2.0,
+        quick.meta.config.retries["total_max_attempts"],
+    )
+
+
+def test_the_engine_is_the_default_and_botocore_can_be_asked_for(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = S3Config(endpoint_url=s3_server)
+    objects = engine_requests(config, 4)
+    assert isinstance(objects, EngineRequests)
+    assert objects._engine is None  # made by the first request, not before
+    assert objects.engine.window.limit == 4
+    objects.close()
+    monkeypatch.setenv("S3DEEP_ENGINE", "botocore")
+    assert engine_requests(config, 4) is None
