@@ -48,11 +48,11 @@ def test_every_module_of_lib_is_in_a_layer() -> None:
 def test_no_import_runs_up_a_layer(layer: str) -> None:
     level = LAYERS.index(layer)
     upward = []
-    for path in sorted((LIB / layer).glob("*.py")):
+    for path in sorted((LIB / layer).rglob("*.py")):
         for line, module in lib_imports(path):
             target = layer_of(module)
             if module.split(".")[0] != "lib" or target is None or target > level:
-                upward.append(f"lib/{layer}/{path.name}:{line} imports {module}")
+                upward.append(f"{path.relative_to(LIB.parent)}:{line} imports {module}")
     assert upward == []
 
 
