@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,13 @@ REPAIR_ACROSS = Row("repair across: s3-repair -i check file (streamed)",
                     START["s3-repair across"])  # fmt: skip
 ONE_PART = ("--part-concurrency", "1")  # what rclone serve s3 needs if defaults fail
 RCLONE_COPY = Row("repair across: rclone copy (streamed)", START["rclone copy"])
+
+
+def request_path() -> str:
+    """Which request path the measured s3deep runs used (S3DEEP_ENGINE, lib/stores/crt)."""
+    if os.environ.get("S3DEEP_ENGINE") == "botocore":
+        return "botocore (S3DEEP_ENGINE=botocore)"
+    return "the awscrt request engine (lib/stores/crt; large ranged GETs through botocore)"
 
 
 def read_rows(bucket: str) -> tuple[Row, Row]:
@@ -411,7 +419,8 @@ writes to a second one, B). Client CPU per object subtracts each tool's start-up
 median of the same tool run over nothing in the same rounds (the "start-up" rows).
 Ratios are s3deep / peer (below 1: s3deep needs less). Concurrency is each tool's
 default: s3-check 16 requests in flight, s3-repair 8 objects and 4 parts, rclone 8
-checkers and 4 transfers, s5cmd 256 workers. This is s3deep's botocore request path.
+checkers and 4 transfers, s5cmd 256 workers. s3deep's per-object requests went through
+{request_path()}.
 
 {across_note(sizes, failed)}
 
