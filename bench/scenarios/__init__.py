@@ -10,4 +10,6 @@ registers them); they build on bench.harness.
 - sharding: one process against --shard workers under GNU parallel
 - objects: the per-object paths (HEAD, GET, copy) against rclone and s5cmd, CPU per object
 - delete_answers: a stand-alone measurement of DeleteObjects' verbose answer
+- engine_requests: a stand-alone measurement of client CPU per HEAD, GET and copy, botocore
+  against the request engine (lib/stores/crt)
 """

@@ -16,7 +16,7 @@ batch, per request; the server runs in its own process and is not counted. Both
 paths are warmed up first (connections, addressing, botocore's model), so start-up
 is left out. Rounds alternate the order of the paths; medians are printed.
 
-    .venv/bin/python -m bench.engine_requests [ROUNDS] [OBJECTS]
+    .venv/bin/python -m bench.scenarios.engine_requests [ROUNDS] [OBJECTS]
 """
 
 from __future__ import annotations
