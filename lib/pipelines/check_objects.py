@@ -95,9 +95,9 @@ class ObjectCheck(Check):
             judged.set_result(self._check_one(item))  # nothing to send, or a local stat
             return judged
 
-        def judge(info: ObjectInfo | None) -> None:
+        def judge(info: ObjectInfo | None, verdict: Verdict | None) -> None:
             try:
-                judged.set_result(self._judged(located, info))
+                judged.set_result(self._judged(located, info, verdict))
             except BaseException as exc:
                 judged.set_exception(exc)
 
@@ -112,13 +112,19 @@ class ObjectCheck(Check):
                 except BaseException as stop:  # the run stops: raised at this record's turn
                     judged.set_exception(stop)
                 return
-            if info is not None and self.verifier.compare(located.expected, info.record)[0] == (
-                "unverified"
-            ):
+            if info is None:
+                judge(info, None)
+            elif located.expected.bucket.startswith("/"):
+                # A local expected file is hashed to compare: not on the engine's thread.
                 assert self._more is not None
-                self._more.submit(judge, info)  # one more HEAD: not on the engine's thread
+                self._more.submit(judge, info, None)
             else:
-                judge(info)
+                verdict = self.verifier.compare(located.expected, info.record)
+                if verdict[0] == "unverified":
+                    assert self._more is not None
+                    self._more.submit(judge, info, verdict)  # one more HEAD: on a thread
+                else:
+                    judge(info, verdict)
 
         located.store.head_async(located.key, located.version).add_done_callback(done)
         return judged
@@ -143,11 +149,16 @@ class ObjectCheck(Check):
             raise stop from None
         return _record(bucket, key, "error", located.expected, None, describe(exc))
 
-    def _judged(self, located: Located, info: ObjectInfo | None) -> DataRecord:
+    def _judged(
+        self, located: Located, info: ObjectInfo | None, verdict: Verdict | None = None
+    ) -> DataRecord:
+        """The check record for what HEAD found; `verdict`: the metadata comparison,
+        when the caller has already made it."""
         expected, bucket, key = located.expected, located.bucket, located.key
         if info is None:
             return _record(bucket, key, "missing", expected, None, None)
-        verdict: Verdict = self.verifier.compare(expected, info.record)
+        if verdict is None:
+            verdict = self.verifier.compare(expected, info.record)
         if verdict[0] == "unverified":
             verdict = self.verifier.compare_checksums(expected, info) or verdict
         if self.options.mode == "read" and verdict[0] in ("ok", "unverified"):
