@@ -33,17 +33,19 @@ $(STAMP): pyproject.toml
 
 # Test processes in parallel (pytest-xdist); each has its own moto server. Measured on 2 cores:
 # 2 workers 7 min 48 s, 3 workers 7 min 44 s, 4 workers 8 min 30 s; 2 use the least CPU
-# (README "Development").
+# (README "Development"). worksteal: a worker that runs out of tests takes some of the
+# other's, so the suite does not end on one worker's queue of slow chaos tests.
 WORKERS ?= 2
+XDIST := -n $(WORKERS) --dist worksteal
 
 test: install ## Run the test suite (unit, CLI, end-to-end and chaos, against a local moto server)
-	$(BIN)/pytest -q -n $(WORKERS)
+	$(BIN)/pytest -q $(XDIST)
 
-quick: install ## Unit and CliRunner tests only: the edit loop (no subprocesses, no server)
+quick: install ## Unit and CliRunner tests only: the edit loop (no subprocesses; a moto server thread)
 	$(BIN)/pytest -q tests/unit
 
 chaos: install ## Only the chaos tests (kills, signals, faults, disk, bad input); prints the figures
-	$(BIN)/pytest -q -n $(WORKERS) -m chaos
+	$(BIN)/pytest -q $(XDIST) -m chaos
 
 lint: install ## ruff check, ruff format --check, mypy on lib and stages
 	$(BIN)/ruff check $(CODE)

@@ -132,6 +132,16 @@ def s3_client(s3_server: str) -> Any:
     return boto3.session.Session().client("s3", endpoint_url=s3_server, config=config)
 
 
+@pytest.fixture(scope="session")
+def server_client(s3_server: str) -> Any:
+    """s3deep's own S3 client (lib.stores.s3.make_client) for the session's moto server:
+    what unit tests use instead of moto's in-process mock_aws, whose start and stop reset
+    every moto backend of the process, the server's buckets included."""
+    from lib.stores.s3 import S3Config, make_client
+
+    return make_client(S3Config(endpoint_url=s3_server, region="us-east-1"))
+
+
 _bucket_numbers = itertools.count(1)
 
 

@@ -51,6 +51,10 @@ def modified(path: Path | None) -> int | None:
         return None
 
 
+# SIGINT's handler when the test process started (helpers is imported before any test).
+STARTING_SIGINT = signal.getsignal(signal.SIGINT)
+
+
 @contextmanager
 def signal_handlers_restored() -> Iterator[None]:
     """Puts back the SIGINT and SIGTERM handlers that were in place on entry.

@@ -67,6 +67,14 @@ class CheckpointLock:
         self.checkpoint = os.path.abspath(checkpoint)
         self.path = f"{self.checkpoint}.lock"
         self._fd: int | None = None
+        if os.path.exists(self.checkpoint) and not os.path.isfile(self.checkpoint):
+            # Saving renames a new file over the path, and --restart unlinks it: given
+            # /dev/null, both would replace the device for every process on the machine.
+            raise UsageError(
+                f"--checkpoint {checkpoint}: not a regular file",
+                hint="a checkpoint is a file this stage replaces as it goes; "
+                "give a file's path, or leave --checkpoint out",
+            )
 
     def acquire(self) -> None:
         """Takes the lock at once, or exits 3 naming the run that holds it."""

@@ -117,3 +117,27 @@ def test_two_runs_writing_one_output_with_other_checkpoints(
     assert first.process.wait(timeout=120) == 0
     job.verify()
     figures["shared: second run on the same -o, other checkpoint, refused (exit 3)"] += 1
+
+
+def test_a_checkpoint_path_that_is_not_a_file_is_refused_and_left_alone(
+    run_cli: Run, tmp_path: Any
+) -> None:
+    """`--checkpoint /dev/null --restart` used to unlink /dev/null and rename a regular
+    file over it, breaking every program on the machine that writes to it. A FIFO stands
+    in for the device here (anyone may make one); the stage refuses before touching it."""
+    import os
+    import stat
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a").write_bytes(b"a")
+    fifo = tmp_path / "null"
+    os.mkfifo(fifo)
+    output = tmp_path / "out.ndjson"
+    for extra in (["--restart"], []):
+        args = [str(source), "-o", str(output), "--checkpoint", str(fifo), *extra]
+        result = run_cli("s3-manifest", *args, timeout=60)
+        assert result.returncode == 2, result.stderr
+        one_error_line(result.stderr, f"--checkpoint {fifo}: not a regular file")
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["null", "source"]

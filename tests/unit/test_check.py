@@ -2,7 +2,7 @@
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -227,39 +227,39 @@ S3_REPLICA = {
 }
 
 
+Seed = Callable[[str, Mapping[str, bytes]], None]
+
+
 @pytest.fixture(scope="module")
-def s3_pair() -> Iterator[tuple[Any, bytes]]:
-    """A client of two buckets (src, dst: a damaged replica) and the manifest of src."""
-    from moto import mock_aws
-
-    from lib.stores.s3 import S3Config, make_client
-
-    with mock_aws():
-        client = make_client(S3Config(region="us-east-1"))
-        for bucket, objects in (("src", S3_SOURCE), ("dst", S3_REPLICA)):
-            client.create_bucket(Bucket=bucket)
-            for key, body in objects.items():
-                client.put_object(Bucket=bucket, Key=key, Body=body)
-        location = parse_location("s3://src")
-        records: list[Any] = [Header(stage="s3-manifest", source=str(location))]
-        listed = ManifestPipeline(store_for(location, client), ManifestOptions())
-        records += [r for r in listed if r is not FLUSH]
-        records.append(Summary(stage="s3-manifest", complete=True, counts={"objects": 1}))
-        encoder = new_encoder()
-        yield client, b"".join(encoder.encode(record) + b"\n" for record in records)
+def s3_pair(
+    server_client: Any, make_bucket: Callable[..., str], seed_objects: Seed
+) -> tuple[Any, bytes, str]:
+    """A client of two buckets (a source and a damaged replica of it), the manifest of the
+    source, and the replica's location."""
+    source, replica = make_bucket(), make_bucket()
+    seed_objects(source, S3_SOURCE)
+    seed_objects(replica, S3_REPLICA)
+    location = parse_location(f"s3://{source}")
+    records: list[Any] = [Header(stage="s3-manifest", source=str(location))]
+    listed = ManifestPipeline(store_for(location, server_client), ManifestOptions())
+    records += [r for r in listed if r is not FLUSH]
+    records.append(Summary(stage="s3-manifest", complete=True, counts={"objects": 1}))
+    encoder = new_encoder()
+    manifest = b"".join(encoder.encode(record) + b"\n" for record in records)
+    return server_client, manifest, f"s3://{replica}"
 
 
 def s3_check(
-    client: Any,
-    data: bytes,
+    pair: tuple[Any, bytes, str],
     parallel: int,
     cursor: dict[str, Any] | None = None,
     shard: Shard | None = None,
 ) -> ListCheck:
+    client, data, target = pair
     reader = RecordReader(io.BytesIO(data), new_decoder())
     header = reader.read_header()
     assert header is not None and header.source is not None
-    where = parse_location("s3://dst")
+    where = parse_location(target)
     options = CheckOptions(page_size=4, parallel=parallel, shard=shard)
     keymap = KeyMap(parse_location(header.source), where)
     return ListCheck(reader, keymap, where, Stores(client), options, cursor)
@@ -272,16 +272,15 @@ def checked_lines(pipeline: ListCheck | ObjectCheck) -> list[bytes]:
 
 
 def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
-    s3_pair: tuple[Any, bytes],
+    s3_pair: tuple[Any, bytes, str],
 ) -> None:
-    client, data = s3_pair
     encoder = new_encoder()
-    reference = checked_lines(s3_check(client, data, 1))
-    ranged = checked_lines(s3_check(client, data, 3))
+    reference = checked_lines(s3_check(s3_pair, 1))
+    ranged = checked_lines(s3_check(s3_pair, 3))
     assert ranged == reference
     assert b'"extra"' in b"".join(reference) and b'"missing"' in b"".join(reference)
     for cut in range(0, len(reference), 3):
-        pipeline = s3_check(client, data, 1)
+        pipeline = s3_check(s3_pair, 1)
         taken: list[bytes] = []
         iterator: Iterator[DataRecord | Flush] = iter(pipeline)
         while len(taken) < cut:
@@ -289,19 +288,18 @@ def test_parallel_listing_resumes_after_any_cursor_without_gaps_or_repeats(
             if record is not FLUSH:
                 taken.append(encoder.encode(record))
         cursor = json.loads(json.dumps(pipeline.cursor()))
-        rest = checked_lines(s3_check(client, data, 3, cursor))
+        rest = checked_lines(s3_check(s3_pair, 3, cursor))
         assert taken + rest == reference, f"resumed after {cut} records"
 
 
 def test_parallel_listing_with_a_shard_keeps_the_shards_records(
-    s3_pair: tuple[Any, bytes],
+    s3_pair: tuple[Any, bytes, str],
 ) -> None:
-    client, data = s3_pair
-    whole = checked_lines(s3_check(client, data, 1))
+    whole = checked_lines(s3_check(s3_pair, 1))
     parts = []
     for index in range(2):
         shard = Shard(index, 2)
-        sequential, ranged = (checked_lines(s3_check(client, data, n, shard=shard)) for n in (1, 3))
+        sequential, ranged = (checked_lines(s3_check(s3_pair, n, shard=shard)) for n in (1, 3))
         assert ranged == sequential and 0 < len(ranged) < len(whole)
         parts += ranged
     assert sorted(parts) == sorted(whole)

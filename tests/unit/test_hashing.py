@@ -2,13 +2,10 @@
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from lib.leaves.hashing import CHUNK, ContentHasher, etag_parts, file_etag
 
@@ -17,18 +14,10 @@ DATA = os.urandom(2 * PART + 12345)
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="bkt")
-        yield client
+def s3(server_client: Any) -> Any:
+    """A client of the session's moto server, with the bucket `bkt`."""
+    server_client.create_bucket(Bucket="bkt")  # us-east-1: a bucket one owns again is OK
+    return server_client
 
 
 def upload_in_parts(s3: Any, key: str, data: bytes, part: int, algorithm: str | None) -> None:

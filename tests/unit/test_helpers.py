@@ -3,7 +3,7 @@
 import signal
 from pathlib import Path
 
-from helpers import signal_handlers_restored
+from helpers import STARTING_SIGINT, signal_handlers_restored
 from typer.testing import CliRunner
 
 from lib.engine import interrupts
@@ -30,5 +30,8 @@ def test_a_stage_run_in_process_leaves_its_handlers(tmp_path: Path) -> None:
 
 def test_ctrl_c_reaches_pytest_again() -> None:
     """Run after the test above in the same process, this fails unless the fixture put
-    Python's handler back (without it, Ctrl-C during the suite was swallowed)."""
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    the handler back that the test process started with (without it, Ctrl-C during the
+    suite was swallowed): Python's own, or SIG_IGN in a job a shell started in the
+    background."""
+    assert signal.getsignal(signal.SIGINT) is STARTING_SIGINT
+    assert STARTING_SIGINT is not interrupts._handler

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
-from moto import mock_aws
 
 from lib.leaves.errors import ExitCode, StageError, UsageError
 from lib.leaves.records import CheckRecord, ObjectRecord
@@ -21,7 +19,6 @@ from lib.pipelines.delete_plan import DeleteRequest, plan_delete
 from lib.pipelines.manifest_plan import ManifestRequest, plan_manifest
 from lib.pipelines.plan import Common, run_plan
 from lib.pipelines.repair_plan import RepairRequest, plan_repair
-from lib.stores.s3 import S3Config, make_client
 
 FILES = {"a.txt": b"alpha", "b/c.txt": b"gamma"}
 
@@ -45,11 +42,11 @@ def world(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = make_client(S3Config(region="us-east-1"))
-        client.create_bucket(Bucket="plans")
-        yield client
+def s3(server_client: Any, s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The bucket `plans` on the session's moto server, which the plans' clients reach."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    server_client.create_bucket(Bucket="plans")  # us-east-1: a bucket one owns again is OK
+    return server_client
 
 
 def test_a_local_listing_plan_names_its_location_and_the_options_that_shape_it(

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from lib.leaves.flush import FLUSH
 from lib.stores import ranges
 from lib.stores.ranges import KeyRange, ParallelLister, after_subtree, shard_bounds, split_point
-from lib.stores.s3 import ListRequest, S3Config, make_client
+from lib.stores.s3 import ListRequest
 
 KEYS = sorted(
     [
@@ -95,26 +94,27 @@ def test_shard_bounds_cut_the_directories_into_equal_groups() -> None:
     assert shard_bounds(lambda prefix: [], "p/", 3) == ["p/", "p/"]
 
 
-# --- the parallel lister against moto in-process -------------------------------------
+# --- the parallel lister against the session's moto server -----------------------------
+
+Seed = Callable[[str, Mapping[str, bytes]], None]
 
 
 @pytest.fixture(scope="module")
-def listed_bucket() -> Iterator[tuple[Any, list[str]]]:
-    with mock_aws():
-        client = make_client(S3Config(region="us-east-1"))
-        client.create_bucket(Bucket="bkt")
-        for key in KEYS:
-            client.put_object(Bucket="bkt", Key=key, Body=key.encode())
-        yield client, KEYS
+def listed_bucket(
+    server_client: Any, make_bucket: Callable[..., str], seed_objects: Seed
+) -> tuple[Any, str, list[str]]:
+    bucket = make_bucket()
+    seed_objects(bucket, {key: key.encode() for key in KEYS})
+    return server_client, bucket, KEYS
 
 
 @pytest.mark.parametrize("streams", [1, 2, 5])
 @pytest.mark.parametrize("page_size", [3, 1000])
 def test_parallel_listing_is_the_sequential_listing(
-    listed_bucket: tuple[Any, list[str]], streams: int, page_size: int
+    listed_bucket: tuple[Any, str, list[str]], streams: int, page_size: int
 ) -> None:
-    client, keys = listed_bucket
-    lister = ParallelLister(client, ListRequest("bkt", "", page_size=page_size), streams)
+    client, bucket, keys = listed_bucket
+    lister = ParallelLister(client, ListRequest(bucket, "", page_size=page_size), streams)
     listed = [record.key for record in lister if record is not FLUSH]
     assert listed == keys
     if streams > 1 and page_size == 3:
@@ -126,20 +126,20 @@ def test_parallel_listing_is_the_sequential_listing(
     [("logs/", KeyRange("logs/2026/02", "logs/2026/11/01/part-005")), ("", KeyRange(None, "a0"))],
 )
 def test_parallel_listing_stays_in_its_bounds(
-    listed_bucket: tuple[Any, list[str]], prefix: str, bounds: KeyRange
+    listed_bucket: tuple[Any, str, list[str]], prefix: str, bounds: KeyRange
 ) -> None:
-    client, keys = listed_bucket
-    lister = ParallelLister(client, ListRequest("bkt", prefix, page_size=4), 3, bounds)
+    client, bucket, keys = listed_bucket
+    lister = ParallelLister(client, ListRequest(bucket, prefix, page_size=4), 3, bounds)
     expected = [key for key in keys if key.startswith(prefix) and bounds.holds(key)]
     assert [record.key for record in lister if record is not FLUSH] == expected
 
 
 def test_few_pages_are_buffered_while_the_reader_waits(
-    listed_bucket: tuple[Any, list[str]], monkeypatch: pytest.MonkeyPatch
+    listed_bucket: tuple[Any, str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client, keys = listed_bucket
+    client, bucket, keys = listed_bucket
     monkeypatch.setattr(ranges, "PAGES_PER_STREAM", 2)
-    lister = ParallelLister(client, ListRequest("bkt", "", page_size=2), 3)
+    lister = ParallelLister(client, ListRequest(bucket, "", page_size=2), 3)
     records = iter(lister)
     first = next(record for record in records if record is not FLUSH)
     # The workers run into their budget of 3 x 2 pages, then wait.
@@ -154,8 +154,8 @@ def test_few_pages_are_buffered_while_the_reader_waits(
     assert [first.key, *rest] == keys
 
 
-def test_a_listing_error_reaches_the_reader(listed_bucket: tuple[Any, list[str]]) -> None:
-    client, _ = listed_bucket
+def test_a_listing_error_reaches_the_reader(listed_bucket: tuple[Any, str, list[str]]) -> None:
+    client, _, _ = listed_bucket
     lister = ParallelLister(client, ListRequest("no-such-bucket", ""), 2)
     with pytest.raises(Exception, match="NoSuchBucket"):
         list(lister)
@@ -164,9 +164,12 @@ def test_a_listing_error_reaches_the_reader(listed_bucket: tuple[Any, list[str]]
 # --- seeding --parallel from the directories ------------------------------------------
 
 
-def seeded_listing(client: Any, keys: list[str], prefix: str, streams: int = 4) -> ParallelLister:
+def seeded_listing(
+    seeded: tuple[Any, str], keys: list[str], prefix: str, streams: int = 4
+) -> ParallelLister:
     """Lists `prefix` on `streams` streams and checks it against the sorted keys."""
-    lister = ParallelLister(client, ListRequest("seeds", prefix, page_size=5), streams)
+    client, bucket = seeded
+    lister = ParallelLister(client, ListRequest(bucket, prefix, page_size=5), streams)
     listed = [record.key for record in lister if record is not FLUSH]
     assert listed == sorted(key for key in keys if key.startswith(prefix))
     return lister
@@ -198,20 +201,21 @@ SEED_KEYS = sorted(
 
 
 @pytest.fixture(scope="module")
-def seed_bucket() -> Iterator[Any]:
-    with mock_aws():
-        client = make_client(S3Config(region="us-east-1"))
-        client.create_bucket(Bucket="seeds")
-        for key in SEED_KEYS:
-            client.put_object(Bucket="seeds", Key=key, Body=b"")
-        yield client
+def seed_bucket(
+    server_client: Any, make_bucket: Callable[..., str], seed_objects: Seed
+) -> tuple[Any, str]:
+    bucket = make_bucket()
+    seed_objects(bucket, dict.fromkeys(SEED_KEYS, b""))
+    return server_client, bucket
 
 
 @pytest.mark.parametrize(
     ("layout", "prefix"),
     [("directories", ""), ("deep", "deep/down/"), ("one-directory", "only"), ("hard", "h/")],
 )
-def test_seeding_cuts_at_the_directories(seed_bucket: Any, layout: str, prefix: str) -> None:
+def test_seeding_cuts_at_the_directories(
+    seed_bucket: tuple[Any, str], layout: str, prefix: str
+) -> None:
     keys = [key for key in SEED_KEYS if key.startswith(prefix)]
     assert set(SEED_LAYOUTS[layout]) <= set(keys)
     lister = seeded_listing(seed_bucket, keys, prefix)
@@ -224,7 +228,7 @@ def test_seeding_cuts_at_the_directories(seed_bucket: Any, layout: str, prefix: 
     assert listing <= pages + 1 + 8, (lister.requests, lister.probes, pages)
 
 
-def test_seeding_flat_keys_falls_back_to_splitting(seed_bucket: Any) -> None:
+def test_seeding_flat_keys_falls_back_to_splitting(seed_bucket: tuple[Any, str]) -> None:
     flat = [f"flat-{n:04d}" for n in range(60)]
     lister = seeded_listing(seed_bucket, flat, "flat-", streams=3)
     assert lister.seeded <= 2  # nothing to cut at: ranges come from splitting

@@ -65,22 +65,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Made]:
 
         yield store_for(parse_location(str(root)), None), refuse_local
         return
-    from moto import mock_aws
+    client = RefusingClient(request.getfixturevalue("server_client"))
+    bucket = request.getfixturevalue("make_bucket")()
+    request.getfixturevalue("seed_objects")(bucket, dict.fromkeys(KEYS, DATA))
+    made = store_for(parse_location(f"s3://{bucket}/"), client)
 
-    from lib.stores.s3 import S3Config, make_client
+    def refuse_s3(key: str) -> Callable[[], bool]:
+        client.refused.add(key)
+        return lambda: made.head(key) is not None
 
-    with mock_aws():
-        client = RefusingClient(make_client(S3Config(region="us-east-1")))
-        client.create_bucket(Bucket="bucket")
-        for key in KEYS:
-            client.put_object(Bucket="bucket", Key=key, Body=DATA)
-        made = store_for(parse_location("s3://bucket/"), client)
-
-        def refuse_s3(key: str) -> Callable[[], bool]:
-            client.refused.add(key)
-            return lambda: made.head(key) is not None
-
-        yield made, refuse_s3
+    yield made, refuse_s3
 
 
 def retrier() -> Retrier:
