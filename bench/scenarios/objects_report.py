@@ -64,6 +64,14 @@ class Measured:
             return None
         return (part.megabytes or part.objects) / run.wall_s
 
+    def steady_rate(self, row: Row, part: Part) -> float | None:
+        """The rate once the tool has started: its start-up's wall time subtracted (with
+        2,000 small objects a Python start-up is a large share of the whole run)."""
+        run, startup = self.get(row.name), self.get(row.startup)
+        if run is None or startup is None or run.wall_s <= startup.wall_s:
+            return None
+        return (part.megabytes or part.objects) / (run.wall_s - startup.wall_s)
+
 
 def _per_object(seconds: float | None, part: Part) -> str:
     if seconds is None:
@@ -82,7 +90,7 @@ def part_table(part: Part, measured: Measured) -> str:
     cpu_unit = "CPU ms/MB" if part.megabytes else "CPU µs/object"
     rate_unit = "MB/s" if part.megabytes else "objects/s"
     header = ["command", "wall s", "CPU s", "start-up CPU s", cpu_unit, rate_unit,
-              "peak RSS MB", "server CPU s", "ours/peer wall", "ours/peer CPU/object",
+              f"{rate_unit} after start-up", "peak RSS MB", "server CPU s", "ours/peer wall", "ours/peer CPU/object",
               "ours/peer RSS"]  # fmt: skip
     base = part.ours[0]
     base_series = measured.get(base.name)
@@ -92,11 +100,11 @@ def part_table(part: Part, measured: Measured) -> str:
         series = measured.get(row.name)
         if series is None:
             why = measured.failures.get(row.name, "did not run")
-            lines.append([row.name, *["-"] * 7, why.splitlines()[0][:80], "-", "-"])
+            lines.append([row.name, *["-"] * 8, why.splitlines()[0][:80], "-", "-"])
             continue
         startup = measured.get(row.startup)
         cpu = measured.cpu_per_object(row, part.objects)
-        rate = measured.rate(row, part)
+        rate, steady = measured.rate(row, part), measured.steady_rate(row, part)
         if row in part.peers and base_series is not None:
             ratios = [_ratio(base_series.wall_s, series.wall_s), _ratio(base_cpu, cpu),
                       _ratio(base_series.maxrss_mb, series.maxrss_mb)]  # fmt: skip
@@ -105,7 +113,8 @@ def part_table(part: Part, measured: Measured) -> str:
         lines.append([
             row.name, f"{series.wall_s:.2f}", f"{series.cpu_s:.2f}",
             f"{startup.cpu_s:.2f}" if startup else "-", _per_object(cpu, part),
-            f"{rate:,.1f}" if rate is not None else "-", f"{series.maxrss_mb:.0f}",
+            f"{rate:,.1f}" if rate is not None else "-",
+            f"{steady:,.1f}" if steady is not None else "-", f"{series.maxrss_mb:.0f}",
             f"{series.server_cpu_s:.2f}", *ratios,
         ])  # fmt: skip
     table = markdown_table(header, lines)
@@ -160,8 +169,11 @@ def targets(parts: dict[str, Part], measured: Measured) -> list[Target]:
         found += [
             _against("head: client CPU per object ≤ 0.8x rclone's HEAD path",
                      cpu(part, ours), cpu(part, peer), 0.8),
-            _against("head: objects/s ≥ rclone's", rate(part, ours), rate(part, peer), 1.0,
-                     at_least=True),
+            _against("head: objects/s ≥ rclone's (whole run, start-up included)",
+                     rate(part, ours), rate(part, peer), 1.0, at_least=True),
+            _against("head: objects/s ≥ rclone's (start-up wall time subtracted)",
+                     measured.steady_rate(ours, part),
+                     measured.steady_rate(peer, part) if peer else None, 1.0, at_least=True),
         ]  # fmt: skip
     if chosen := pair("read-small"):
         part, ours, peer = chosen
