@@ -90,8 +90,8 @@ def part_table(part: Part, measured: Measured) -> str:
     cpu_unit = "CPU ms/MB" if part.megabytes else "CPU µs/object"
     rate_unit = "MB/s" if part.megabytes else "objects/s"
     header = ["command", "wall s", "CPU s", "start-up CPU s", cpu_unit, rate_unit,
-              f"{rate_unit} after start-up", "peak RSS MB", "server CPU s", "ours/peer wall", "ours/peer CPU/object",
-              "ours/peer RSS"]  # fmt: skip
+              f"{rate_unit} after start-up", "peak RSS MB", "server CPU s", "ours/peer wall",
+              "ours/peer CPU/object", "ours/peer RSS"]  # fmt: skip
     base = part.ours[0]
     base_series = measured.get(base.name)
     base_cpu = measured.cpu_per_object(base, part.objects)
