@@ -44,8 +44,10 @@ endif
 MANIFEST_FLAGS ?=
 CHECK_FLAGS ?=
 REPAIR_FLAGS ?=
-# Statuses s3-repair acts on, and so all the check output has to keep.
-NOT_OK := missing size_mismatch etag_mismatch checksum_mismatch unreadable error
+# Statuses the check output keeps: those s3-repair acts on, and `unverified` (sizes equal,
+# content not compared), which s3-repair reports as skipped unless REPAIR_FLAGS says
+# --status unverified; CHECK_FLAGS="--mode read" resolves it.
+NOT_OK := missing size_mismatch etag_mismatch checksum_mismatch unverified unreadable error
 
 pair_of = $(if $(findstring :,$(1)),$(1),$(1):$(1)$(REPLICA_SUFFIX))
 PAIRS := $(foreach b,$(BUCKETS),$(call pair_of,$(b)))
