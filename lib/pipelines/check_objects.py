@@ -5,6 +5,12 @@ lib/engine/window.py keeps input order); `read` mode also streams each object wh
 did not already show a mismatch, and recomputes its hashes. Input order does not
 matter, and no `extra` is ever reported.
 
+Through the request engine, read mode fetches an expected object of up to SMALL_READ
+bytes with one GET (x-amz-checksum-mode on): its headers say what the HEAD would (size,
+ETag, version, stored checksums), so the verdicts are the HEAD-then-read ones with half
+the requests. The price: an object whose metadata mismatches is downloaded too (a
+small one, as expected; one grown past SMALL_READ is counted, never kept in memory).
+
 The cursor holds the input position after the last record whose result was yielded.
 """
 

@@ -20,7 +20,6 @@ import contextlib
 from dataclasses import dataclass
 
 from lib.leaves.hashing import (
-    CHUNK,
     SUPPORTED_CHECKSUMS,
     ContentHasher,
     etag_parts,
@@ -34,6 +33,9 @@ from lib.stores.protocol import LayoutUnknown, ObjectInfo, Store, Stores
 __all__ = ["LayoutUnknown", "Verifier", "checked_part_size", "full_object_checksums"]
 
 Verdict = tuple[str, str | None]
+# What Verifier.read asks a stream for at a time: a whole range of lib/stores/crt/reader.py,
+# which it then hands over without a copy (hashlib releases the GIL on such pieces).
+READ_PIECE = 4 * 1024 * 1024
 OK: Verdict = ("ok", None)
 EXISTS: Verdict = ("ok", "existence checked only")
 CHANGED: Verdict = (
@@ -217,7 +219,7 @@ class Verifier:
         try:
             stream = store.open(info.record.key, info.record.version_id)
             with contextlib.closing(stream):
-                while chunk := stream.read(CHUNK):
+                while chunk := stream.read(READ_PIECE):
                     plan.update(chunk)
         except Exception as exc:
             return ("unreadable", f"reading failed after {hasher.size} bytes: {exc}"), hasher.size

@@ -117,3 +117,45 @@ def test_repair_copies_hostile_keys_through_the_engine(
         assert s3_client.get_object(Bucket=target, Key=name)["Body"].read() == body, name
     again = run_cli("s3-check", f"s3://{target}/backup/", "--quiet", input=listing)
     assert again.returncode == 0, again.stdout
+
+
+def test_read_mode_judges_a_small_object_by_one_get(
+    make_bucket: Callable[..., str], s3_client: Any, run_cli: Run, parse_ndjson: Parse,
+    slow_endpoint: Callable[[float], ProxiedEndpoint],
+) -> None:  # fmt: skip
+    """A small expected object is read with one GET whose headers stand for the HEAD: its
+    stored checksum is verified from them, a one-part multipart ETag is recomputed in the
+    layout a HEAD partNumber=1 gives, and an object grown past the one-GET limit since it
+    was listed is a size_mismatch (its bytes are counted, not kept)."""
+    bucket = make_bucket()
+    body = b"small object " * 200
+    s3_client.put_object(Bucket=bucket, Key="plain", Body=body, ChecksumAlgorithm="CRC32")
+    s3_client.put_object(Bucket=bucket, Key="grown", Body=body)
+    upload = s3_client.create_multipart_upload(Bucket=bucket, Key="single")["UploadId"]
+    part = s3_client.upload_part(
+        Bucket=bucket, Key="single", UploadId=upload, PartNumber=1, Body=body
+    )
+    s3_client.complete_multipart_upload(
+        Bucket=bucket, Key="single", UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )  # fmt: skip
+    listing = run_cli("s3-manifest", f"s3://{bucket}/", "--quiet")
+    assert listing.returncode == 0, listing.stderr
+    s3_client.put_object(Bucket=bucket, Key="grown", Body=b"g" * (2 * 1024 * 1024 + 1))
+    proxy = slow_endpoint(0.0)
+    result = run_cli(
+        "s3-check", "--mode", "read", "--quiet", input=listing.stdout,
+        env={"AWS_ENDPOINT_URL": proxy.url},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    records = {r["key"]: r for r in parse_ndjson(result.stdout) if r["type"] == "check"}
+    assert {key: r["status"] for key, r in records.items()} == {
+        "grown": "size_mismatch", "plain": "ok", "single": "ok",
+    }  # fmt: skip
+    assert records["plain"]["detail"].endswith("verified etag, CRC32")
+    assert records["single"]["actual"]["etag"].endswith("-1")
+    assert records["single"]["detail"].endswith("verified etag")
+    assert records["grown"]["actual"]["size"] == 2 * 1024 * 1024 + 1
+    # one GET per object, and one HEAD: the part layout of "single"
+    assert engine_requests_seen(proxy, "GET") == (3, 0)
+    assert engine_requests_seen(proxy, "HEAD") == (1, 0)
