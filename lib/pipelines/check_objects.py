@@ -166,15 +166,24 @@ class ObjectCheck(Check):
         def judge(info: ObjectInfo | None, verdict: Verdict | None) -> None:
             _settle(judged, lambda: self._judged(located, info, verdict, body.data()))
 
+        def on_thread(work: Callable[..., None], *args: Any) -> None:
+            try:
+                more.submit(work, *args)
+            except RuntimeError:  # the pool was shut down: the run is over, nobody waits
+                judged.cancel()
+
         def done(get: concurrent.futures.Future[ObjectInfo | None]) -> None:
             if judged.cancelled():
                 return  # the window was closed: nobody waits for this record
             if get.exception() is not None:  # judged as without the GET, with its errors
-                more.submit(_settle, judged, lambda: self._check_one(item))
+                on_thread(_settle, judged, lambda: self._check_one(item))
                 return
             info = get.result()
-            if info is None or located.expected.bucket.startswith("/"):
-                more.submit(judge, info, None)  # a local expected file is hashed to compare
+            if info is None:
+                judge(info, None)  # missing
+                return
+            if located.expected.bucket.startswith("/"):
+                on_thread(judge, info, None)  # a local expected file is hashed to compare
                 return
             verdict = self.verifier.compare(located.expected, info.record)
             if verdict[0] not in ("ok", "unverified"):
@@ -182,7 +191,7 @@ class ObjectCheck(Check):
             elif verdict[0] == "ok" and etag_parts(info.record.etag) == 0 and body.whole:
                 judge(info, verdict)  # equal plain ETags: the bytes are hashed, no request
             else:
-                more.submit(judge, info, verdict)  # a part layout or checksums to ask for
+                on_thread(judge, info, verdict)  # a part layout or checksums to ask for
 
         located.store.get_async(located.key, located.version, body).add_done_callback(done)
         return judged

@@ -159,3 +159,32 @@ def test_read_mode_judges_a_small_object_by_one_get(
     # one GET per object, and one HEAD: the part layout of "single"
     assert engine_requests_seen(proxy, "GET") == (3, 0)
     assert engine_requests_seen(proxy, "HEAD") == (1, 0)
+
+
+def test_read_mode_judges_small_objects_against_local_files_by_one_get(
+    make_bucket: Callable[..., str], s3_client: Any, run_cli: Run, parse_ndjson: Parse,
+    slow_endpoint: Callable[[float], ProxiedEndpoint], tmp_path: Any,
+) -> None:  # fmt: skip
+    """Expected records of a local directory (no ETag: the file is hashed, on a thread)
+    against a bucket, one GET per object: an equal copy is ok, a same-size one that
+    differs is an etag_mismatch, a missing one is missing."""
+    files = {"same.txt": b"s" * 3000, "changed.txt": b"c" * 3000, "gone.txt": b"g" * 10}
+    for name, body in files.items():
+        (tmp_path / name).write_bytes(body)
+    bucket = make_bucket()
+    s3_client.put_object(Bucket=bucket, Key="same.txt", Body=files["same.txt"])
+    s3_client.put_object(Bucket=bucket, Key="changed.txt", Body=b"C" * 3000)
+    listing = run_cli("s3-manifest", str(tmp_path), "--quiet")
+    assert listing.returncode == 0, listing.stderr
+    proxy = slow_endpoint(0.0)
+    result = run_cli(
+        "s3-check", f"s3://{bucket}/", "--mode", "read", "--quiet", input=listing.stdout,
+        env={"AWS_ENDPOINT_URL": proxy.url},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    records = {r["key"]: r for r in parse_ndjson(result.stdout) if r["type"] == "check"}
+    assert {key: r["status"] for key, r in records.items()} == {
+        "changed.txt": "etag_mismatch", "gone.txt": "missing", "same.txt": "ok",
+    }  # fmt: skip
+    assert engine_requests_seen(proxy, "GET") == (3, 0)
+    assert engine_requests_seen(proxy, "HEAD") == (0, 1)  # botocore's HeadBucket
