@@ -17,6 +17,7 @@ The cursor holds the input position after the last record whose result was yield
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -242,11 +243,16 @@ class ObjectCheck(Check):
 
 
 def _settle(future: concurrent.futures.Future[DataRecord], make: Callable[[], DataRecord]) -> None:
-    """`future` ends with what `make` returns, or with what it raises (a run that stops)."""
+    """`future` ends with what `make` returns, or with what it raises (a run that stops);
+    unless the window cancelled it meanwhile (nobody waits for it)."""
     try:
-        future.set_result(make())
+        result = make()
     except BaseException as exc:
-        future.set_exception(exc)
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            future.set_exception(exc)
+        return
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        future.set_result(result)
 
 
 class BodyBuffer:

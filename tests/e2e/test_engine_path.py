@@ -119,6 +119,19 @@ def test_repair_copies_hostile_keys_through_the_engine(
     assert again.returncode == 0, again.stdout
 
 
+def read_check(
+    run_cli: Run, parse_ndjson: Parse, proxy: ProxiedEndpoint, listing: bytes, *target: str
+) -> dict[str, dict[str, Any]]:
+    """The check records by key of `s3-check [TARGET] --mode read` through `proxy`, which
+    finds damage (exit 1)."""
+    result = run_cli(
+        "s3-check", *target, "--mode", "read", "--quiet", input=listing,
+        env={"AWS_ENDPOINT_URL": proxy.url},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    return {r["key"]: r for r in parse_ndjson(result.stdout) if r["type"] == "check"}
+
+
 def test_read_mode_judges_a_small_object_by_one_get(
     make_bucket: Callable[..., str], s3_client: Any, run_cli: Run, parse_ndjson: Parse,
     slow_endpoint: Callable[[float], ProxiedEndpoint],
@@ -143,12 +156,7 @@ def test_read_mode_judges_a_small_object_by_one_get(
     assert listing.returncode == 0, listing.stderr
     s3_client.put_object(Bucket=bucket, Key="grown", Body=b"g" * (2 * 1024 * 1024 + 1))
     proxy = slow_endpoint(0.0)
-    result = run_cli(
-        "s3-check", "--mode", "read", "--quiet", input=listing.stdout,
-        env={"AWS_ENDPOINT_URL": proxy.url},
-    )  # fmt: skip
-    assert result.returncode == 1, result.stderr
-    records = {r["key"]: r for r in parse_ndjson(result.stdout) if r["type"] == "check"}
+    records = read_check(run_cli, parse_ndjson, proxy, listing.stdout)
     assert {key: r["status"] for key, r in records.items()} == {
         "grown": "size_mismatch", "plain": "ok", "single": "ok",
     }  # fmt: skip
@@ -177,12 +185,7 @@ def test_read_mode_judges_small_objects_against_local_files_by_one_get(
     listing = run_cli("s3-manifest", str(tmp_path), "--quiet")
     assert listing.returncode == 0, listing.stderr
     proxy = slow_endpoint(0.0)
-    result = run_cli(
-        "s3-check", f"s3://{bucket}/", "--mode", "read", "--quiet", input=listing.stdout,
-        env={"AWS_ENDPOINT_URL": proxy.url},
-    )  # fmt: skip
-    assert result.returncode == 1, result.stderr
-    records = {r["key"]: r for r in parse_ndjson(result.stdout) if r["type"] == "check"}
+    records = read_check(run_cli, parse_ndjson, proxy, listing.stdout, f"s3://{bucket}/")
     assert {key: r["status"] for key, r in records.items()} == {
         "changed.txt": "etag_mismatch", "gone.txt": "missing", "same.txt": "ok",
     }  # fmt: skip
