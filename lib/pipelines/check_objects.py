@@ -5,25 +5,35 @@ lib/engine/window.py keeps input order); `read` mode also streams each object wh
 did not already show a mismatch, and recomputes its hashes. Input order does not
 matter, and no `extra` is ever reported.
 
+Through the request engine, read mode fetches an expected object of up to SMALL_READ
+bytes with one GET (x-amz-checksum-mode on): its headers say what the HEAD would (size,
+ETag, version, stored checksums), so the verdicts are the HEAD-then-read ones with half
+the requests. The price: an object whose metadata mismatches is downloaded too (a
+small one, as expected; one grown past SMALL_READ is counted, never kept in memory).
+
 The cursor holds the input position after the last record whose result was yielded.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from lib.engine.window import ordered_results
 from lib.io.ndjson import RecordReader, incomplete_input_note
 from lib.leaves.flush import FLUSH, Flush
+from lib.leaves.hashing import etag_parts
 from lib.leaves.records import DataRecord, ErrorRecord, ObjectRecord
 from lib.leaves.retry import describe, stops_the_run
 from lib.pipelines.check import Check, CheckOptions, Expected, ExpectedInput, KeyMap, _record
 from lib.pipelines.verify import Verdict
 from lib.stores.protocol import ObjectInfo, Store, Stores
 from lib.stores.s3store import S3Store
+
+SMALL_READ = 1024 * 1024  # read mode: an expected object up to this size is one GET
 
 
 class ObjectCheck(Check):
@@ -47,7 +57,13 @@ class ObjectCheck(Check):
     def __iter__(self) -> Iterator[DataRecord | Flush]:
         workers = max(1, self.options.concurrency)
         results: Iterator[tuple[Expected, DataRecord] | Flush]
-        if self.options.mode == "head" and self.stores.objects and self.stores.objects.asynchronous:
+        engine = bool(self.stores.objects and self.stores.objects.asynchronous)
+        if self.options.mode == "read" and engine:
+            # A small object is read with one GET through the engine (its headers say what
+            # a HEAD would); a large one is read on a thread, as a file (lib/stores/crt).
+            self._more = concurrent.futures.ThreadPoolExecutor(workers, "s3-check-read")
+            results = ordered_results(self.expected, submit=self._submit_read, window=workers * 2)
+        elif self.options.mode == "head" and engine:
             # HEADs through the request engine: its futures, no thread per request. A
             # verdict that needs another request (the expected object's checksums) is
             # finished on a thread: a callback must not wait for other requests.
@@ -129,6 +145,58 @@ class ObjectCheck(Check):
         located.store.head_async(located.key, located.version).add_done_callback(done)
         return judged
 
+    def _submit_read(self, item: Expected) -> concurrent.futures.Future[DataRecord]:
+        """_check_one in read mode as a future. An expected object of up to SMALL_READ
+        bytes is fetched with one GET, and judged from its headers (as the HEAD's) and
+        body: one request instead of two, and no thread while it is in flight. A GET that
+        fails, and every other object, take _check_one's way on a thread (HEAD, then the
+        object read as a file); so do verdicts that need more requests or a local file."""
+        assert self._more is not None
+        more = self._more
+        located = self._locate(item)
+        if (
+            not isinstance(located, Located)
+            or not isinstance(located.store, S3Store)
+            or located.expected.size is None
+            or located.expected.size > SMALL_READ
+        ):
+            return more.submit(self._check_one, item)
+        judged: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
+        body = BodyBuffer(SMALL_READ)
+
+        def judge(info: ObjectInfo | None, verdict: Verdict | None) -> None:
+            _settle(judged, lambda: self._judged(located, info, verdict, body.data()))
+
+        def on_thread(work: Callable[..., None], *args: Any) -> None:
+            try:
+                more.submit(work, *args)
+            except RuntimeError:  # the pool was shut down: the run is over, nobody waits
+                judged.cancel()
+
+        def done(get: concurrent.futures.Future[ObjectInfo | None]) -> None:
+            if judged.cancelled():
+                return  # the window was closed: nobody waits for this record
+            if get.exception() is not None:  # judged as without the GET, with its errors
+                on_thread(_settle, judged, lambda: self._check_one(item))
+                return
+            info = get.result()
+            if info is None:
+                judge(info, None)  # missing
+                return
+            if located.expected.bucket.startswith("/"):
+                on_thread(judge, info, None)  # a local expected file is hashed to compare
+                return
+            verdict = self.verifier.compare(located.expected, info.record)
+            if verdict[0] not in ("ok", "unverified"):
+                judge(info, verdict)  # a mismatch: the bytes are not needed
+            elif verdict[0] == "ok" and etag_parts(info.record.etag) == 0 and body.whole:
+                judge(info, verdict)  # equal plain ETags: the bytes are hashed, no request
+            else:
+                on_thread(judge, info, verdict)  # a part layout or checksums to ask for
+
+        located.store.get_async(located.key, located.version, body).add_done_callback(done)
+        return judged
+
     def _locate(self, item: Expected) -> Located | DataRecord:
         """Where the expected object is, or the record that says why it cannot be looked at."""
         expected = item[0]
@@ -150,10 +218,15 @@ class ObjectCheck(Check):
         return _record(bucket, key, "error", located.expected, None, describe(exc))
 
     def _judged(
-        self, located: Located, info: ObjectInfo | None, verdict: Verdict | None = None
+        self,
+        located: Located,
+        info: ObjectInfo | None,
+        verdict: Verdict | None = None,
+        body: bytes | None = None,
     ) -> DataRecord:
         """The check record for what HEAD found; `verdict`: the metadata comparison,
-        when the caller has already made it."""
+        when the caller has already made it; `body`: the object's bytes, when a GET
+        brought them with `info` (read mode then reads nothing more)."""
         expected, bucket, key = located.expected, located.bucket, located.key
         if info is None:
             return _record(bucket, key, "missing", expected, None, None)
@@ -162,8 +235,52 @@ class ObjectCheck(Check):
         if verdict[0] == "unverified":
             verdict = self.verifier.compare_checksums(expected, info) or verdict
         if self.options.mode == "read" and verdict[0] in ("ok", "unverified"):
-            verdict, _ = self.verifier.read(expected, located.store, info)
+            if body is not None:
+                verdict = self.verifier.judge_body(expected, info, body)
+            else:
+                verdict, _ = self.verifier.read(expected, located.store, info)
         return _record(bucket, key, verdict[0], expected, info.record, verdict[1])
+
+
+def _settle(future: concurrent.futures.Future[DataRecord], make: Callable[[], DataRecord]) -> None:
+    """`future` ends with what `make` returns, or with what it raises (a run that stops);
+    unless the window cancelled it meanwhile (nobody waits for it)."""
+    try:
+        result = make()
+    except BaseException as exc:
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            future.set_exception(exc)
+        return
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        future.set_result(result)
+
+
+class BodyBuffer:
+    """A GET's sink (lib/stores/crt/calls.py) that keeps the first `limit` bytes of a body
+    and counts the rest: an object larger than expected cannot fill memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.kept = self.received = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.kept + len(chunk) <= self.limit:
+            self.chunks.append(chunk)
+            self.kept += len(chunk)
+
+    def reset(self) -> None:
+        self.chunks.clear()
+        self.kept = self.received = 0
+
+    @property
+    def whole(self) -> bool:
+        return self.kept == self.received
+
+    def data(self) -> bytes | None:
+        """The whole body, or None when only part of it was kept."""
+        return b"".join(self.chunks) if self.whole else None
 
 
 @dataclass

@@ -20,7 +20,6 @@ import contextlib
 from dataclasses import dataclass
 
 from lib.leaves.hashing import (
-    CHUNK,
     SUPPORTED_CHECKSUMS,
     ContentHasher,
     etag_parts,
@@ -34,6 +33,9 @@ from lib.stores.protocol import LayoutUnknown, ObjectInfo, Store, Stores
 __all__ = ["LayoutUnknown", "Verifier", "checked_part_size", "full_object_checksums"]
 
 Verdict = tuple[str, str | None]
+# What Verifier.read asks a stream for at a time: a whole range of lib/stores/crt/reader.py,
+# which it then hands over without a copy (hashlib releases the GIL on such pieces).
+READ_PIECE = 4 * 1024 * 1024
 OK: Verdict = ("ok", None)
 EXISTS: Verdict = ("ok", "existence checked only")
 CHANGED: Verdict = (
@@ -68,6 +70,22 @@ def checked_part_size(part_size: int | None, parts_count: int | None, record: Ob
             f"{parts} parts of {part_size} bytes cannot make the {size} bytes of {record.key}"
         )
     return part_size
+
+
+@dataclass
+class ReadPlan:
+    """What `Verifier.read` hashes the bytes for: the object's own reference, the expected
+    one, the hashers that feed on the bytes (the first in the object's own layout) and the
+    stored checksums to recompute."""
+
+    own: Reference
+    wanted: Reference | None
+    hashers: list[ContentHasher]
+    stored: dict[str, str]
+
+    def update(self, chunk: bytes) -> None:
+        for hasher in self.hashers:
+            hasher.update(chunk)
 
 
 @dataclass
@@ -194,14 +212,39 @@ class Verifier:
     def read(self, expected: ObjectRecord, store: Store, info: ObjectInfo) -> tuple[Verdict, int]:
         """Streams the object and checks its bytes, against its own ETag and checksums and
         against the expected object; returns the verdict and bytes read."""
+        plan = self._read_plan(expected, info)
+        if not isinstance(plan, ReadPlan):
+            return plan, 0
+        hasher = plan.hashers[0]
+        try:
+            stream = store.open(info.record.key, info.record.version_id)
+            with contextlib.closing(stream):
+                while chunk := stream.read(READ_PIECE):
+                    plan.update(chunk)
+        except Exception as exc:
+            return ("unreadable", f"reading failed after {hasher.size} bytes: {exc}"), hasher.size
+        return self._read_verdict(expected, info, plan, store), hasher.size
+
+    def judge_body(self, expected: ObjectRecord, info: ObjectInfo, body: bytes) -> Verdict:
+        """`read`'s verdict for an object whose whole body is already here (one GET gave
+        `info` and `body`)."""
+        plan = self._read_plan(expected, info)
+        if not isinstance(plan, ReadPlan):
+            return plan
+        plan.update(body)
+        return self._read_verdict(expected, info, plan, None)
+
+    def _read_plan(self, expected: ObjectRecord, info: ObjectInfo) -> ReadPlan | Verdict:
+        """The hashes to compute while the bytes pass, or the verdict when the references
+        cannot be learned."""
         actual = info.record
         try:
             own = self._reference(actual) if actual.etag else Reference(None)
             wanted = self._expected_reference(expected, actual)
         except OSError as exc:
-            return ("unreadable", f"cannot read {exc.filename}: {exc.strerror}"), 0
+            return "unreadable", f"cannot read {exc.filename}: {exc.strerror}"
         except Exception as exc:
-            return ("error", f"cannot find the part size: {exc}"), 0
+            return "error", f"cannot find the part size: {exc}"
         stored = {
             name: value for name, value in info.checksums.items() if name in SUPPORTED_CHECKSUMS
         }
@@ -210,25 +253,22 @@ class Verifier:
         kind = info.checksum_type
         full = tuple(name for name in stored if kind != "COMPOSITE")
         composite = tuple(name for name in stored if own.part_size and kind != "FULL_OBJECT")
-        hasher = ContentHasher(part_size=own.part_size, full=full, composite=composite)
-        hashers = [hasher]
+        hashers = [ContentHasher(part_size=own.part_size, full=full, composite=composite)]
         if wanted is not None and wanted.etag and wanted.part_size != own.part_size:
             hashers.append(ContentHasher(part_size=wanted.part_size))
-        try:
-            stream = store.open(actual.key, actual.version_id)
-            with contextlib.closing(stream):
-                while chunk := stream.read(CHUNK):
-                    for each in hashers:
-                        each.update(chunk)
-        except Exception as exc:
-            return ("unreadable", f"reading failed after {hasher.size} bytes: {exc}"), hasher.size
-        if actual.size is not None and hasher.size != actual.size:
-            return ("unreadable", f"read {hasher.size} bytes of {actual.size}"), hasher.size
-        path = store.local_path(actual.key)
+        return ReadPlan(own, wanted, hashers, stored)
+
+    def _read_verdict(
+        self, expected: ObjectRecord, info: ObjectInfo, plan: ReadPlan, store: Store | None
+    ) -> Verdict:
+        """The verdict on bytes that were all hashed; `store`: where they were read from."""
+        actual, size = info.record, plan.hashers[0].size
+        if actual.size is not None and size != actual.size:
+            return "unreadable", f"read {size} bytes of {actual.size}"
+        path = store.local_path(actual.key) if store is not None else None
         if path is not None and changed_since(path, actual):
-            return CHANGED, hasher.size
-        verdict = self._judge_content(expected, info, own, wanted, hashers, stored)
-        return verdict, hasher.size
+            return CHANGED
+        return self._judge_content(expected, info, plan.own, plan.wanted, plan.hashers, plan.stored)
 
     def _judge_content(
         self,

@@ -11,11 +11,20 @@ botocore; an engine that replaces them keeps the signatures and answers.
 from __future__ import annotations
 
 import concurrent.futures
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from lib.stores.transfer import TransferError
 
 MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
+
+
+class Sink(Protocol):
+    """Where get_async writes a body, chunk by chunk (lib/stores/crt/calls.py's Sink)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def reset(self) -> None:
+        """Forget what was written: the body is about to be sent again (a retry)."""
 
 
 class ObjectRequests:
@@ -32,6 +41,13 @@ class ObjectRequests:
         self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
     ) -> concurrent.futures.Future[dict[str, Any] | None]:
         raise NotImplementedError("botocore's requests block: call head() on a thread")
+
+    def get_async(
+        self, client: Any, bucket: str, key: str, version_id: str | None, sink: Sink
+    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        """The whole object, its body written to `sink`, with its stored checksums; None:
+        no such object. Where `asynchronous` only, as head_async."""
+        raise NotImplementedError("botocore's requests block: call get() on a thread")
 
     def head(
         self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any

@@ -36,7 +36,7 @@ from lib.stores.protocol import (
 from lib.stores.ranges import KeyRange, ParallelLister, shard_range
 from lib.stores.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page
 from lib.stores.s3delete import delete_objects
-from lib.stores.s3requests import ObjectRequests, unquoted
+from lib.stores.s3requests import ObjectRequests, Sink, unquoted
 from lib.stores.transfer import MIB, Clients, Retrier
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
@@ -160,6 +160,19 @@ class S3Store:
         response = self.objects.head_async(
             self.client, bucket, key, version_id, ChecksumMode="ENABLED"
         )
+        return then(
+            response, lambda found: None if found is None else info_from_head(bucket, key, found)
+        )
+
+    def get_async(
+        self, key: str, version_id: str | None, sink: Sink
+    ) -> concurrent.futures.Future[ObjectInfo | None]:
+        """One GET of the whole object, where `asynchronous`: what a HEAD would tell of it
+        (its headers, with the stored checksums), its body written to `sink`; None if the
+        object does not exist."""
+        self.requests += 1
+        bucket = self.location.bucket
+        response = self.objects.get_async(self.client, bucket, key, version_id, sink)
         return then(
             response, lambda found: None if found is None else info_from_head(bucket, key, found)
         )

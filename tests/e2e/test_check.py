@@ -286,11 +286,16 @@ def test_unreadable_and_error_statuses(
     slow_endpoint: Callable[[float], Any],
 ) -> None:
     bucket = make_bucket()
-    seed_objects(bucket, {"fine": b"f" * 5000, "torn": b"t" * 5000, "locked": b"l" * 5000})
+    bodies = {"fine": b"f" * 5000, "torn": b"t" * 5000, "locked": b"l" * 5000}
+    seed_objects(bucket, {**bodies, "unreadable": b"u" * 5000})
     listing = manifest(run_cli, f"s3://{bucket}/")
     proxy = slow_endpoint(0)
     proxy.faults.cut_short = {f"/{bucket}/torn"}  # the body stops halfway, every time
-    proxy.faults.status = {("HEAD", f"/{bucket}/locked"): 403}
+    proxy.faults.status = {
+        ("HEAD", f"/{bucket}/locked"): 403,
+        ("GET", f"/{bucket}/locked"): 403,
+        ("GET", f"/{bucket}/unreadable"): 403,  # its HEAD answers: it is there, not readable
+    }
     result = run_cli(
         "s3-check", "--mode", "read", input=listing, env={"AWS_ENDPOINT_URL": proxy.url}
     )
@@ -300,3 +305,6 @@ def test_unreadable_and_error_statuses(
     assert records["torn"]["status"] == "unreadable"
     assert "reading failed" in records["torn"]["detail"]
     assert records["locked"]["status"] == "error" and "403" in records["locked"]["detail"]
+    assert records["unreadable"]["status"] == "unreadable"
+    assert "AccessDenied" in records["unreadable"]["detail"]
+    assert records["unreadable"]["actual"]["size"] == 5000  # what its HEAD said

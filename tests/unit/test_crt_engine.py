@@ -423,6 +423,20 @@ def test_an_object_read_as_a_file_comes_in_order_from_parallel_ranges(
         assert reader.read() == data
 
 
+def test_whole_ranges_asked_for_come_whole_and_in_order(
+    s3_server: str, bucket: str, s3_client: Any, engine_for: Callable[..., Engine]
+) -> None:
+    """Read mode asks for more than a range at a time and gets each range as it came
+    (handed over without a copy); a range already partly read gives the rest of it."""
+    data = bytes(range(251)) * 1000  # 251,000 bytes: ranges of 100,000, 100,000, 51,000
+    s3_client.put_object(Bucket=bucket, Key="ranges", Body=data)
+    with engine_for(s3_server).open(bucket, "ranges", part_size=100_000, ahead=2) as reader:
+        pieces = [reader.read(10), *iter(lambda: reader.read(1 << 20), b"")]
+    assert [len(piece) for piece in pieces] == [10, 99_990, 100_000, 51_000]
+    assert all(isinstance(piece, bytes) for piece in pieces)
+    assert b"".join(pieces) == data
+
+
 def test_an_object_replaced_mid_read_fails_instead_of_mixing_contents(
     s3_server: str, bucket: str, s3_client: Any, engine_for: Callable[..., Engine]
 ) -> None:

@@ -214,3 +214,42 @@ def test_full_object_checksums_are_those_comparable_across_layouts(
         checksum_type=checksum_type,
     )
     assert sorted(full_object_checksums(info)) == comparable
+
+
+def crc32(data: bytes) -> str:
+    hasher = ContentHasher(full=("CRC32",))
+    hasher.update(data)
+    return hasher.checksum("CRC32")
+
+
+@pytest.mark.parametrize(
+    ("layout", "replica", "replica_part_size", "source_part_size", "checksums", "status"),
+    [
+        ((PART, 3), DATA, None, PART, {}, "ok"),  # the expected layout, learned
+        ((PART, 3), CHANGED, None, PART, {}, "etag_mismatch"),
+        ((PART, 2), DATA, None, PART, {}, "unverified"),  # a layout that cannot be trusted
+        (None, DATA, PART, None, {"CRC32": crc32(DATA)}, "ok"),
+        (None, DATA, PART, None, {"CRC32": crc32(CHANGED)}, "checksum_mismatch"),
+        (None, CHANGED, None, None, {"CRC32": crc32(CHANGED)}, "etag_mismatch"),
+    ],
+)
+def test_a_body_in_hand_is_judged_as_reading_the_object_would_judge_it(
+    layout: tuple[int, int | None] | None,
+    replica: bytes,
+    replica_part_size: int | None,
+    source_part_size: int | None,
+    checksums: dict[str, str],
+    status: str,
+) -> None:
+    """Read mode's one GET (headers and body at once) reaches the verdict of a HEAD and
+    a read, and a body that is not the whole object is never judged by its hashes."""
+    source = MemoryBucket("src", {"k": DATA}, {"k": layout} if layout else {})
+    target = MemoryBucket("dst", {"k": replica}, {"k": (replica_part_size or len(replica), 3)})
+    verifier = Verifier(Stores(None, {"src": source, "dst": target}))
+    expected = record("src", DATA, source_part_size)
+    info = ObjectInfo(record("dst", replica, replica_part_size), checksums=checksums)
+    verdict, _ = verifier.read(expected, target, info)
+    assert verdict[0] == status
+    assert verifier.judge_body(expected, info, replica) == verdict
+    short = verifier.judge_body(expected, info, replica[:-1])
+    assert short == ("unreadable", f"read {len(replica) - 1} bytes of {len(replica)}")

@@ -23,7 +23,7 @@ from lib.leaves.retry import error_code
 from lib.stores.crt.addressing import Source
 from lib.stores.crt.calls import Limits, Upload
 from lib.stores.s3 import S3Config
-from lib.stores.s3requests import MISSING_CODES, ObjectRequests, unquoted
+from lib.stores.s3requests import MISSING_CODES, ObjectRequests, Sink, unquoted
 from lib.stores.transfer import TransferError
 
 if TYPE_CHECKING:  # the engine (and awscrt) load when the first request needs them
@@ -103,6 +103,15 @@ class EngineRequests(ObjectRequests):
             checksum_mode=extra.get("ChecksumMode") == "ENABLED",
             limits=self.limits(client),
         )
+        return then_or_missing(future)
+
+    def get_async(
+        self, client: Any, bucket: str, key: str, version_id: str | None, sink: Sink
+    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        future = self.engine.get_async(
+            bucket, key, version_id=version_id, sink=sink, checksum_mode=True,
+            limits=self.limits(client),
+        )  # fmt: skip
         return then_or_missing(future)
 
     def head(
