@@ -8,8 +8,9 @@ matter, and no `extra` is ever reported.
 Through the request engine, read mode fetches an expected object of up to SMALL_READ
 bytes with one GET (x-amz-checksum-mode on): its headers say what the HEAD would (size,
 ETag, version, stored checksums), so the verdicts are the HEAD-then-read ones with half
-the requests. The price: an object whose metadata mismatches is downloaded too (a
-small one, as expected; one grown past SMALL_READ is counted, never kept in memory).
+the requests. The price: an object whose metadata mismatches is downloaded too, up to
+SMALL_READ bytes: a larger body stops the download, and that object is judged as
+without the GET (HEAD, then a read only if the HEAD shows no mismatch).
 
 The cursor holds the input position after the last record whose result was yielded.
 """
@@ -256,19 +257,22 @@ def _settle(future: concurrent.futures.Future[DataRecord], make: Callable[[], Da
 
 
 class BodyBuffer:
-    """A GET's sink (lib/stores/crt/calls.py) that keeps the first `limit` bytes of a body
-    and counts the rest: an object larger than expected cannot fill memory."""
+    """A GET's sink (lib/stores/crt/calls.py) that keeps a body of up to `limit` bytes and
+    refuses the rest: the engine then stops the download (an object that grew far past
+    what was expected is neither held in memory nor downloaded)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.chunks: list[bytes] = []
         self.kept = self.received = 0
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> bool:
         self.received += len(chunk)
-        if self.kept + len(chunk) <= self.limit:
-            self.chunks.append(chunk)
-            self.kept += len(chunk)
+        if self.kept + len(chunk) > self.limit:
+            return False
+        self.chunks.append(chunk)
+        self.kept += len(chunk)
+        return True
 
     def reset(self) -> None:
         self.chunks.clear()

@@ -19,9 +19,10 @@ MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 
 
 class Sink(Protocol):
-    """Where get_async writes a body, chunk by chunk (lib/stores/crt/calls.py's Sink)."""
+    """Where get_async writes a body, chunk by chunk (lib/stores/crt/calls.py's Sink);
+    write returns False to take no more (the GET then fails, not retried)."""
 
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes) -> bool | None: ...
 
     def reset(self) -> None:
         """Forget what was written: the body is about to be sent again (a retry)."""

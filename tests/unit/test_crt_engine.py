@@ -465,6 +465,23 @@ def test_a_server_that_ignores_range_cannot_pass_for_a_part(
         reader.read()
 
 
+def test_a_sink_that_takes_no_more_stops_the_download_without_a_retry(
+    fake_s3: Callable[..., FakeS3], bucket: str, engine_for: Callable[..., Engine]
+) -> None:
+    """Read mode's one-GET sink holds a small object; an object that grew to 32 MiB
+    since it was listed must not be downloaded whole (nor again, as if it were a fault)."""
+    from lib.pipelines.check_objects import BodyBuffer
+    from lib.stores.crt.engine import BodyRefused
+
+    server = fake_s3(lambda seen, number: Reply(200, {"ETag": '"e"'}, b"x" * (32 << 20)))
+    body = BodyBuffer(1 << 20)
+    with pytest.raises(BodyRefused, match="larger than its reader takes"):
+        engine_for(server.url).get_async(bucket, "grown", sink=body).result(timeout=60)
+    assert len(server.seen) == 1
+    assert body.kept <= 1 << 20 and body.data() is None
+    assert body.received < 8 << 20  # what arrived before the connection closed
+
+
 # Keys a directory-backed server can hold (no `..`, `//` or segments over 255 bytes):
 # rclone serve s3 checks every signature, which moto does not.
 RCLONE_KEYS = [

@@ -34,9 +34,11 @@ NO_LIMITS = Limits()
 
 
 class Sink(Protocol):
-    """Where a GET's body goes, chunk by chunk, instead of into memory."""
+    """Where a GET's body goes, chunk by chunk, instead of into memory. A sink that
+    returns False from write takes no more: the engine stops the download and fails the
+    call with BodyRefused (not retried)."""
 
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes) -> bool | None: ...
 
     def reset(self) -> None:
         """Forget what was written: the body is about to be sent again (a retry)."""

@@ -67,6 +67,7 @@ class _Exchange:
         self.started = self.active = time.monotonic()
         self.deadline: float | None = None
         self.timed_out: str | None = None
+        self.refused = False  # the sink wanted no more of the body: the connection closed
 
     def on_response(self, status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
         self.active = time.monotonic()
@@ -78,7 +79,11 @@ class _Exchange:
         self.received += len(chunk)
         sink = self.call.sink
         if sink is not None and 200 <= self.status < 300:
-            sink.write(bytes(chunk))
+            if self.refused:
+                return
+            if sink.write(bytes(chunk)) is False:  # more than it takes: stop the download
+                self.refused = True
+                self.connection.close()  # the stream then ends in error: _answered
         else:
             self.chunks.append(bytes(chunk))
 
@@ -240,6 +245,13 @@ class Engine(Operations):
         with self._lock:
             self._watched.discard(exchange)
         error = done.exception()
+        if exchange.refused:  # not a failure of the server's: no retry
+            exchange.pool.release(exchange.connection, reusable=False)
+            self._finish(call, error=BodyRefused(
+                f"{call.operation} s3://{call.bucket}/{call.key}: the body is larger than "
+                f"its reader takes (stopped after {exchange.received} bytes)"
+            ))  # fmt: skip
+            return
         if error is not None:
             exchange.pool.release(exchange.connection, reusable=False)
             if exchange.timed_out is not None:
@@ -358,6 +370,10 @@ class Engine(Operations):
         if exchange.deadline is not None and now > exchange.deadline:
             return f"not done in {exchange.deadline - exchange.started:.1f} s (request timeout)"
         return None
+
+
+class BodyRefused(Exception):
+    """A GET's sink took no more of the body (write returned False); never retried."""
 
 
 class _Unresolved(ConnectionError):
