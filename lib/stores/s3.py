@@ -137,7 +137,8 @@ class ModelFiles:
     OPENERS: tuple[tuple[str, Callable[..., Any]], ...] = ((".json", open), (".json.gz", gzip.open))
 
     def exists(self, file_path: str) -> bool:
-        return any(os.path.isfile(file_path + suffix) for suffix, _ in self.OPENERS)
+        # botocore's models are gzipped: that name first, one stat per model, not two
+        return os.path.isfile(file_path + ".json.gz") or os.path.isfile(file_path + ".json")
 
     def load_file(self, file_path: str) -> Any:
         import msgspec
