@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from lib.pipelines.check_plan import STAGE, CheckRequest, plan_check
-from lib.pipelines.plan import run_plan
 from stages import cli
 
+STAGE = "s3-check"  # lib/pipelines/check_plan.py's STAGE, without importing it for --help
 app = cli.new_app("Verify objects against expected object records.")
 
 
@@ -96,6 +95,9 @@ def check(
     s3-manifest --parallel does); the output is the same as without it, and a
     resumed run may use another N.
     """
+
+    from lib.pipelines.check_plan import CheckRequest, plan_check
+    from lib.pipelines.plan import run_plan
 
     request = cli.request(CheckRequest, ctx)
     common = cli.common(ctx)

@@ -22,10 +22,11 @@ import typer.core
 
 from lib.engine import logs
 from lib.leaves.errors import ExitCode, StageError, redact
-from lib.pipelines.plan import Common, check_directories
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+    from lib.pipelines.plan import Common
 
 Request = TypeVar("Request", bound="DataclassInstance")
 
@@ -235,6 +236,8 @@ SortBuffer = Annotated[
 
 def common(ctx: typer.Context) -> Common:
     """The values of the options every stage shares (above), as given."""
+    from lib.pipelines.plan import Common
+
     params = ctx.params
     return Common(
         output=params["output"],
@@ -263,6 +266,8 @@ def run_main(stage: str, common: Common, debug: bool, body: Callable[[], ExitCod
 
     The directories of the local files the stage will write (-o, --checkpoint) are
     checked first."""
+    from lib.pipelines.plan import check_directories
+
     try:
         check_directories({"--output": common.output, "--checkpoint": common.checkpoint})
         code = body()

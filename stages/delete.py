@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from lib.pipelines.delete_plan import STAGE, DeleteRequest, plan_delete
-from lib.pipelines.plan import run_plan
 from stages import cli
 
+STAGE = "s3-delete"  # lib/pipelines/delete_plan.py's STAGE, without importing it for --help
 app = cli.new_app("Delete the objects named by records, in batches, within a scope.")
 
 
@@ -88,6 +87,9 @@ def delete(
     With --shard K/N, only the records whose key hashes to K are processed (the
     others are left out of the output); --max-delete then applies to each shard.
     """
+
+    from lib.pipelines.delete_plan import DeleteRequest, plan_delete
+    from lib.pipelines.plan import run_plan
 
     request = cli.request(DeleteRequest, ctx)
     common = cli.common(ctx)

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from lib.io.extsort import DEFAULT_RUN_SIZE
-from lib.pipelines.manifest_plan import STAGE, ManifestRequest, plan_manifest
-from lib.pipelines.plan import run_plan
 from stages import cli
 
+DEFAULT_RUN_SIZE = 100_000  # as lib/io/extsort.py, which --help does not import
+STAGE = "s3-manifest"  # lib/pipelines/manifest_plan.py's STAGE, without importing it for --help
 app = cli.new_app("List a bucket, a prefix or a local directory as object records.")
 
 
@@ -124,6 +123,9 @@ def manifest(
       s3-manifest s3://src -o src.ndjson.gz --checkpoint src.ck --publish s3://meta/src.ndjson.gz
       s3-manifest s3://src --from-published s3://meta/src.ndjson.gz --max-age 24h -o src.ndjson
     """
+
+    from lib.pipelines.manifest_plan import ManifestRequest, plan_manifest
+    from lib.pipelines.plan import run_plan
 
     request = cli.request(ManifestRequest, ctx)
     common = cli.common(ctx)

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from lib.pipelines.plan import run_plan
-from lib.pipelines.repair_plan import STAGE, RepairRequest, plan_repair
-from lib.stores.transfer import MIB
 from stages import cli
 
+MIB = 1024 * 1024  # as lib/stores/transfer.py, which --help does not import
+STAGE = "s3-repair"  # lib/pipelines/repair_plan.py's STAGE, without importing it for --help
 app = cli.new_app("Copy missing or damaged objects from SOURCE to TARGET, and verify them.")
 
 
@@ -108,6 +107,9 @@ def repair(
     With --shard K/N, only the records whose key hashes to K are processed; the N
     outputs together are the output of one run.
     """
+
+    from lib.pipelines.plan import run_plan
+    from lib.pipelines.repair_plan import RepairRequest, plan_repair
 
     request = cli.request(RepairRequest, ctx)
     common = cli.common(ctx)

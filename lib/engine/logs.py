@@ -28,8 +28,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-import msgspec
-
 from lib.engine.progress import LIVE_INTERVAL_S, PLAIN_INTERVAL_S, Progress
 from lib.leaves.errors import redact
 
@@ -41,7 +39,6 @@ class _Settings:
 
 settings = _Settings()
 _lock = threading.Lock()  # one line at a time from the main and the timer thread
-_encode = msgspec.json.Encoder().encode
 
 
 def use_format(value: str) -> str:
@@ -67,7 +64,9 @@ def json_requested(argv: list[str]) -> bool:
 
 
 def write_json(event: dict[str, Any], stream: TextIO | None = None) -> None:
-    line = _encode(event).decode() + "\n"
+    import msgspec  # here: every stage's --help imports this module, and needs no JSON
+
+    line = msgspec.json.encode(event).decode() + "\n"
     target = stream or sys.stderr
     with _lock:
         target.write(line)
