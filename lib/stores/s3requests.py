@@ -11,6 +11,7 @@ botocore; an engine that replaces them keeps the signatures and answers.
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Callable
 from typing import IO, Any
 
 from lib.stores.transfer import TransferError
@@ -29,8 +30,16 @@ class ObjectRequests:
     asynchronous = False
 
     def head_async(
-        self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
-    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        read: Callable[[dict[str, Any] | None], Any] | None = None,
+        **extra: Any,
+    ) -> concurrent.futures.Future[Any]:
+        """head() as a future (of read(head()) if `read` is given)."""
         raise NotImplementedError("botocore's requests block: call head() on a thread")
 
     def head(

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import IO, Any
 
 from lib.engine.shard import Shard
-from lib.engine.window import then
 from lib.leaves.errors import FatalError
 from lib.leaves.flush import FLUSH, Flush
 from lib.leaves.location import Location
@@ -157,12 +156,15 @@ class S3Store:
         """head() as a future, where `asynchronous`."""
         self.requests += 1
         bucket = self.location.bucket
-        response = self.objects.head_async(
-            self.client, bucket, key, version_id, ChecksumMode="ENABLED"
+        future: concurrent.futures.Future[ObjectInfo | None] = self.objects.head_async(
+            self.client,
+            bucket,
+            key,
+            version_id,
+            read=lambda found: None if found is None else info_from_head(bucket, key, found),
+            ChecksumMode="ENABLED",
         )
-        return then(
-            response, lambda found: None if found is None else info_from_head(bucket, key, found)
-        )
+        return future
 
     def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
         """What `HEAD partNumber=1` says: the size of part 1 and the part count (None if

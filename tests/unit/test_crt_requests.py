@@ -97,3 +97,26 @@ def test_the_engine_is_the_default_and_botocore_can_be_asked_for(
     objects.close()
     monkeypatch.setenv("S3DEEP_ENGINE", "botocore")
     assert engine_requests(config, 4) is None
+
+
+def test_a_head_reads_its_answer_on_the_engine_and_a_missing_key_is_none(
+    requests: tuple[EngineRequests, Any], bucket: str, s3_client: Any
+) -> None:
+    objects, client = requests
+    s3_client.put_object(Bucket=bucket, Key="here", Body=b"abc")
+
+    def size(found: dict[str, Any] | None) -> int | None:
+        return None if found is None else int(found["ContentLength"])
+
+    assert objects.head_async(client, bucket, "here", read=size).result() == 3
+    assert objects.head_async(client, bucket, "absent", read=size).result() is None
+    assert objects.head_async(client, bucket, "absent").result() is None
+    assert objects.head_async(client, bucket, "here").result()["ContentLength"] == 3
+
+    def fails(found: dict[str, Any] | None) -> int:
+        raise LookupError(f"read {found is None}")
+
+    with pytest.raises(LookupError, match="read False"):
+        objects.head_async(client, bucket, "here", read=fails).result()
+    with pytest.raises(LookupError, match="read True"):
+        objects.head_async(client, bucket, "absent", read=fails).result()

@@ -48,6 +48,7 @@ from lib.stores.crt.pool import ConnectionPool
 from lib.stores.crt.reader import ObjectReader
 from lib.stores.crt.signer import Signer
 from lib.stores.s3 import S3Config, answered, make_client, mark_answered, unreachable_because
+from lib.stores.s3requests import MISSING_CODES
 from lib.stores.transfer import Timeouts
 
 USER_AGENT = "s3deep/0.1 awscrt"
@@ -265,12 +266,7 @@ class Engine(Operations):
         self.window.success()
         if self.timeouts is not None:
             self.timeouts.observe(exchange.received + len(call.body or b""), _since(exchange))
-        try:
-            result = call.read(answer)
-        except Exception as exc:
-            self._finish(call, error=exc)
-            return
-        self._finish(call, result=result)
+        self._settle(call, call.read, answer)
 
     def _failed(self, call: Call, address: Address, error: BaseException) -> None:
         region = _redirected_region(error, address)
@@ -288,7 +284,19 @@ class Engine(Operations):
                 self.window.throttle()
             self._retry(call, backoff_s(call.attempt))
             return
+        elif call.if_missing is not None and error_code(error) in MISSING_CODES:
+            self._settle(call, call.if_missing)
+            return
         self._finish(call, error=error)
+
+    def _settle(self, call: Call, produce: Callable[..., Any], *args: Any) -> None:
+        """Finishes the call with what `produce` makes of its answer, or with its error."""
+        try:
+            result = produce(*args)
+        except Exception as exc:
+            self._finish(call, error=exc)
+            return
+        self._finish(call, result=result)
 
     def _retry(self, call: Call, delay_s: float) -> None:
         if call.sink is not None:

@@ -32,9 +32,7 @@ class Operations:
         limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """HeadObject: the dict botocore's head_object returns (a 404 is a ClientError)."""
-        headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
-        query = _query(versionId=version_id, partNumber=part_number)
-        call = Call("HeadObject", "HEAD", bucket, key, object_response, query, headers)
+        call = head_call(bucket, key, version_id, part_number, checksum_mode)
         return self.submit(call, limits)
 
     def get_async(
@@ -150,6 +148,16 @@ class Operations:
 
     def upload_part_copy(self, *args: Any, **options: Any) -> dict[str, Any]:
         return self.upload_part_copy_async(*args, **options).result()
+
+
+def head_call(
+    bucket: str, key: str, version_id: str | None, part_number: int | None, checksum_mode: bool
+) -> Call:
+    """The HeadObject call of head_async, for a caller that sets its reader (and what a
+    missing object answers) before submitting it."""
+    headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
+    query = _query(versionId=version_id, partNumber=part_number)
+    return Call("HeadObject", "HEAD", bucket, key, object_response, query, headers)
 
 
 def _query(**params: str | int | None) -> str:
