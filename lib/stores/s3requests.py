@@ -11,7 +11,6 @@ botocore; an engine that replaces them keeps the signatures and answers.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable
 from typing import IO, Any
 
 from lib.stores.transfer import TransferError
@@ -30,16 +29,10 @@ class ObjectRequests:
     asynchronous = False
 
     def head_async(
-        self,
-        client: Any,
-        bucket: str,
-        key: str,
-        version_id: str | None = None,
-        *,
-        read: Callable[[dict[str, Any] | None], Any] | None = None,
-        **extra: Any,
+        self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
     ) -> concurrent.futures.Future[Any]:
-        """head() as a future (of read(head()) if `read` is given)."""
+        """head() as a future; `read=` (a function of head()'s answer) makes it a future
+        of what read makes of that."""
         raise NotImplementedError("botocore's requests block: call head() on a thread")
 
     def head(
