@@ -71,8 +71,9 @@ class AdaptiveWindow:
             self.size = max(1, self.size // 2)
 
     def success(self) -> None:
-        with self._lock:
-            self.size = min(self.limit, self.size + 1)
+        if self.size < self.limit:  # mostly at the limit: nothing to widen, no lock taken
+            with self._lock:
+                self.size = min(self.limit, self.size + 1)
 
 
 def ordered_results(

@@ -39,6 +39,7 @@ from lib.stores.s3requests import ObjectRequests, unquoted
 from lib.stores.transfer import MIB, Clients, Retrier
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
+_CHECKSUM_FIELDS = tuple((name, f"Checksum{name}") for name in CHECKSUM_HEADERS)
 CHUNK = MIB
 
 
@@ -355,11 +356,7 @@ class S3Listing:
 
 def info_from_head(bucket: str, key: str, response: dict[str, Any]) -> ObjectInfo:
     modified = response.get("LastModified")
-    checksums = {
-        name: response[f"Checksum{name}"]
-        for name in CHECKSUM_HEADERS
-        if response.get(f"Checksum{name}")
-    }
+    checksums = {name: response[field] for name, field in _CHECKSUM_FIELDS if response.get(field)}
     record = ObjectRecord(
         bucket=bucket,
         key=key,

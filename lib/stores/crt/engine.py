@@ -70,6 +70,8 @@ class _Exchange:
         self.timed_out: str | None = None
 
     def on_response(self, status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+        if threading.get_ident() not in _KEPT_THREAD_STATES:
+            _keep_thread_state()
         self.active = time.monotonic()
         self.status = status_code
         self.headers = header_dict(headers)
@@ -182,13 +184,12 @@ class Engine(Operations):
         path = address.path(call.key)
         if call.query:
             path = f"{path}?{call.query}"
-        headers = http.HttpHeaders([("Host", address.host_header), ("User-Agent", USER_AGENT)])
-        headers.add_pairs(call.headers)
+        pairs = [("Host", address.host_header), ("User-Agent", USER_AGENT), *call.headers]
         body = None
         if call.body is not None:
-            headers.add("Content-Length", str(len(call.body)))
+            pairs.append(("Content-Length", str(len(call.body))))
             body = io.BytesIO(call.body)
-        return http.HttpRequest(call.method, path, headers, body)
+        return http.HttpRequest(call.method, path, http.HttpHeaders(pairs), body)
 
     def _signed(self, call: Call, address: Address, request: Any, done: Any) -> None:
         error = done.exception()
@@ -366,6 +367,27 @@ class Engine(Operations):
         if exchange.deadline is not None and now > exchange.deadline:
             return f"not done in {exchange.deadline - exchange.started:.1f} s (request timeout)"
         return None
+
+
+_KEPT_THREAD_STATES: set[int] = set()
+
+
+def _keep_thread_state() -> None:
+    """Keeps a Python thread state for the awscrt event-loop thread this runs on.
+
+    awscrt enters Python from its own threads with PyGILState_Ensure, and leaves with
+    PyGILState_Release, which deletes the thread state it made when its count is back to
+    0: every callback then made a new one (a gettid, an mmap'd frame stack, locks) and
+    freed it again, about a third of the engine's system calls. One more Ensure, never
+    released, keeps the count above 0, so the thread's state lives as long as the thread
+    (Python frees it when the interpreter finalizes, as it does a daemon thread's)."""
+    _KEPT_THREAD_STATES.add(threading.get_ident())
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyGILState_Ensure()
+    except (ImportError, AttributeError, OSError):
+        pass  # not CPython: nothing to keep
 
 
 class _Unresolved(ConnectionError):
