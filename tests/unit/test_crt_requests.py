@@ -144,3 +144,21 @@ def test_the_engines_threads_keep_their_python_state_between_callbacks(
     main = threading.get_ident()
     assert all(ident != main for ident, _ in seen)
     assert sum(1 for ident, earlier in seen if earlier == ident) >= 4, seen
+
+
+def test_the_engine_makes_one_client_for_its_credentials_and_its_addresses(
+    s3_server: str, bucket: str
+) -> None:
+    made: list[str | None] = []
+
+    def make(region: str | None) -> Any:
+        made.append(region)
+        return make_client(S3Config(endpoint_url=s3_server, region=region))
+
+    engine = Engine(make)
+    try:
+        address = engine.addresses.get(bucket)
+        assert address.path("k").endswith(f"{bucket}/k")
+        assert made == [None]
+    finally:
+        engine.close()

@@ -42,7 +42,7 @@ class Sink(Protocol):
         """Forget what was written: the body is about to be sent again (a retry)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """One logical request, over all its attempts."""
 

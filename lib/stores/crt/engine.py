@@ -59,6 +59,11 @@ WATCH_S = 0.05  # how often the watchdog looks at deadlines and due retries
 class _Exchange:
     """One attempt on one connection: the answer as it arrives, and its deadlines."""
 
+    __slots__ = (
+        "active", "address", "call", "chunks", "connection", "deadline", "headers", "pool",
+        "received", "started", "status", "timed_out",
+    )  # fmt: skip
+
     def __init__(self, call: Call, address: Address, pool: ConnectionPool, connection: Any):
         self.call, self.address, self.pool, self.connection = call, address, pool, connection
         self.status = 0
@@ -100,8 +105,8 @@ class Engine(Operations):
         concurrency: int = 16,
         timeouts: Timeouts | None = None,
     ) -> None:
-        client = make_client(None)
-        self.addresses = Addresses(make_client)
+        client = make_client(None)  # for its credentials and bounds; it sends nothing
+        self.addresses = Addresses(make_client, configured=client)
         self.signer = Signer(getattr(client._request_signer, "_credentials", None))
         self.max_attempts = int(client.meta.config.retries.get("total_max_attempts", 3))
         self.stall_s = float(client.meta.config.read_timeout)
