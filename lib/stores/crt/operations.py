@@ -156,7 +156,9 @@ def head_call(
     """The HeadObject call of head_async, for a caller that sets its reader (and what a
     missing object answers) before submitting it."""
     headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
-    query = _query(versionId=version_id, partNumber=part_number)
+    query = ""  # the usual HEAD (per object, in bulk): neither a version nor a part
+    if version_id is not None or part_number is not None:
+        query = _query(versionId=version_id, partNumber=part_number)
     return Call("HeadObject", "HEAD", bucket, key, object_response, query, headers)
 
 

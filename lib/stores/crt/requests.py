@@ -32,6 +32,7 @@ BULK_THREADS = 8
 BULK_BYTES = 1024 * 1024  # a ranged GET above this goes through botocore
 ENGINE_VARIABLE = "S3DEEP_ENGINE"  # "botocore": per-object requests through botocore
 _OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
+_HEAD_PARAMS = {"ChecksumMode", "PartNumber"}
 
 
 def _source(copy_source: dict[str, str]) -> Source:
@@ -102,7 +103,7 @@ class EngineRequests(ObjectRequests):
     ) -> concurrent.futures.Future[Any]:
         """The HEAD's answer, None for no such object; with `read`, what read makes of
         that, on the engine's thread (one future, not a chain of them)."""
-        _unknown(extra, {"ChecksumMode", "PartNumber"})
+        _unknown(extra, _HEAD_PARAMS)
         engine = self.engine
         call = head_call(
             bucket, key, version_id, extra.get("PartNumber"), extra.get("ChecksumMode") == "ENABLED"
