@@ -40,7 +40,9 @@ class ObjectRequests:
 
     def head_async(
         self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
-    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+    ) -> concurrent.futures.Future[Any]:
+        """head() as a future; `read=` (a function of head()'s answer) makes it a future
+        of what read makes of that."""
         raise NotImplementedError("botocore's requests block: call head() on a thread")
 
     def get_async(

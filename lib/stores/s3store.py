@@ -40,6 +40,7 @@ from lib.stores.s3requests import ObjectRequests, Sink, unquoted
 from lib.stores.transfer import MIB, Clients, Retrier
 
 CHECKSUM_HEADERS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
+_CHECKSUM_FIELDS = tuple((name, f"Checksum{name}") for name in CHECKSUM_HEADERS)
 CHUNK = MIB
 
 
@@ -157,12 +158,15 @@ class S3Store:
         """head() as a future, where `asynchronous`."""
         self.requests += 1
         bucket = self.location.bucket
-        response = self.objects.head_async(
-            self.client, bucket, key, version_id, ChecksumMode="ENABLED"
+        future: concurrent.futures.Future[ObjectInfo | None] = self.objects.head_async(
+            self.client,
+            bucket,
+            key,
+            version_id,
+            read=lambda found: None if found is None else info_from_head(bucket, key, found),
+            ChecksumMode="ENABLED",
         )
-        return then(
-            response, lambda found: None if found is None else info_from_head(bucket, key, found)
-        )
+        return future
 
     def get_async(
         self, key: str, version_id: str | None, sink: Sink
@@ -366,11 +370,7 @@ class S3Listing:
 
 def info_from_head(bucket: str, key: str, response: dict[str, Any]) -> ObjectInfo:
     modified = response.get("LastModified")
-    checksums = {
-        name: response[f"Checksum{name}"]
-        for name in CHECKSUM_HEADERS
-        if response.get(f"Checksum{name}")
-    }
+    checksums = {name: response[field] for name, field in _CHECKSUM_FIELDS if response.get(field)}
     record = ObjectRecord(
         bucket=bucket,
         key=key,

@@ -4,6 +4,7 @@ arguments, same results, the client's timeout and attempts kept."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,3 +98,67 @@ def test_the_engine_is_the_default_and_botocore_can_be_asked_for(
     objects.close()
     monkeypatch.setenv("S3DEEP_ENGINE", "botocore")
     assert engine_requests(config, 4) is None
+
+
+def test_a_head_reads_its_answer_on_the_engine_and_a_missing_key_is_none(
+    requests: tuple[EngineRequests, Any], bucket: str, s3_client: Any
+) -> None:
+    objects, client = requests
+    s3_client.put_object(Bucket=bucket, Key="here", Body=b"abc")
+
+    def size(found: dict[str, Any] | None) -> int | None:
+        return None if found is None else int(found["ContentLength"])
+
+    assert objects.head_async(client, bucket, "here", read=size).result() == 3
+    assert objects.head_async(client, bucket, "absent", read=size).result() is None
+    assert objects.head_async(client, bucket, "absent").result() is None
+    assert objects.head_async(client, bucket, "here").result()["ContentLength"] == 3
+
+    def fails(found: dict[str, Any] | None) -> int:
+        raise LookupError(f"read {found is None}")
+
+    with pytest.raises(LookupError, match="read False"):
+        objects.head_async(client, bucket, "here", read=fails).result()
+    with pytest.raises(LookupError, match="read True"):
+        objects.head_async(client, bucket, "absent", read=fails).result()
+
+
+def test_the_engines_threads_keep_their_python_state_between_callbacks(
+    requests: tuple[EngineRequests, Any], bucket: str, s3_client: Any
+) -> None:
+    """awscrt's event-loop threads enter Python once per callback; the engine keeps each
+    one's thread state, so what a callback leaves in a threading.local is there for the
+    next (it was not: each callback ran in a new thread state, made and freed again)."""
+    objects, client = requests
+    s3_client.put_object(Bucket=bucket, Key="here", Body=b"abc")
+    local = threading.local()
+    seen: list[tuple[int, int | None]] = []
+
+    def read(found: dict[str, Any] | None) -> None:
+        ident = threading.get_ident()
+        seen.append((ident, getattr(local, "ident", None)))
+        local.ident = ident
+
+    for _ in range(6):  # one at a time: on one kept-alive connection, one loop thread
+        objects.head_async(client, bucket, "here", read=read).result()
+    main = threading.get_ident()
+    assert all(ident != main for ident, _ in seen)
+    assert sum(1 for ident, earlier in seen if earlier == ident) >= 4, seen
+
+
+def test_the_engine_makes_one_client_for_its_credentials_and_its_addresses(
+    s3_server: str, bucket: str
+) -> None:
+    made: list[str | None] = []
+
+    def make(region: str | None) -> Any:
+        made.append(region)
+        return make_client(S3Config(endpoint_url=s3_server, region=region))
+
+    engine = Engine(make)
+    try:
+        address = engine.addresses.get(bucket)
+        assert address.path("k").endswith(f"{bucket}/k")
+        assert made == [None]
+    finally:
+        engine.close()

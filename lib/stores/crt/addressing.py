@@ -67,12 +67,15 @@ class Addresses:
     """The Address of each bucket (and region, after a redirect), made on first use.
 
     `make_client(region)` gives a botocore client for that region (None: the
-    configured one); the probe runs on a client of our own, since it aborts the call.
+    configured one); the probe runs on a client of our own, since it aborts the call:
+    `configured`, if given, is one for the configured region that sends nothing else.
     """
 
-    def __init__(self, make_client: Any) -> None:
+    def __init__(self, make_client: Any, configured: Any = None) -> None:
         self._make_client = make_client
         self._clients: dict[str | None, Any] = {}
+        if configured is not None:
+            self._clients[None] = _probing(configured)
         self._known: dict[tuple[str, str | None], Address] = {}
         self._regions: dict[str, str] = {}  # buckets whose region a redirect named
         self._lock = threading.Lock()
@@ -95,8 +98,7 @@ class Addresses:
     def _client(self, region: str | None) -> Any:
         client = self._clients.get(region)
         if client is None:
-            client = self._make_client(region)
-            client.meta.events.register_last("before-sign.s3.HeadObject", _stop_before_signing)
+            client = _probing(self._make_client(region))
             self._clients[region] = client
         return client
 
@@ -107,6 +109,12 @@ class Addresses:
         except _Prepared as prepared:
             return _address(prepared, client.meta.endpoint_url)
         raise AssertionError("botocore sent the addressing probe")
+
+
+def _probing(client: Any) -> Any:
+    """The client, its HeadObject stopped once botocore has built it (the probe)."""
+    client.meta.events.register_last("before-sign.s3.HeadObject", _stop_before_signing)
+    return client
 
 
 def _stop_before_signing(request: Any, region_name: str, signing_name: str, **_: Any) -> None:

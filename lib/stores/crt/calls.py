@@ -44,7 +44,7 @@ class Sink(Protocol):
         """Forget what was written: the body is about to be sent again (a retry)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """One logical request, over all its attempts."""
 
@@ -59,6 +59,9 @@ class Call:
     sink: Sink | None = None
     nbytes: int = 0  # bytes expected to move, for the adaptive timeouts
     error_in_200: bool = False  # copies: a 200 whose body is <Error> failed
+    # HEADs: the result when the object does not exist (a 404, NoSuchKey or NoSuchVersion),
+    # instead of failing with the ClientError; None: it fails.
+    if_missing: Callable[[], Any] | None = None
     limits: Limits = NO_LIMITS
     attempt: int = 0
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)

@@ -48,6 +48,7 @@ from lib.stores.crt.pool import ConnectionPool
 from lib.stores.crt.reader import ObjectReader
 from lib.stores.crt.signer import Signer
 from lib.stores.s3 import S3Config, answered, make_client, mark_answered, unreachable_because
+from lib.stores.s3requests import MISSING_CODES
 from lib.stores.transfer import Timeouts
 
 USER_AGENT = "s3deep/0.1 awscrt"
@@ -57,6 +58,11 @@ WATCH_S = 0.05  # how often the watchdog looks at deadlines and due retries
 
 class _Exchange:
     """One attempt on one connection: the answer as it arrives, and its deadlines."""
+
+    __slots__ = (
+        "active", "address", "call", "chunks", "connection", "deadline", "headers", "pool",
+        "received", "refused", "started", "status", "timed_out",
+    )  # fmt: skip
 
     def __init__(self, call: Call, address: Address, pool: ConnectionPool, connection: Any):
         self.call, self.address, self.pool, self.connection = call, address, pool, connection
@@ -70,6 +76,8 @@ class _Exchange:
         self.refused = False  # the sink wanted no more of the body: the connection closed
 
     def on_response(self, status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+        if threading.get_ident() not in _KEPT_THREAD_STATES:
+            _keep_thread_state()
         self.active = time.monotonic()
         self.status = status_code
         self.headers = header_dict(headers)
@@ -102,8 +110,8 @@ class Engine(Operations):
         concurrency: int = 16,
         timeouts: Timeouts | None = None,
     ) -> None:
-        client = make_client(None)
-        self.addresses = Addresses(make_client)
+        client = make_client(None)  # for its credentials and bounds; it sends nothing
+        self.addresses = Addresses(make_client, configured=client)
         self.signer = Signer(getattr(client._request_signer, "_credentials", None))
         self.max_attempts = int(client.meta.config.retries.get("total_max_attempts", 3))
         self.stall_s = float(client.meta.config.read_timeout)
@@ -186,13 +194,12 @@ class Engine(Operations):
         path = address.path(call.key)
         if call.query:
             path = f"{path}?{call.query}"
-        headers = http.HttpHeaders([("Host", address.host_header), ("User-Agent", USER_AGENT)])
-        headers.add_pairs(call.headers)
+        pairs = [("Host", address.host_header), ("User-Agent", USER_AGENT), *call.headers]
         body = None
         if call.body is not None:
-            headers.add("Content-Length", str(len(call.body)))
+            pairs.append(("Content-Length", str(len(call.body))))
             body = io.BytesIO(call.body)
-        return http.HttpRequest(call.method, path, headers, body)
+        return http.HttpRequest(call.method, path, http.HttpHeaders(pairs), body)
 
     def _signed(self, call: Call, address: Address, request: Any, done: Any) -> None:
         error = done.exception()
@@ -277,12 +284,7 @@ class Engine(Operations):
         self.window.success()
         if self.timeouts is not None:
             self.timeouts.observe(exchange.received + len(call.body or b""), _since(exchange))
-        try:
-            result = call.read(answer)
-        except Exception as exc:
-            self._finish(call, error=exc)
-            return
-        self._finish(call, result=result)
+        self._settle(call, call.read, answer)
 
     def _failed(self, call: Call, address: Address, error: BaseException) -> None:
         region = _redirected_region(error, address)
@@ -300,7 +302,19 @@ class Engine(Operations):
                 self.window.throttle()
             self._retry(call, backoff_s(call.attempt))
             return
+        elif call.if_missing is not None and error_code(error) in MISSING_CODES:
+            self._settle(call, call.if_missing)
+            return
         self._finish(call, error=error)
+
+    def _settle(self, call: Call, produce: Callable[..., Any], *args: Any) -> None:
+        """Finishes the call with what `produce` makes of its answer, or with its error."""
+        try:
+            result = produce(*args)
+        except Exception as exc:
+            self._finish(call, error=exc)
+            return
+        self._finish(call, result=result)
 
     def _retry(self, call: Call, delay_s: float) -> None:
         if call.sink is not None:
@@ -374,6 +388,27 @@ class Engine(Operations):
 
 class BodyRefused(Exception):
     """A GET's sink took no more of the body (write returned False); never retried."""
+
+
+_KEPT_THREAD_STATES: set[int] = set()
+
+
+def _keep_thread_state() -> None:
+    """Keeps a Python thread state for the awscrt event-loop thread this runs on.
+
+    awscrt enters Python from its own threads with PyGILState_Ensure, and leaves with
+    PyGILState_Release, which deletes the thread state it made when its count is back to
+    0: every callback then made a new one (a gettid, an mmap'd frame stack, locks) and
+    freed it again, about a third of the engine's system calls. One more Ensure, never
+    released, keeps the count above 0, so the thread's state lives as long as the thread
+    (Python frees it when the interpreter finalizes, as it does a daemon thread's)."""
+    _KEPT_THREAD_STATES.add(threading.get_ident())
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyGILState_Ensure()
+    except (ImportError, AttributeError, OSError):
+        pass  # not CPython: nothing to keep
 
 
 class _Unresolved(ConnectionError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -32,9 +33,7 @@ class Operations:
         limits: Limits = NO_LIMITS,
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """HeadObject: the dict botocore's head_object returns (a 404 is a ClientError)."""
-        headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
-        query = _query(versionId=version_id, partNumber=part_number)
-        call = Call("HeadObject", "HEAD", bucket, key, object_response, query, headers)
+        call = head_call(bucket, key, version_id, part_number, checksum_mode)
         return self.submit(call, limits)
 
     def get_async(
@@ -48,9 +47,11 @@ class Operations:
         checksum_mode: bool = False,
         if_match: str | None = None,
         limits: Limits = NO_LIMITS,
-    ) -> concurrent.futures.Future[dict[str, Any]]:
+        if_missing: Callable[[], Any] | None = None,
+    ) -> concurrent.futures.Future[Any]:
         """GetObject, whole or bytes [start, end] (inclusive); the body goes to `sink`
-        if given, else into the answer's "Body" (a file object)."""
+        if given, else into the answer's "Body" (a file object). No such object: what
+        `if_missing` returns, if given, else the error."""
         headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
         if if_match is not None:
             headers.append(("If-Match", if_match))
@@ -60,6 +61,7 @@ class Operations:
             nbytes = byte_range[1] - byte_range[0] + 1
         call = Call("GetObject", "GET", bucket, key, _with_body, _query(versionId=version_id))
         call.headers, call.sink, call.nbytes = headers, sink, nbytes
+        call.if_missing = if_missing
         return self.submit(call, limits)
 
     def put_async(
@@ -137,7 +139,8 @@ class Operations:
         return self.head_async(bucket, key, **options).result()
 
     def get(self, bucket: str, key: str, **options: Any) -> dict[str, Any]:
-        return self.get_async(bucket, key, **options).result()
+        answer: dict[str, Any] = self.get_async(bucket, key, **options).result()
+        return answer
 
     def put(self, bucket: str, key: str, body: bytes, **options: Any) -> dict[str, Any]:
         return self.put_async(bucket, key, body, **options).result()
@@ -150,6 +153,18 @@ class Operations:
 
     def upload_part_copy(self, *args: Any, **options: Any) -> dict[str, Any]:
         return self.upload_part_copy_async(*args, **options).result()
+
+
+def head_call(
+    bucket: str, key: str, version_id: str | None, part_number: int | None, checksum_mode: bool
+) -> Call:
+    """The HeadObject call of head_async, for a caller that sets its reader (and what a
+    missing object answers) before submitting it."""
+    headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
+    query = ""  # the usual HEAD (per object, in bulk): neither a version nor a part
+    if version_id is not None or part_number is not None:
+        query = _query(versionId=version_id, partNumber=part_number)
+    return Call("HeadObject", "HEAD", bucket, key, object_response, query, headers)
 
 
 def _query(**params: str | int | None) -> str:

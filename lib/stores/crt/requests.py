@@ -17,13 +17,12 @@ import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
-import botocore.exceptions
-
-from lib.leaves.retry import error_code
 from lib.stores.crt.addressing import Source
+from lib.stores.crt.answers import object_response
 from lib.stores.crt.calls import Limits, Upload
+from lib.stores.crt.operations import head_call
 from lib.stores.s3 import S3Config
-from lib.stores.s3requests import MISSING_CODES, ObjectRequests, Sink, unquoted
+from lib.stores.s3requests import ObjectRequests, Sink, unquoted
 from lib.stores.transfer import TransferError
 
 if TYPE_CHECKING:  # the engine (and awscrt) load when the first request needs them
@@ -33,6 +32,7 @@ BULK_THREADS = 8
 BULK_BYTES = 1024 * 1024  # a ranged GET above this goes through botocore
 ENGINE_VARIABLE = "S3DEEP_ENGINE"  # "botocore": per-object requests through botocore
 _OBJECT_PARAMS = {"Bucket", "Key", "ContentType", "Metadata", "StorageClass"}
+_HEAD_PARAMS = {"ChecksumMode", "PartNumber"}
 
 
 def _source(copy_source: dict[str, str]) -> Source:
@@ -92,32 +92,44 @@ class EngineRequests(ObjectRequests):
     asynchronous = True
 
     def head_async(
-        self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
-    ) -> concurrent.futures.Future[dict[str, Any] | None]:
-        _unknown(extra, {"ChecksumMode", "PartNumber"})
-        future = self.engine.head_async(
-            bucket,
-            key,
-            version_id=version_id,
-            part_number=extra.get("PartNumber"),
-            checksum_mode=extra.get("ChecksumMode") == "ENABLED",
-            limits=self.limits(client),
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        read: Callable[[dict[str, Any] | None], Any] | None = None,
+        **extra: Any,
+    ) -> concurrent.futures.Future[Any]:
+        """The HEAD's answer, None for no such object; with `read`, what read makes of
+        that, on the engine's thread (one future, not a chain of them)."""
+        _unknown(extra, _HEAD_PARAMS)
+        engine = self.engine
+        call = head_call(
+            bucket, key, version_id, extra.get("PartNumber"), extra.get("ChecksumMode") == "ENABLED"
         )
-        return then_or_missing(future)
+        if read is None:
+            call.if_missing = _none
+        else:
+            call.read = lambda answer: read(object_response(answer))
+            call.if_missing = lambda: read(None)
+        return engine.submit(call, self.limits(client))
 
     def get_async(
         self, client: Any, bucket: str, key: str, version_id: str | None, sink: Sink
     ) -> concurrent.futures.Future[dict[str, Any] | None]:
-        future = self.engine.get_async(
+        return self.engine.get_async(
             bucket, key, version_id=version_id, sink=sink, checksum_mode=True,
-            limits=self.limits(client),
+            limits=self.limits(client), if_missing=_none,
         )  # fmt: skip
-        return then_or_missing(future)
 
     def head(
         self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
     ) -> dict[str, Any] | None:
-        return self.head_async(client, bucket, key, version_id, **extra).result()
+        found: dict[str, Any] | None = self.head_async(
+            client, bucket, key, version_id, **extra
+        ).result()
+        return found
 
     def get(self, client: Any, bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
         """The object as a file: the first range through the engine, the rest of a large
@@ -211,22 +223,5 @@ def engine_requests(config: S3Config, concurrency: int) -> EngineRequests | None
     return EngineRequests(make_engine)
 
 
-def then_or_missing(
-    future: concurrent.futures.Future[dict[str, Any]],
-) -> concurrent.futures.Future[dict[str, Any] | None]:
-    """The HEAD's answer, or None when the object does not exist (as ObjectRequests.head)."""
-    found: concurrent.futures.Future[dict[str, Any] | None] = concurrent.futures.Future()
-
-    def done(finished: concurrent.futures.Future[dict[str, Any]]) -> None:
-        try:
-            found.set_result(finished.result())
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) in MISSING_CODES:
-                found.set_result(None)
-            else:
-                found.set_exception(exc)
-        except BaseException as exc:
-            found.set_exception(exc)
-
-    future.add_done_callback(done)
-    return found
+def _none() -> None:
+    return None

@@ -29,9 +29,9 @@ class Signer:
 
     def frozen(self) -> tuple[str, str, str | None]:
         """The credentials to sign with now: access key, secret key, session token."""
-        import botocore.exceptions
-
         if self._credentials is None:
+            import botocore.exceptions
+
             raise botocore.exceptions.NoCredentialsError()
         frozen = self._credentials.get_frozen_credentials()
         return frozen.access_key, frozen.secret_key, frozen.token
