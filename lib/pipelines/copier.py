@@ -77,6 +77,12 @@ class Copier:
             return "multipart_upload" if large else "upload"
         return "download" if self.source.remote else "copy"
 
+    def copies_whole(self, size: int) -> bool:
+        """Whether the object is copied by one server-side CopyObject, which carries its
+        content type and metadata over itself: then its size and ETag are all the copy
+        needs to know of it."""
+        return self.server_side and self.planned_action(size) == "copy"
+
     def _threshold(self) -> int:
         if self.threshold is not None:
             return min(self.threshold, COPY_OBJECT_LIMIT)

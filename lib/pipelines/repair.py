@@ -4,6 +4,10 @@ For each record to act on: re-check the target (a replayed repair must not copy
 twice), check that the source still is what the manifest expected, copy, then
 verify what was written. Objects run in a sliding window; results keep input
 order. The cursor carries the input position and the open multipart uploads.
+
+The two checks before a copy are answered from listing pages where the input
+allows (lib/pipelines/listed.py: keys in order and dense), else by a HEAD each; a
+CopyObject whose answer carries the MD5 the manifest expected needs no HEAD after.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from lib.leaves.records import (
 )
 from lib.leaves.retry import describe, stops_the_run
 from lib.pipelines.copier import Copied, Copier, SourceInfo
+from lib.pipelines.listed import Listed
 from lib.pipelines.verify import Verifier, existence_only
 from lib.stores.transfer import Retrier, Timeouts, Uploads
 
@@ -55,6 +60,19 @@ class RepairOptions:
     shard: Shard | None = None
 
 
+# A record to act on, where the input stood after it, and the key of the record before
+# it within TARGET (None for the first): where a listing page for it starts.
+Item = tuple[CheckRecord | ErrorRecord, InputPosition, str | None]
+
+
+@dataclass
+class Listings:
+    """Listing pages that answer the checks before a copy, per side (None: a HEAD each)."""
+
+    target: Listed | None = None
+    source: Listed | None = None
+
+
 class RepairPipeline:
     coverage: dict[str, Any] | None = None  # all the input's records are acted on
 
@@ -67,8 +85,10 @@ class RepairPipeline:
         verifier: Verifier,
         options: RepairOptions,
         cursor: dict[str, Any] | None,
+        listings: Listings | None = None,
     ) -> None:
         self.reader = reader
+        self.listings = listings or Listings()
         self.target = target
         self.source = source
         self.copier = copier
@@ -95,12 +115,19 @@ class RepairPipeline:
             return record.status, record.bytes
         return "error", 0
 
-    def _records(self) -> Iterator[tuple[CheckRecord | ErrorRecord, InputPosition]]:
+    def _records(self) -> Iterator[Item]:
         keeps = self.shard.keeps
+        target = self.target
+        previous: str | None = None
         for record in self.reader:
             if isinstance(record, CheckRecord | ErrorRecord):
-                if keeps(record.key if isinstance(record, CheckRecord) else None):
-                    yield record, self.reader.position()
+                if isinstance(record, ErrorRecord):
+                    if keeps(None):
+                        yield record, self.reader.position(), previous
+                elif keeps(record.key):
+                    yield record, self.reader.position(), previous
+                    if record.bucket == target.bucket and record.key.startswith(target.prefix):
+                        previous = record.key
             else:
                 raise wrong_records("s3-repair", self.reader.lines, record)
 
@@ -112,7 +139,7 @@ class RepairPipeline:
             if item is FLUSH:
                 yield FLUSH
                 continue
-            (_, position), result = item
+            (_, position, _), result = item
             self._position = position
             already_whole += isinstance(result, RepairRecord) and result.action == "none"
             yield result
@@ -130,8 +157,8 @@ class RepairPipeline:
 
     # --- one record ------------------------------------------------------------------
 
-    def _repair(self, item: tuple[CheckRecord | ErrorRecord, InputPosition]) -> DataRecord:
-        record = item[0]
+    def _repair(self, item: Item) -> DataRecord:
+        record, _, after = item
         if isinstance(record, ErrorRecord):
             return record
         target, source = self.target, self.source
@@ -157,7 +184,7 @@ class RepairPipeline:
         retrier = Retrier(self.timeouts)
         started = time.monotonic()
         try:
-            self._copy_verified(record, record.expected, source_ref.key, result, retrier)
+            self._copy_verified(record, record.expected, source_ref.key, result, retrier, after)
         except RefusedPath as exc:  # a symlink on a local path, found as it was opened
             result.status, result.error = "failed", f"refused: {exc}"
         except Exception as exc:
@@ -183,6 +210,7 @@ class RepairPipeline:
         source_key: str,
         result: RepairRecord,
         retrier: Retrier,
+        after: str | None,
     ) -> None:
         info: SourceInfo | None = None
         if existence_only(expected):
@@ -194,12 +222,17 @@ class RepairPipeline:
                 return
             expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
             result.action = self.copier.planned_action(info.size)
-        if self.uploads.get(record.key) is None and self._target_is_whole(record.key, expected):
+        whole = self.uploads.get(record.key) is None and self._target_is_whole(
+            record.key, expected, after
+        )
+        if whole:
             # Already whole (a replayed repair copies nothing); `error` says why, as for
             # s3-delete's skipped records.
             result.action, result.error = "none", "the target already matches"
             return
-        info = info or self.copier.describe(source_key, retrier)
+        if after is not None:
+            after = self.source.prefix + after[len(self.target.prefix) :]
+        info = info or self._source_now(source_key, after, retrier)
         if info is None:
             result.status, result.error = "failed", "the source object does not exist"
             return
@@ -207,6 +240,8 @@ class RepairPipeline:
         if problem:
             result.status, result.error = "failed", problem
             return
+        if self.listings.target is not None:
+            self.listings.target.forget(record.key)  # asked again, it takes a HEAD
         copied = self.copier.copy(source_key, record.key, info, retrier)
         result.action, result.bytes = copied.action, copied.bytes
         problem = self._written_problem(record.key, info, expected, copied)
@@ -215,10 +250,25 @@ class RepairPipeline:
         else:
             result.status = "repaired"
 
-    def _target_is_whole(self, key: str, expected: ObjectRecord) -> bool:
-        store = self.verifier.stores.get(self.target.bucket)
-        info = store.head(key)
-        return info is not None and self.verifier.compare(expected, info.record)[0] == "ok"
+    def _target_is_whole(self, key: str, expected: ObjectRecord, after: str | None) -> bool:
+        listing = self.listings.target
+        known, found = listing.lookup(key, after) if listing else (False, None)
+        if not known:
+            store = self.verifier.stores.get(self.target.bucket)
+            info = store.head(key)
+            found = info.record if info is not None else None
+        return found is not None and self.verifier.compare(expected, found)[0] == "ok"
+
+    def _source_now(self, key: str, after: str | None, retrier: Retrier) -> SourceInfo | None:
+        """The source object as a copy needs it: from a listing page where that says all a
+        single CopyObject needs (it copies type and metadata itself), else by a HEAD."""
+        listing = self.listings.source
+        known, found = listing.lookup(key, after) if listing else (False, None)
+        if known and found is None:
+            return None
+        if found is not None and found.size is not None and self.copier.copies_whole(found.size):
+            return SourceInfo(found.size, found.etag, None, storage_class=found.storage_class)
+        return self.copier.describe(key, retrier)
 
     def _written_problem(
         self, key: str, info: SourceInfo, expected: ObjectRecord, copied: Copied
