@@ -12,8 +12,9 @@ CopyObject whose answer carries the MD5 the manifest expected needs no HEAD afte
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ from lib.leaves.records import (
     RepairRecord,
     Source,
 )
-from lib.leaves.retry import describe, stops_the_run
+from lib.leaves.retry import backoff, describe, retryable, stops_the_run
 from lib.pipelines.copier import Copied, Copier, SourceInfo
 from lib.pipelines.listed import Listed
 from lib.pipelines.verify import Verifier, existence_only
@@ -133,16 +134,21 @@ class RepairPipeline:
 
     def __iter__(self) -> Iterator[DataRecord | Flush]:
         already_whole = 0
-        for item in ordered_results(
-            self._records(), self._repair, window=self.options.concurrency, name="s3-repair"
-        ):
-            if item is FLUSH:
-                yield FLUSH
-                continue
-            (_, position, _), result = item
-            self._position = position
-            already_whole += isinstance(result, RepairRecord) and result.action == "none"
-            yield result
+        pool = concurrent.futures.ThreadPoolExecutor(self.options.concurrency, "s3-repair")
+        self._pool = pool
+        try:
+            for item in ordered_results(
+                self._records(), submit=self._submit, window=self.options.concurrency
+            ):
+                if item is FLUSH:
+                    yield FLUSH
+                    continue
+                (_, position, _), result = item
+                self._position = position
+                already_whole += isinstance(result, RepairRecord) and result.action == "none"
+                yield result
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         if already_whole:
             self.notes.append(
                 f"{already_whole} skipped because the target already matches (nothing copied)"
@@ -157,10 +163,41 @@ class RepairPipeline:
 
     # --- one record ------------------------------------------------------------------
 
-    def _repair(self, item: Item) -> DataRecord:
+    def _submit(self, item: Item) -> concurrent.futures.Future[DataRecord]:
+        """A record's repair: on the event-loop threads of the request engine when listing
+        pages answer the checks before its copy and one CopyObject is all it takes (no
+        thread waits for anything), else on a thread of the pool."""
         record, _, after = item
-        if isinstance(record, ErrorRecord):
-            return record
+        if isinstance(record, CheckRecord) and self._answered_by_pages(record, after):
+            began = self._begin(record)
+            if began.status == "skipped" and began.action == "copy":
+                return self._repair_without_thread(item, record, began)
+        return self._pool.submit(self._repair, item)
+
+    def _answered_by_pages(self, record: CheckRecord, after: str | None) -> bool:
+        target, source = self.listings.target, self.listings.source
+        expected = record.expected
+        if target is None or source is None or expected is None or existence_only(expected):
+            return False
+        if record.status not in self.options.statuses or self.options.dry_run:
+            return False
+        if after is None or record.bucket != self.target.bucket:
+            return False
+        if not record.key.startswith(self.target.prefix):
+            return False
+        relative = len(self.target.prefix)
+        found = source.lookup(self.source.prefix + record.key[relative:],
+                              self.source.prefix + after[relative:])  # fmt: skip
+        return (
+            found[0]
+            and found[1] is not None
+            and target.lookup(record.key, after)[0]
+            and self.copier.copies_whole(found[1].size or 0)
+        )
+
+    def _begin(self, record: CheckRecord) -> RepairRecord:
+        """The record's repair record: final unless its status is "skipped" and its
+        action the planned one (then the copy is to be made)."""
         target, source = self.target, self.source
         relative = record.key[len(target.prefix) :]
         source_ref = Source(bucket=source.bucket, key=source.prefix + relative)
@@ -180,28 +217,117 @@ class RepairPipeline:
         result.action = self.copier.planned_action(record.expected.size)
         if self.options.dry_run:
             result.status = "dry_run"
+        return result
+
+    def _repair(self, item: Item) -> DataRecord:
+        record, _, after = item
+        if isinstance(record, ErrorRecord):
+            return record
+        result = self._begin(record)
+        if result.status != "skipped" or result.action is None or record.expected is None:
             return result
+        expected, source_key = record.expected, self._source_key(record.key)
         retrier = Retrier(self.timeouts)
-        started = time.monotonic()
+        return self._guarded(
+            record.key, result, retrier, time.monotonic(),
+            lambda: self._copy_verified(record, expected, source_key, result, retrier, after),
+        )  # fmt: skip
+
+    def _guarded(
+        self,
+        key: str,
+        result: RepairRecord,
+        retrier: Retrier,
+        started: float,
+        work: Callable[[], None],
+    ) -> RepairRecord:
+        """Runs `work` (which fills in `result`), making its failures the record's."""
         try:
-            self._copy_verified(record, record.expected, source_ref.key, result, retrier, after)
+            work()
         except RefusedPath as exc:  # a symlink on a local path, found as it was opened
             result.status, result.error = "failed", f"refused: {exc}"
         except Exception as exc:
             # Spent retries or refused credentials: stop (exit 3) with the upload kept in
             # the checkpoint; the rerun re-checks this record before it copies again.
-            stop = stops_the_run(exc, "repair", f"s3://{record.bucket}/{record.key}")
+            stop = stops_the_run(exc, "repair", f"s3://{result.bucket}/{key}")
             if stop is not None:
                 raise stop from None
             result.status, result.error = "failed", describe(exc)
             if result.action in ("multipart_copy", "multipart_upload"):
                 try:
-                    self.copier.abort(record.key, retrier)
+                    self.copier.abort(key, retrier)
                 except Exception as abort_error:
                     result.error += f"; aborting the upload failed too: {describe(abort_error)}"
         result.attempts = 1 + retrier.retries
         result.ms = int((time.monotonic() - started) * 1000)
         return result
+
+    def _source_key(self, key: str) -> str:
+        return self.source.prefix + key[len(self.target.prefix) :]
+
+    def _repair_without_thread(
+        self, item: Item, record: CheckRecord, result: RepairRecord
+    ) -> concurrent.futures.Future[DataRecord]:
+        """The checks from listing pages, then one CopyObject through the engine; a thread
+        only for what needs to wait: a HEAD after the copy, or a retry."""
+        started, retrier = time.monotonic(), Retrier(self.timeouts)
+        expected, source_key = record.expected, self._source_key(record.key)
+        assert expected is not None
+        outcome: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
+
+        def then_on_thread(work: Callable[[], None]) -> None:
+            try:
+                ran = self._pool.submit(self._guarded, record.key, result, retrier, started, work)
+            except RuntimeError as exc:  # the pool is shut down: the stage is stopping
+                _settle(outcome, exc)
+                return
+            ran.add_done_callback(lambda done: _hand_over(done, outcome))
+
+        try:
+            info = self._before_copy(record, expected, source_key, result, retrier, item[2])
+        except Exception:  # a HEAD after all (a page gone), and it failed: as a thread would
+            return self._pool.submit(self._repair, item)
+        if info is None:
+            _settle(outcome, self._guarded(record.key, result, retrier, started, lambda: None))
+            return outcome
+        copying = self.copier.copy_async(source_key, record.key, info, self.timeouts)
+        if copying is None:
+            then_on_thread(lambda: self._copy_and_verify(record.key, source_key, info, expected,
+                                                         result, retrier))  # fmt: skip
+            return outcome
+
+        def copied(done: concurrent.futures.Future[Copied]) -> None:
+            try:
+                answer = done.result()
+            except Exception as exc:
+                if not retryable(exc):
+                    error = exc
+                    then_on_thread(lambda: _raise(error))
+                    return
+                retrier.retries += 1  # then on as a thread would: backoff, copy again
+                then_on_thread(lambda: self._copy_again(record.key, source_key, info, expected,
+                                                        result, retrier))  # fmt: skip
+                return
+            if self._confirmed(expected, answer):
+                result.action, result.bytes, result.status = answer.action, answer.bytes, "repaired"
+                _settle(outcome, self._guarded(record.key, result, retrier, started, lambda: None))
+            else:
+                then_on_thread(lambda: self._after_copy(record.key, info, expected, answer, result))
+
+        copying.add_done_callback(copied)
+        return outcome
+
+    def _copy_again(
+        self,
+        key: str,
+        source_key: str,
+        info: SourceInfo,
+        expected: ObjectRecord,
+        result: RepairRecord,
+        retrier: Retrier,
+    ) -> None:
+        backoff(retrier.retries, base_s=0.2, cap_s=10.0)  # as Retrier.call waits
+        self._copy_and_verify(key, source_key, info, expected, result, retrier)
 
     def _copy_verified(
         self,
@@ -212,6 +338,23 @@ class RepairPipeline:
         retrier: Retrier,
         after: str | None,
     ) -> None:
+        info = self._before_copy(record, expected, source_key, result, retrier, after)
+        if info is not None:
+            if existence_only(expected):
+                expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
+            self._copy_and_verify(record.key, source_key, info, expected, result, retrier)
+
+    def _before_copy(
+        self,
+        record: CheckRecord,
+        expected: ObjectRecord,
+        source_key: str,
+        result: RepairRecord,
+        retrier: Retrier,
+        after: str | None,
+    ) -> SourceInfo | None:
+        """What the source is now, when it is to be copied; None when `result` is final
+        (the target is already whole, or the source is not what the manifest expected)."""
         info: SourceInfo | None = None
         if existence_only(expected):
             # A record from a key list describes nothing: the source's own HEAD is what
@@ -219,7 +362,7 @@ class RepairPipeline:
             info = self.copier.describe(source_key, retrier)
             if info is None:
                 result.status, result.error = "failed", "the source object does not exist"
-                return
+                return None
             expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
             result.action = self.copier.planned_action(info.size)
         whole = self.uploads.get(record.key) is None and self._target_is_whole(
@@ -229,26 +372,52 @@ class RepairPipeline:
             # Already whole (a replayed repair copies nothing); `error` says why, as for
             # s3-delete's skipped records.
             result.action, result.error = "none", "the target already matches"
-            return
+            return None
         if after is not None:
             after = self.source.prefix + after[len(self.target.prefix) :]
         info = info or self._source_now(source_key, after, retrier)
         if info is None:
             result.status, result.error = "failed", "the source object does not exist"
-            return
+            return None
         problem = _source_problem(info, expected)
         if problem:
             result.status, result.error = "failed", problem
-            return
+            return None
         if self.listings.target is not None:
             self.listings.target.forget(record.key)  # asked again, it takes a HEAD
-        copied = self.copier.copy(source_key, record.key, info, retrier)
+        return info
+
+    def _copy_and_verify(
+        self,
+        key: str,
+        source_key: str,
+        info: SourceInfo,
+        expected: ObjectRecord,
+        result: RepairRecord,
+        retrier: Retrier,
+    ) -> None:
+        copied = self.copier.copy(source_key, key, info, retrier)
+        self._after_copy(key, info, expected, copied, result)
+
+    def _after_copy(
+        self,
+        key: str,
+        info: SourceInfo,
+        expected: ObjectRecord,
+        copied: Copied,
+        result: RepairRecord,
+    ) -> None:
         result.action, result.bytes = copied.action, copied.bytes
-        problem = self._written_problem(record.key, info, expected, copied)
+        problem = self._written_problem(key, info, expected, copied)
         if problem:
             result.status, result.error = "failed", f"verification failed: {problem}"
         else:
             result.status = "repaired"
+
+    @staticmethod
+    def _confirmed(expected: ObjectRecord, copied: Copied) -> bool:
+        """The write's own answer carries the MD5 the source had: no HEAD after it."""
+        return copied.confirmed() and (expected.etag is None or expected.etag == copied.etag)
 
     def _target_is_whole(self, key: str, expected: ObjectRecord, after: str | None) -> bool:
         listing = self.listings.target
@@ -273,8 +442,8 @@ class RepairPipeline:
     def _written_problem(
         self, key: str, info: SourceInfo, expected: ObjectRecord, copied: Copied
     ) -> str | None:
-        if copied.confirmed() and (expected.etag is None or expected.etag == copied.etag):
-            return None  # the write's own answer carries the MD5 the source had: no HEAD
+        if self._confirmed(expected, copied):
+            return None
         store = self.verifier.stores.get(self.target.bucket)
         written = store.head(key)
         if written is None:
@@ -318,3 +487,31 @@ def judge(counts: dict[str, int], complete: bool) -> ExitCode:
         if complete and not counts.get("failed") and not counts.get("error")
         else (ExitCode.NOT_OK)
     )
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def _hand_over(
+    done: concurrent.futures.Future[RepairRecord], outcome: concurrent.futures.Future[DataRecord]
+) -> None:
+    try:
+        result = done.result()
+    except BaseException as exc:  # raised at the record's turn, as a thread's would be
+        _settle(outcome, exc)
+    else:
+        _settle(outcome, result)
+
+
+def _settle(
+    outcome: concurrent.futures.Future[DataRecord], value: DataRecord | BaseException
+) -> None:
+    """Ends `outcome`, unless the window gave up on it (cancelled as the stage stopped)."""
+    try:
+        if isinstance(value, BaseException):
+            outcome.set_exception(value)
+        else:
+            outcome.set_result(value)
+    except concurrent.futures.InvalidStateError:
+        pass

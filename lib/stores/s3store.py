@@ -245,6 +245,20 @@ class S3Store:
     def copy_from(
         self, source: Store, source_key: str, key: str, info: SourceInfo, retrier: Retrier
     ) -> str | None:
+        params = self._copy_params(source, source_key, key, info)
+        return retrier.call(self.clients, info.size, lambda c: self.objects.copy(c, params))
+
+    def copy_from_async(
+        self, source: Store, source_key: str, key: str, info: SourceInfo, timeout_s: float
+    ) -> concurrent.futures.Future[str | None]:
+        """One attempt of copy_from as a future of the new ETag, where `asynchronous`;
+        retrying is the caller's."""
+        params = self._copy_params(source, source_key, key, info)
+        return self.objects.copy_async(self.clients.get(timeout_s), params)
+
+    def _copy_params(
+        self, source: Store, source_key: str, key: str, info: SourceInfo
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "Bucket": self.location.bucket,
             "Key": key,
@@ -253,7 +267,7 @@ class S3Store:
         }
         if info.storage_class and info.storage_class != "STANDARD":
             params["StorageClass"] = info.storage_class
-        return retrier.call(self.clients, info.size, lambda c: self.objects.copy(c, params))
+        return params
 
     def _create_params(self, key: str, info: SourceInfo) -> dict[str, Any]:
         params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key}

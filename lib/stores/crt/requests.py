@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import botocore.exceptions
 
+from lib.engine.window import then
 from lib.leaves.retry import error_code
 from lib.stores.crt.addressing import Source
 from lib.stores.crt.calls import Limits, Upload
@@ -158,8 +159,13 @@ class EngineRequests(ObjectRequests):
         return unquoted(answer.get("ETag"))
 
     def copy(self, client: Any, params: dict[str, Any]) -> str | None:
+        return self.copy_async(client, params).result()
+
+    def copy_async(
+        self, client: Any, params: dict[str, Any]
+    ) -> concurrent.futures.Future[str | None]:
         _unknown(params, _OBJECT_PARAMS | {"CopySource", "MetadataDirective"})
-        answer = self.engine.copy(
+        answer = self.engine.copy_async(
             params["Bucket"],
             params["Key"],
             _source(params["CopySource"]),
@@ -169,7 +175,7 @@ class EngineRequests(ObjectRequests):
             storage_class=params.get("StorageClass"),
             limits=self.limits(client),
         )
-        return unquoted(answer.get("CopyObjectResult", {}).get("ETag"))
+        return then(answer, lambda copied: unquoted(copied.get("CopyObjectResult", {}).get("ETag")))
 
     def upload_part(self, client: Any, part: dict[str, Any], data: bytes) -> str:
         answer = self.engine.upload_part(
