@@ -127,6 +127,43 @@ def test_an_upload_given_up_on_is_aborted(
     assert s3_client.list_objects_v2(Bucket=target).get("KeyCount") == 0
 
 
+def test_a_server_that_wants_parts_in_order_gets_them_in_order(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    slow_endpoint: Callable[[float], Any],
+    tmp_path: Path,
+) -> None:
+    """Like rclone serve s3 with big uploads: a completion whose parts overlapped is
+    refused (InvalidPart); that upload is sent again in order, and so is the next."""
+    source = tmp_path / "source"
+    source.mkdir()
+    bodies = {name: os.urandom(11 * MIB) for name in ("big1", "big2")}
+    for name, body in bodies.items():
+        (source / name).write_bytes(body)
+    target = make_bucket()
+    checks = checked(run_cli, str(source), f"s3://{target}/")
+    proxy = slow_endpoint(0.05)  # parts sent at once overlap at the server
+    proxy.faults.parts_in_order = True
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", str(source), "--part-size", str(5 * MIB),
+        "--concurrency", "1", input=checks, env={"AWS_ENDPOINT_URL": proxy.url},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert {k: (r["status"], r["action"]) for k, r in records.items()} == {
+        "big1": ("repaired", "multipart_upload"),
+        "big2": ("repaired", "multipart_upload"),
+    }
+    assert proxy.faults.injected["InvalidPart"] == 1  # the first upload only
+    assert b"one part at a time, in order" in result.stderr
+    assert len([p for p in proxy.requests("DELETE") if "uploadId" in p]) == 1  # aborted
+    for name, body in bodies.items():
+        assert s3_client.get_object(Bucket=target, Key=name)["Body"].read() == body
+    assert s3_client.list_multipart_uploads(Bucket=target).get("Uploads", []) == []
+
+
 def test_restart_aborts_the_uploads_the_old_checkpoint_left_open(
     run_cli: Run, make_bucket: Callable[..., str], s3_client: Any, tmp_path: Path
 ) -> None:
