@@ -64,6 +64,8 @@ class RepairOptions:
 # A record to act on, where the input stood after it, and the key of the record before
 # it within TARGET (None for the first): where a listing page for it starts.
 Item = tuple[CheckRecord | ErrorRecord, InputPosition, str | None]
+# What listing pages say of a record's target (None: no such object) and source.
+Answers = tuple[ObjectRecord | None, ObjectRecord]
 
 
 @dataclass
@@ -168,32 +170,33 @@ class RepairPipeline:
         pages answer the checks before its copy and one CopyObject is all it takes (no
         thread waits for anything), else on a thread of the pool."""
         record, _, after = item
-        if isinstance(record, CheckRecord) and self._answered_by_pages(record, after):
+        answers = (
+            self._answered_by_pages(record, after) if isinstance(record, CheckRecord) else None
+        )
+        if answers is not None and isinstance(record, CheckRecord):
             began = self._begin(record)
             if began.status == "skipped" and began.action == "copy":
-                return self._repair_without_thread(item, record, began)
+                return self._repair_without_thread(item, record, began, answers)
         return self._pool.submit(self._repair, item)
 
-    def _answered_by_pages(self, record: CheckRecord, after: str | None) -> bool:
+    def _answered_by_pages(self, record: CheckRecord, after: str | None) -> Answers | None:
+        """What listing pages say of the record's target and source, when they tell all a
+        whole server-side copy needs to know; None when a HEAD must ask."""
         target, source = self.listings.target, self.listings.source
         expected = record.expected
         if target is None or source is None or expected is None or existence_only(expected):
-            return False
+            return None
         if record.status not in self.options.statuses or self.options.dry_run:
-            return False
+            return None
         if after is None or record.bucket != self.target.bucket:
-            return False
+            return None
         if not record.key.startswith(self.target.prefix):
-            return False
-        relative = len(self.target.prefix)
-        found = source.lookup(self.source.prefix + record.key[relative:],
-                              self.source.prefix + after[relative:])  # fmt: skip
-        return (
-            found[0]
-            and found[1] is not None
-            and target.lookup(record.key, after)[0]
-            and self.copier.copies_whole(found[1].size or 0)
-        )
+            return None
+        known, found = source.lookup(self._source_key(record.key), self._source_key(after))
+        if not known or found is None or not self.copier.copies_whole(found.size or 0):
+            return None
+        known, whole = target.lookup(record.key, after)
+        return (whole, found) if known else None
 
     def _begin(self, record: CheckRecord) -> RepairRecord:
         """The record's repair record: final unless its status is "skipped" and its
@@ -266,7 +269,7 @@ class RepairPipeline:
         return self.source.prefix + key[len(self.target.prefix) :]
 
     def _repair_without_thread(
-        self, item: Item, record: CheckRecord, result: RepairRecord
+        self, item: Item, record: CheckRecord, result: RepairRecord, answers: Answers
     ) -> concurrent.futures.Future[DataRecord]:
         """The checks from listing pages, then one CopyObject through the engine; a thread
         only for what needs to wait: a HEAD after the copy, or a retry."""
@@ -284,7 +287,9 @@ class RepairPipeline:
             ran.add_done_callback(lambda done: _hand_over(done, outcome))
 
         try:
-            info = self._before_copy(record, expected, source_key, result, retrier, item[2])
+            info = self._before_copy(
+                record, expected, source_key, result, retrier, item[2], answers
+            )
         except Exception:  # a HEAD after all (a page gone), and it failed: as a thread would
             return self._pool.submit(self._repair, item)
         if info is None:
@@ -352,6 +357,7 @@ class RepairPipeline:
         result: RepairRecord,
         retrier: Retrier,
         after: str | None,
+        answers: Answers | None = None,
     ) -> SourceInfo | None:
         """What the source is now, when it is to be copied; None when `result` is final
         (the target is already whole, or the source is not what the manifest expected)."""
@@ -366,7 +372,7 @@ class RepairPipeline:
             expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
             result.action = self.copier.planned_action(info.size)
         whole = self.uploads.get(record.key) is None and self._target_is_whole(
-            record.key, expected, after
+            record.key, expected, after, answers
         )
         if whole:
             # Already whole (a replayed repair copies nothing); `error` says why, as for
@@ -375,7 +381,7 @@ class RepairPipeline:
             return None
         if after is not None:
             after = self.source.prefix + after[len(self.target.prefix) :]
-        info = info or self._source_now(source_key, after, retrier)
+        info = info or self._source_now(source_key, after, retrier, answers)
         if info is None:
             result.status, result.error = "failed", "the source object does not exist"
             return None
@@ -419,20 +425,30 @@ class RepairPipeline:
         """The write's own answer carries the MD5 the source had: no HEAD after it."""
         return copied.confirmed() and (expected.etag is None or expected.etag == copied.etag)
 
-    def _target_is_whole(self, key: str, expected: ObjectRecord, after: str | None) -> bool:
+    def _target_is_whole(
+        self, key: str, expected: ObjectRecord, after: str | None, answers: Answers | None
+    ) -> bool:
         listing = self.listings.target
-        known, found = listing.lookup(key, after) if listing else (False, None)
+        if answers is not None:
+            known, found = True, answers[0]
+        else:
+            known, found = listing.lookup(key, after) if listing else (False, None)
         if not known:
             store = self.verifier.stores.get(self.target.bucket)
             info = store.head(key)
             found = info.record if info is not None else None
         return found is not None and self.verifier.compare(expected, found)[0] == "ok"
 
-    def _source_now(self, key: str, after: str | None, retrier: Retrier) -> SourceInfo | None:
+    def _source_now(
+        self, key: str, after: str | None, retrier: Retrier, answers: Answers | None
+    ) -> SourceInfo | None:
         """The source object as a copy needs it: from a listing page where that says all a
         single CopyObject needs (it copies type and metadata itself), else by a HEAD."""
         listing = self.listings.source
-        known, found = listing.lookup(key, after) if listing else (False, None)
+        found: ObjectRecord | None = answers[1] if answers is not None else None
+        known = answers is not None
+        if not known:
+            known, found = listing.lookup(key, after) if listing else (False, None)
         if known and found is None:
             return None
         if found is not None and found.size is not None and self.copier.copies_whole(found.size):
