@@ -310,8 +310,11 @@ class RepairPipeline:
                     then_on_thread(lambda: _raise(error))
                     return
                 retrier.retries += 1  # then on as a thread would: backoff, copy again
-                then_on_thread(lambda: self._copy_again(record.key, source_key, info, expected,
-                                                        result, retrier))  # fmt: skip
+                then_on_thread(
+                    lambda: self._copy_and_verify(
+                        record.key, source_key, info, expected, result, retrier, again=True
+                    )
+                )
                 return
             if self._confirmed(expected, answer):
                 result.action, result.bytes, result.status = answer.action, answer.bytes, "repaired"
@@ -321,18 +324,6 @@ class RepairPipeline:
 
         copying.add_done_callback(copied)
         return outcome
-
-    def _copy_again(
-        self,
-        key: str,
-        source_key: str,
-        info: SourceInfo,
-        expected: ObjectRecord,
-        result: RepairRecord,
-        retrier: Retrier,
-    ) -> None:
-        backoff(retrier.retries, base_s=0.2, cap_s=10.0)  # as Retrier.call waits
-        self._copy_and_verify(key, source_key, info, expected, result, retrier)
 
     def _copy_verified(
         self,
@@ -401,7 +392,12 @@ class RepairPipeline:
         expected: ObjectRecord,
         result: RepairRecord,
         retrier: Retrier,
+        again: bool = False,
     ) -> None:
+        """Copies and verifies; `again` after a failed attempt, so first waits as
+        Retrier.call would."""
+        if again:
+            backoff(retrier.retries, base_s=0.2, cap_s=10.0)
         copied = self.copier.copy(source_key, key, info, retrier)
         self._after_copy(key, info, expected, copied, result)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from lib.leaves.records import ObjectRecord
 from lib.pipelines.listed import Listed
 
@@ -64,7 +66,7 @@ def test_sparse_input_stops_listing_after_a_few_pages() -> None:
     bucket = Bucket([f"k{n:04}" for n in range(1000)], page_size=10)
     listed = Listed(bucket.page)
     asked = [f"k{n:04}" for n in range(0, 1000, 50)]  # one key of every five pages
-    results = [listed.lookup(key, previous) for previous, key in zip(asked, asked[1:])]
+    results = [listed.lookup(key, previous) for previous, key in itertools.pairwise(asked)]
     assert len(bucket.asked) == 3  # the trial pages, each answering one key
     assert listed.declined
     assert results[3:] == [(False, None)] * (len(results) - 3)
