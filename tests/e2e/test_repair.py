@@ -268,6 +268,35 @@ def test_what_changed_since_the_check_is_seen_without_a_head_each(
     assert s3_client.get_object(Bucket=target, Key="k3")["Body"].read() != b"changed"
 
 
+def test_a_copy_sent_without_a_thread_fails_alone(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+    slow_endpoint: Callable[[float], Any],
+) -> None:
+    """A copy the pages cleared is refused: its record fails, the others go on (retries
+    of such copies: tests/chaos/test_faults.py)."""
+    target = make_bucket()
+    damage(s3_client, target, "")
+    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
+    counter = slow_endpoint(0)
+    counter.faults.status = {("PUT", f"/{target}/k2"): (400, "InvalidRequest")}
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", f"s3://{source_bucket}/data/", input=checks,
+        env={"AWS_ENDPOINT_URL": counter.url},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert records["k2"]["status"] == "failed" and "InvalidRequest" in records["k2"]["error"]
+    assert records["k1"]["status"] == records["k3"]["status"] == "repaired"
+    assert records["k2"]["attempts"] == 1 and object_heads(counter) == []
+    for key in ("k1", "k3"):
+        body = s3_client.get_object(Bucket=target, Key=key)["Body"].read()
+        assert body == SOURCE[f"data/{key}"]
+
+
 def test_input_out_of_key_order_is_checked_with_heads(
     run_cli: Run,
     parse_ndjson: Parse,
