@@ -11,7 +11,8 @@ asking again means a HEAD.
 
 It declines (the caller sends a HEAD) when keys do not come in increasing order, for
 the first key (nothing to start after), and for good once pages answer too few keys
-each (sparse input: a HEAD per key is then cheaper than a page per key).
+each (sparse input: a HEAD per key is then cheaper than a page per key) or a listing
+fails (a HEAD needs only read access to the object; a listing, ListBucket).
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ class Listed:
         last = self._pages[-1].through if self._pages else None
         if last is not None and start < last < key:
             start = last  # go on where the last page ended: no key listed twice
-        records, more = self._page(start)
+        try:
+            records, more = self._page(start)
+        except Exception:  # no ListBucket permission, say: HEADs answer from now on
+            self.declined = True
+            return None
         self.pages += 1
         if more and not records:
             return None  # a truncated empty page says nothing of where it ends

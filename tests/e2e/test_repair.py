@@ -297,6 +297,30 @@ def test_a_copy_sent_without_a_thread_fails_alone(
         assert body == SOURCE[f"data/{key}"]
 
 
+def test_without_listing_rights_the_checks_take_heads(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+    slow_endpoint: Callable[[float], Any],
+) -> None:
+    target = make_bucket()
+    damage(s3_client, target, "")
+    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
+    counter = slow_endpoint(0)
+    counter.faults.status = {("GET", "list-type=2"): 403}  # ListBucket refused
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", f"s3://{source_bucket}/data/", input=checks,
+        env={"AWS_ENDPOINT_URL": counter.url},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert {k for k, r in records.items() if r["status"] == "repaired"} == {"k1", "k2", "k3"}
+    assert len(object_heads(counter)) == 6  # target and source of each
+    assert_same_as_source(s3_client, source_bucket, target, "")
+
+
 def test_input_out_of_key_order_is_checked_with_heads(
     run_cli: Run,
     parse_ndjson: Parse,

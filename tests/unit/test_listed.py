@@ -80,3 +80,12 @@ def test_a_key_past_the_page_is_asked_with_a_head() -> None:
         True,
         ObjectRecord(bucket="b", key="k03", size=3, etag="e"),
     )
+
+
+def test_a_failed_listing_leaves_the_answers_to_heads() -> None:
+    def refused(after: str | None) -> tuple[list[ObjectRecord], bool]:
+        raise PermissionError("AccessDenied: ListObjectsV2")
+
+    listed = Listed(refused)
+    assert listed.lookup("b", "a") == (False, None)
+    assert listed.declined
