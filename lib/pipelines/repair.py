@@ -231,10 +231,16 @@ class RepairPipeline:
             return result
         expected, source_key = record.expected, self._source_key(record.key)
         retrier = Retrier(self.timeouts)
-        return self._guarded(
-            record.key, result, retrier, time.monotonic(),
-            lambda: self._copy_verified(record, expected, source_key, result, retrier, after),
-        )  # fmt: skip
+
+        def check_copy_verify() -> None:
+            info = self._before_copy(record, expected, source_key, result, retrier, after)
+            if info is not None:
+                wanted = expected
+                if existence_only(expected):  # the source's HEAD is what to match
+                    wanted = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
+                self._copy_and_verify(record.key, source_key, info, wanted, result, retrier)
+
+        return self._guarded(record.key, result, retrier, time.monotonic(), check_copy_verify)
 
     def _guarded(
         self,
@@ -324,21 +330,6 @@ class RepairPipeline:
 
         copying.add_done_callback(copied)
         return outcome
-
-    def _copy_verified(
-        self,
-        record: CheckRecord,
-        expected: ObjectRecord,
-        source_key: str,
-        result: RepairRecord,
-        retrier: Retrier,
-        after: str | None,
-    ) -> None:
-        info = self._before_copy(record, expected, source_key, result, retrier, after)
-        if info is not None:
-            if existence_only(expected):
-                expected = msgspec.structs.replace(expected, size=info.size, etag=info.etag)
-            self._copy_and_verify(record.key, source_key, info, expected, result, retrier)
 
     def _before_copy(
         self,

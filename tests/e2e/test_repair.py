@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -240,107 +241,93 @@ def object_heads(counter: Any) -> list[str]:
     return [path for path in counter.requests("HEAD") if path.strip("/").count("/")]
 
 
-def test_what_changed_since_the_check_is_seen_without_a_head_each(
+@dataclass
+class Replica:
+    """A damaged replica of SOURCE at the top of `target`, its check records, and a
+    counting proxy in front of the moto server."""
+
+    target: str
+    source: str
+    checks: bytes
+    counter: Any
+    run_cli: Run
+
+    def repair(self, *options: str, checks: bytes | None = None) -> Any:
+        return self.run_cli(
+            "s3-repair", f"s3://{self.target}/", "--from", f"s3://{self.source}/data/",
+            *options, input=self.checks if checks is None else checks,
+            env={"AWS_ENDPOINT_URL": self.counter.url},
+        )  # fmt: skip
+
+
+@pytest.fixture
+def replica(
     run_cli: Run,
-    parse_ndjson: Parse,
     make_bucket: Callable[..., str],
     s3_client: Any,
     source_bucket: str,
     slow_endpoint: Callable[[float], Any],
-) -> None:
+) -> Replica:
     target = make_bucket()
     damage(s3_client, target, "")
     checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
+    return Replica(target, source_bucket, checks, slow_endpoint(0), run_cli)
+
+
+def test_what_changed_since_the_check_is_seen_without_a_head_each(
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
+) -> None:
     # After the check: someone repairs k2, and the source's k3 changes.
-    s3_client.put_object(Bucket=target, Key="k2", Body=SOURCE["data/k2"])
-    s3_client.put_object(Bucket=source_bucket, Key="data/k3", Body=b"changed")
-    counter = slow_endpoint(0)
-    result = run_cli(
-        "s3-repair", f"s3://{target}/", "--from", f"s3://{source_bucket}/data/", input=checks,
-        env={"AWS_ENDPOINT_URL": counter.url},
-    )  # fmt: skip
+    s3_client.put_object(Bucket=replica.target, Key="k2", Body=SOURCE["data/k2"])
+    s3_client.put_object(Bucket=replica.source, Key="data/k3", Body=b"changed")
+    result = replica.repair()
     assert result.returncode == 1, result.stderr
     records = repairs(parse_ndjson(result.stdout))
     assert (records["k1"]["status"], records["k1"]["action"]) == ("repaired", "copy")
     assert (records["k2"]["status"], records["k2"]["action"]) == ("skipped", "none")
     assert records["k3"]["status"] == "failed" and "size" in records["k3"]["error"]
-    assert object_heads(counter) == []
-    assert s3_client.get_object(Bucket=target, Key="k3")["Body"].read() != b"changed"
+    assert object_heads(replica.counter) == []
+    assert s3_client.get_object(Bucket=replica.target, Key="k3")["Body"].read() != b"changed"
 
 
 def test_a_copy_sent_without_a_thread_fails_alone(
-    run_cli: Run,
-    parse_ndjson: Parse,
-    make_bucket: Callable[..., str],
-    s3_client: Any,
-    source_bucket: str,
-    slow_endpoint: Callable[[float], Any],
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
 ) -> None:
     """A copy the pages cleared is refused: its record fails, the others go on (retries
     of such copies: tests/chaos/test_faults.py)."""
-    target = make_bucket()
-    damage(s3_client, target, "")
-    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
-    counter = slow_endpoint(0)
-    counter.faults.status = {("PUT", f"/{target}/k2"): (400, "InvalidRequest")}
-    result = run_cli(
-        "s3-repair", f"s3://{target}/", "--from", f"s3://{source_bucket}/data/", input=checks,
-        env={"AWS_ENDPOINT_URL": counter.url},
-    )  # fmt: skip
+    replica.counter.faults.status = {("PUT", f"/{replica.target}/k2"): (400, "InvalidRequest")}
+    result = replica.repair()
     assert result.returncode == 1, result.stderr
     records = repairs(parse_ndjson(result.stdout))
     assert records["k2"]["status"] == "failed" and "InvalidRequest" in records["k2"]["error"]
     assert records["k1"]["status"] == records["k3"]["status"] == "repaired"
-    assert records["k2"]["attempts"] == 1 and object_heads(counter) == []
+    assert records["k2"]["attempts"] == 1 and object_heads(replica.counter) == []
     for key in ("k1", "k3"):
-        body = s3_client.get_object(Bucket=target, Key=key)["Body"].read()
+        body = s3_client.get_object(Bucket=replica.target, Key=key)["Body"].read()
         assert body == SOURCE[f"data/{key}"]
 
 
 def test_without_listing_rights_the_checks_take_heads(
-    run_cli: Run,
-    parse_ndjson: Parse,
-    make_bucket: Callable[..., str],
-    s3_client: Any,
-    source_bucket: str,
-    slow_endpoint: Callable[[float], Any],
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
 ) -> None:
-    target = make_bucket()
-    damage(s3_client, target, "")
-    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
-    counter = slow_endpoint(0)
-    counter.faults.status = {("GET", "list-type=2"): 403}  # ListBucket refused
-    result = run_cli(
-        "s3-repair", f"s3://{target}/", "--from", f"s3://{source_bucket}/data/", input=checks,
-        env={"AWS_ENDPOINT_URL": counter.url},
-    )  # fmt: skip
+    replica.counter.faults.status = {("GET", "list-type=2"): 403}  # ListBucket refused
+    result = replica.repair()
     assert result.returncode == 0, result.stderr
     records = repairs(parse_ndjson(result.stdout))
     assert {k for k, r in records.items() if r["status"] == "repaired"} == {"k1", "k2", "k3"}
-    assert len(object_heads(counter)) == 6  # target and source of each
-    assert_same_as_source(s3_client, source_bucket, target, "")
+    assert len(object_heads(replica.counter)) == 6  # target and source of each
+    assert_same_as_source(s3_client, replica.source, replica.target, "")
 
 
 def test_input_out_of_key_order_is_checked_with_heads(
-    run_cli: Run,
-    parse_ndjson: Parse,
-    make_bucket: Callable[..., str],
-    s3_client: Any,
-    source_bucket: str,
-    slow_endpoint: Callable[[float], Any],
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
 ) -> None:
-    target = make_bucket()
-    damage(s3_client, target, "")
-    lines = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/").splitlines()
+    lines = replica.checks.splitlines()
     # The damaged records backwards, one of them twice (a replayed input): no page helps.
     # One at a time, so the replayed record is checked after the first one's copy.
     damaged = [line for line in lines[1:-1] if b'"status":"ok"' not in line]
     shuffled = b"\n".join([lines[0], *reversed(damaged), damaged[0], lines[-1]]) + b"\n"
-    counter = slow_endpoint(0)
-    result = run_cli(
-        "s3-repair", f"s3://{target}/", "--from", f"s3://{source_bucket}/data/",
-        "--concurrency", "1", input=shuffled, env={"AWS_ENDPOINT_URL": counter.url},
-    )  # fmt: skip
+    result = replica.repair("--concurrency", "1", checks=shuffled)
     assert result.returncode == 0, result.stderr
     records = [r for r in parse_ndjson(result.stdout) if r["type"] == "repair"]
     assert [(r["key"], r["status"], r["action"]) for r in records] == [
@@ -349,12 +336,12 @@ def test_input_out_of_key_order_is_checked_with_heads(
         ("k1", "repaired", "copy"),
         ("k1", "skipped", "none"),  # the replay found it whole: not copied again
     ]
-    assert len(counter.requests("PUT")) == 3
-    assert sorted(object_heads(counter)) == sorted(
-        [f"/{target}/k{n}" for n in (1, 1, 2, 3)]
-        + [f"/{source_bucket}/data/k{n}" for n in (1, 2, 3)]
+    assert len(replica.counter.requests("PUT")) == 3
+    target, source = replica.target, replica.source
+    assert sorted(object_heads(replica.counter)) == sorted(
+        [f"/{target}/k{n}" for n in (1, 1, 2, 3)] + [f"/{source}/data/k{n}" for n in (1, 2, 3)]
     )
-    assert_same_as_source(s3_client, source_bucket, target, "")
+    assert_same_as_source(s3_client, source, target, "")
 
 
 @pytest.fixture
