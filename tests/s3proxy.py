@@ -59,9 +59,16 @@ class Faults:
     # DeleteObjects answered like s3rver's trimmed keys: key asked -> the name the answer
     # reports as Deleted (None: the answer leaves the key out); the server never sees it.
     delete_misreport: dict[str, str | None] = field(default_factory=dict)
+    # Act like rclone serve s3 on big uploads, which it writes in part order: a completion
+    # is refused (InvalidPart) if two of the upload's parts were in flight at once or a
+    # part arrived after a higher one.
+    parts_in_order: bool = False
     injected: Counter[str] = field(default_factory=Counter)  # fault kind -> times injected
     lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random | None = None
+    _parts: dict[str, list[int]] = field(default_factory=dict)  # upload -> part numbers
+    _sending: Counter[str] = field(default_factory=Counter)  # upload -> parts in flight
+    _disordered: set[str] = field(default_factory=set)
 
     def set_rates(self, rates: FaultRates | None) -> None:
         with self.lock:
@@ -85,6 +92,34 @@ class Faults:
                     return kind
                 roll -= rate
             return None
+
+    def part_started(self, method: str, path: str) -> str | None:
+        """The upload an UploadPart belongs to (None for any other request), noted."""
+        number = re.search(r"[?&]partNumber=(\d+)", path)
+        found = re.search(r"[?&]uploadId=([^&]+)", path)
+        if not self.parts_in_order or method != "PUT" or found is None or number is None:
+            return None
+        upload = found.group(1)
+        with self.lock:
+            seen = self._parts.setdefault(upload, [])
+            if self._sending[upload] or (seen and int(number.group(1)) < max(seen)):
+                self._disordered.add(upload)
+            seen.append(int(number.group(1)))
+            self._sending[upload] += 1
+        return upload
+
+    def part_ended(self, upload: str) -> None:
+        with self.lock:
+            self._sending[upload] -= 1
+
+    def refuses_completion(self, method: str, path: str) -> bool:
+        found = re.search(r"[?&]uploadId=([^&]+)", path)
+        if not self.parts_in_order or method != "POST" or found is None:
+            return False
+        with self.lock:
+            refused = found.group(1) in self._disordered
+            self.injected["InvalidPart"] += refused
+            return refused
 
     def take_throttle(self) -> bool:
         with self.lock:
@@ -145,6 +180,15 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Proxy
 
     def _forward(self) -> None:
+        faults = self.server.faults
+        upload = faults.part_started(self.command, unquote(self.path))
+        try:
+            self._forward_counted()
+        finally:
+            if upload is not None:
+                faults.part_ended(upload)
+
+    def _forward_counted(self) -> None:
         is_delete = self.command == "POST" and "delete" in self.path
         if not is_delete:
             self._answer(is_delete)
@@ -176,6 +220,9 @@ class _Handler(BaseHTTPRequestHandler):
         answer = faults.status_for(self.command, path)
         if answer is not None:
             self._error(*answer)
+            return
+        if faults.refuses_completion(self.command, path):
+            self._error(400, "InvalidPart")
             return
         misreported: list[bytes] = []
         if is_delete and body and faults.delete_misreport:

@@ -16,6 +16,7 @@ pipelines use (verification, coverage, copying, inventory and key-list sources)
   records, in S3 key order
 - keylist: s3-manifest --keys: a plain list of keys, one per line, as object records, without a
   request
+- listed: What is at a key now, answered from listing pages instead of one HEAD per key
 - manifest: s3-manifest's pipeline: a location listed as object records, resumable by cursor
 - manifest_plan: s3-manifest's plan: from the options to a listing (ManifestPipeline), a
   published manifest's copy (PublishedPipeline), or another source (lib/pipelines/sources.py),

@@ -17,9 +17,18 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from lib.engine.window import then
 from lib.pipelines.multipart import Multipart, PartSender
 from lib.stores.protocol import Part, SourceInfo, Span, Store
-from lib.stores.transfer import COPY_OBJECT_LIMIT, Buffers, Retrier, TransferError, Uploads
+from lib.stores.s3store import S3Store
+from lib.stores.transfer import (
+    COPY_OBJECT_LIMIT,
+    Buffers,
+    Retrier,
+    Timeouts,
+    TransferError,
+    Uploads,
+)
 
 __all__ = ["Copied", "Copier", "SourceInfo"]
 
@@ -77,6 +86,26 @@ class Copier:
             return "multipart_upload" if large else "upload"
         return "download" if self.source.remote else "copy"
 
+    def copies_whole(self, size: int) -> bool:
+        """Whether the object is copied by one server-side CopyObject, which carries its
+        content type and metadata over itself: then its size and ETag are all the copy
+        needs to know of it."""
+        return self.server_side and self.planned_action(size) == "copy"
+
+    def copy_async(
+        self, source_key: str, target_key: str, info: SourceInfo, timeouts: Timeouts
+    ) -> concurrent.futures.Future[Copied] | None:
+        """One attempt of a whole server-side copy as a future, without a thread (the
+        request engine's); None where the target's requests block (then copy())."""
+        target = self.target
+        if not (
+            isinstance(target, S3Store) and target.asynchronous and self.copies_whole(info.size)
+        ):
+            return None
+        timeout = timeouts.timeout(info.size, 1)
+        etag = target.copy_from_async(self.source, source_key, target_key, info, timeout)
+        return then(etag, lambda reported: _copied(info, reported))
+
     def _threshold(self) -> int:
         if self.threshold is not None:
             return min(self.threshold, COPY_OBJECT_LIMIT)
@@ -109,9 +138,9 @@ class Copier:
     def _copy_object(
         self, source_key: str, target_key: str, info: SourceInfo, retrier: Retrier
     ) -> Copied:
-        etag = self.target.copy_from(self.source, source_key, target_key, info, retrier)
-        single_part_source = info.etag is not None and "-" not in info.etag
-        return Copied("copy", info.size, info.etag if single_part_source else etag, etag)
+        return _copied(
+            info, self.target.copy_from(self.source, source_key, target_key, info, retrier)
+        )
 
     def _part_copier(self, source_key: str, target_key: str, retrier: Retrier) -> PartSender:
         def send(upload_id: str, number: int, start: int, end: int) -> str:
@@ -142,3 +171,9 @@ class Copier:
         if length == 0:
             return iter(())
         return self.source.read(key, start, length, retrier, piece=self.part_size)
+
+
+def _copied(info: SourceInfo, reported: str | None) -> Copied:
+    """A whole CopyObject's outcome: a single-part source's MD5 is the copy's too."""
+    single_part_source = info.etag is not None and "-" not in info.etag
+    return Copied("copy", info.size, info.etag if single_part_source else reported, reported)

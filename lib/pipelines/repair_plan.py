@@ -15,12 +15,14 @@ from lib.leaves.guidance import source_mismatch
 from lib.leaves.location import parse_location
 from lib.pipelines.check import STATUSES
 from lib.pipelines.copier import Copier
+from lib.pipelines.listed import Listed
 from lib.pipelines.plan import Common, Plan, parse_statuses, reading_run
-from lib.pipelines.repair import REPAIRABLE, RepairOptions, RepairPipeline, judge
+from lib.pipelines.repair import REPAIRABLE, Listings, RepairOptions, RepairPipeline, judge
 from lib.pipelines.verify import Verifier
 from lib.stores.crt.requests import engine_requests
 from lib.stores.protocol import Store, Stores, store_for
 from lib.stores.s3 import make_client
+from lib.stores.s3store import S3Store
 from lib.stores.transfer import MIB, Buffers, Clients, Retrier, Timeouts, Uploads
 
 STAGE = "s3-repair"
@@ -87,6 +89,10 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
         uploads=Uploads(),
     )
     verifier = Verifier(Stores(client, objects=target_objects))
+    listings = Listings(
+        Listed(target_store.list_page) if isinstance(target_store, S3Store) else None,
+        Listed(source_store.list_page) if isinstance(source_store, S3Store) else None,
+    )
     arguments: dict[str, Any] = {
         "target": str(to),
         "source": str(origin),
@@ -108,7 +114,7 @@ def plan_repair(request: RepairRequest, common: Common) -> Plan:
     return Plan(
         run,
         lambda cursor: RepairPipeline(
-            records.reader, to, origin, copier, verifier, options, cursor
+            records.reader, to, origin, copier, verifier, options, cursor, listings
         ),
         close=lambda: part_pool.shutdown(wait=False, cancel_futures=True),
     )

@@ -89,6 +89,12 @@ class ObjectRequests:
     def put(self, client: Any, params: dict[str, Any], data: bytes) -> str | None:
         return unquoted(client.put_object(Body=data, **params).get("ETag"))
 
+    def copy_async(
+        self, client: Any, params: dict[str, Any]
+    ) -> concurrent.futures.Future[str | None]:
+        """copy() as a future, where `asynchronous`."""
+        raise NotImplementedError("botocore's requests block: call copy() on a thread")
+
     def copy(self, client: Any, params: dict[str, Any]) -> str | None:
         response = client.copy_object(**params)
         return unquoted(response.get("CopyObjectResult", {}).get("ETag"))

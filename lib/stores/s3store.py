@@ -34,7 +34,7 @@ from lib.stores.protocol import (
     Written,
 )
 from lib.stores.ranges import KeyRange, ParallelLister, shard_range
-from lib.stores.s3 import ListingGuard, ListRequest, PagePrefetcher, parse_page
+from lib.stores.s3 import ListingGuard, ListRequest, PagePrefetcher, next_params, parse_page
 from lib.stores.s3delete import delete_objects
 from lib.stores.s3requests import ObjectRequests, Sink, unquoted
 from lib.stores.transfer import MIB, Clients, Retrier
@@ -129,6 +129,25 @@ class S3Store:
 
     def listing(self, spec: ListSpec, resume: dict[str, Any]) -> S3Listing:
         return S3Listing(self, spec, resume)
+
+    def list_page(self, start_after: str | None) -> tuple[builtins.list[ObjectRecord], bool]:
+        """One page of the listing after `start_after` (the prefix's first if None): its
+        records, checked in key order, and whether more follow."""
+        request = ListRequest(
+            self.location.bucket,
+            self.location.prefix,
+            page_size=self.page_size,
+            start_after=start_after,
+        )
+        params = request.params()
+        fetcher = PagePrefetcher(self.client, request)
+        try:
+            body = fetcher.fetch(params)
+        finally:
+            self.requests += fetcher.requests
+        records = parse_page(body, request)
+        ListingGuard(request, start_after).check(records)
+        return records, next_params(request, params, body) is not None
 
     def shard_bounds(self, shard: Shard, page_size: int) -> KeyRange:
         request = ListRequest(self.location.bucket, self.location.prefix, page_size=page_size)
@@ -243,6 +262,20 @@ class S3Store:
     def copy_from(
         self, source: Store, source_key: str, key: str, info: SourceInfo, retrier: Retrier
     ) -> str | None:
+        params = self._copy_params(source, source_key, key, info)
+        return retrier.call(self.clients, info.size, lambda c: self.objects.copy(c, params))
+
+    def copy_from_async(
+        self, source: Store, source_key: str, key: str, info: SourceInfo, timeout_s: float
+    ) -> concurrent.futures.Future[str | None]:
+        """One attempt of copy_from as a future of the new ETag, where `asynchronous`;
+        retrying is the caller's."""
+        params = self._copy_params(source, source_key, key, info)
+        return self.objects.copy_async(self.clients.get(timeout_s), params)
+
+    def _copy_params(
+        self, source: Store, source_key: str, key: str, info: SourceInfo
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "Bucket": self.location.bucket,
             "Key": key,
@@ -251,7 +284,7 @@ class S3Store:
         }
         if info.storage_class and info.storage_class != "STANDARD":
             params["StorageClass"] = info.storage_class
-        return retrier.call(self.clients, info.size, lambda c: self.objects.copy(c, params))
+        return params
 
     def _create_params(self, key: str, info: SourceInfo) -> dict[str, Any]:
         params: dict[str, Any] = {"Bucket": self.location.bucket, "Key": key}

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,43 @@ def test_an_upload_given_up_on_is_aborted(
     assert s3_client.list_objects_v2(Bucket=target).get("KeyCount") == 0
 
 
+def test_a_server_that_wants_parts_in_order_gets_them_in_order(
+    run_cli: Run,
+    parse_ndjson: Parse,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    slow_endpoint: Callable[[float], Any],
+    tmp_path: Path,
+) -> None:
+    """Like rclone serve s3 with big uploads: a completion whose parts overlapped is
+    refused (InvalidPart); that upload is sent again in order, and so is the next."""
+    source = tmp_path / "source"
+    source.mkdir()
+    bodies = {name: os.urandom(11 * MIB) for name in ("big1", "big2")}
+    for name, body in bodies.items():
+        (source / name).write_bytes(body)
+    target = make_bucket()
+    checks = checked(run_cli, str(source), f"s3://{target}/")
+    proxy = slow_endpoint(0.05)  # parts sent at once overlap at the server
+    proxy.faults.parts_in_order = True
+    result = run_cli(
+        "s3-repair", f"s3://{target}/", "--from", str(source), "--part-size", str(5 * MIB),
+        "--concurrency", "1", input=checks, env={"AWS_ENDPOINT_URL": proxy.url},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert {k: (r["status"], r["action"]) for k, r in records.items()} == {
+        "big1": ("repaired", "multipart_upload"),
+        "big2": ("repaired", "multipart_upload"),
+    }
+    assert proxy.faults.injected["InvalidPart"] == 1  # the first upload only
+    assert b"one part at a time, in order" in result.stderr
+    assert len([p for p in proxy.requests("DELETE") if "uploadId" in p]) == 1  # aborted
+    for name, body in bodies.items():
+        assert s3_client.get_object(Bucket=target, Key=name)["Body"].read() == body
+    assert s3_client.list_multipart_uploads(Bucket=target).get("Uploads", []) == []
+
+
 def test_restart_aborts_the_uploads_the_old_checkpoint_left_open(
     run_cli: Run, make_bucket: Callable[..., str], s3_client: Any, tmp_path: Path
 ) -> None:
@@ -180,10 +218,15 @@ def test_server_side_repair_within_one_endpoint(
     assert records["backup/k1"]["bytes"] == 101 and records["backup/k1"]["attempts"] == 1
     assert records["backup/k0"]["status"] == "skipped"
     assert not [path for path in counter.requests("GET") if "/data/" in path]  # no bytes pulled
-    # One HEAD of the target before each copy; CopyObject's own ETag verifies it after.
-    assert sorted(path for path in counter.requests("HEAD") if "/backup/" in path) == [
-        f"/{target}/backup/k{n}" for n in (1, 2, 3)
-    ]
+    # The input is in key order: one listing page of each side answers "is the target
+    # still damaged?" and "is the source still the manifest's?" for every record after
+    # the first (nothing to start a page after); CopyObject's own ETag verifies it after.
+    assert [
+        path for path in counter.requests("HEAD") if "/backup/" in path or "/data/" in path
+    ] == []
+    lists = [path for path in counter.requests("GET") if "list-type=2" in path]
+    assert sorted(path.split("?")[0] for path in lists) == [f"/{source_bucket}", f"/{target}"]
+    assert len(counter.requests("PUT")) == 3  # the three CopyObjects
     assert_same_as_source(s3_client, source_bucket, target, "backup/")
     again = run_cli(
         "s3-check",
@@ -191,6 +234,114 @@ def test_server_side_repair_within_one_endpoint(
         input=run_cli("s3-manifest", f"s3://{source_bucket}/data/", "-q").stdout,
     )
     assert again.returncode == 0
+
+
+def object_heads(counter: Any) -> list[str]:
+    """The HeadObject requests a proxy saw (HeadBucket's paths have no key)."""
+    return [path for path in counter.requests("HEAD") if path.strip("/").count("/")]
+
+
+@dataclass
+class Replica:
+    """A damaged replica of SOURCE at the top of `target`, its check records, and a
+    counting proxy in front of the moto server."""
+
+    target: str
+    source: str
+    checks: bytes
+    counter: Any
+    run_cli: Run
+
+    def repair(self, *options: str, checks: bytes | None = None) -> Any:
+        return self.run_cli(
+            "s3-repair", f"s3://{self.target}/", "--from", f"s3://{self.source}/data/",
+            *options, input=self.checks if checks is None else checks,
+            env={"AWS_ENDPOINT_URL": self.counter.url},
+        )  # fmt: skip
+
+
+@pytest.fixture
+def replica(
+    run_cli: Run,
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+    source_bucket: str,
+    slow_endpoint: Callable[[float], Any],
+) -> Replica:
+    target = make_bucket()
+    damage(s3_client, target, "")
+    checks = checked(run_cli, f"s3://{source_bucket}/data/", f"s3://{target}/")
+    return Replica(target, source_bucket, checks, slow_endpoint(0), run_cli)
+
+
+def test_what_changed_since_the_check_is_seen_without_a_head_each(
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
+) -> None:
+    # After the check: someone repairs k2, and the source's k3 changes.
+    s3_client.put_object(Bucket=replica.target, Key="k2", Body=SOURCE["data/k2"])
+    s3_client.put_object(Bucket=replica.source, Key="data/k3", Body=b"changed")
+    result = replica.repair()
+    assert result.returncode == 1, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert (records["k1"]["status"], records["k1"]["action"]) == ("repaired", "copy")
+    assert (records["k2"]["status"], records["k2"]["action"]) == ("skipped", "none")
+    assert records["k3"]["status"] == "failed" and "size" in records["k3"]["error"]
+    assert object_heads(replica.counter) == []
+    assert s3_client.get_object(Bucket=replica.target, Key="k3")["Body"].read() != b"changed"
+
+
+def test_a_copy_sent_without_a_thread_fails_alone(
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
+) -> None:
+    """A copy the pages cleared is refused: its record fails, the others go on (retries
+    of such copies: tests/chaos/test_faults.py)."""
+    replica.counter.faults.status = {("PUT", f"/{replica.target}/k2"): (400, "InvalidRequest")}
+    result = replica.repair()
+    assert result.returncode == 1, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert records["k2"]["status"] == "failed" and "InvalidRequest" in records["k2"]["error"]
+    assert records["k1"]["status"] == records["k3"]["status"] == "repaired"
+    assert records["k2"]["attempts"] == 1 and object_heads(replica.counter) == []
+    for key in ("k1", "k3"):
+        body = s3_client.get_object(Bucket=replica.target, Key=key)["Body"].read()
+        assert body == SOURCE[f"data/{key}"]
+
+
+def test_without_listing_rights_the_checks_take_heads(
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
+) -> None:
+    replica.counter.faults.status = {("GET", "list-type=2"): 403}  # ListBucket refused
+    result = replica.repair()
+    assert result.returncode == 0, result.stderr
+    records = repairs(parse_ndjson(result.stdout))
+    assert {k for k, r in records.items() if r["status"] == "repaired"} == {"k1", "k2", "k3"}
+    assert len(object_heads(replica.counter)) == 6  # target and source of each
+    assert_same_as_source(s3_client, replica.source, replica.target, "")
+
+
+def test_input_out_of_key_order_is_checked_with_heads(
+    replica: Replica, parse_ndjson: Parse, s3_client: Any
+) -> None:
+    lines = replica.checks.splitlines()
+    # The damaged records backwards, one of them twice (a replayed input): no page helps.
+    # One at a time, so the replayed record is checked after the first one's copy.
+    damaged = [line for line in lines[1:-1] if b'"status":"ok"' not in line]
+    shuffled = b"\n".join([lines[0], *reversed(damaged), damaged[0], lines[-1]]) + b"\n"
+    result = replica.repair("--concurrency", "1", checks=shuffled)
+    assert result.returncode == 0, result.stderr
+    records = [r for r in parse_ndjson(result.stdout) if r["type"] == "repair"]
+    assert [(r["key"], r["status"], r["action"]) for r in records] == [
+        ("k3", "repaired", "copy"),
+        ("k2", "repaired", "copy"),
+        ("k1", "repaired", "copy"),
+        ("k1", "skipped", "none"),  # the replay found it whole: not copied again
+    ]
+    assert len(replica.counter.requests("PUT")) == 3
+    target, source = replica.target, replica.source
+    assert sorted(object_heads(replica.counter)) == sorted(
+        [f"/{target}/k{n}" for n in (1, 1, 2, 3)] + [f"/{source}/data/k{n}" for n in (1, 2, 3)]
+    )
+    assert_same_as_source(s3_client, source, target, "")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from lib.engine.window import then
 from lib.stores.crt.addressing import Source
 from lib.stores.crt.answers import object_response
 from lib.stores.crt.calls import Limits, Upload
@@ -179,8 +180,13 @@ class EngineRequests(ObjectRequests):
         return unquoted(answer.get("ETag"))
 
     def copy(self, client: Any, params: dict[str, Any]) -> str | None:
+        return self.copy_async(client, params).result()
+
+    def copy_async(
+        self, client: Any, params: dict[str, Any]
+    ) -> concurrent.futures.Future[str | None]:
         _unknown(params, _OBJECT_PARAMS | {"CopySource", "MetadataDirective"})
-        answer = self.engine.copy(
+        answer = self.engine.copy_async(
             params["Bucket"],
             params["Key"],
             _source(params["CopySource"]),
@@ -190,7 +196,7 @@ class EngineRequests(ObjectRequests):
             storage_class=params.get("StorageClass"),
             limits=self.limits(client),
         )
-        return unquoted(answer.get("CopyObjectResult", {}).get("ETag"))
+        return then(answer, lambda copied: unquoted(copied.get("CopyObjectResult", {}).get("ETag")))
 
     def upload_part(self, client: Any, part: dict[str, Any], data: bytes) -> str:
         answer = self.engine.upload_part(
