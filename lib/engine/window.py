@@ -26,7 +26,7 @@ R = TypeVar("R")
 WAKE_S = 0.5  # while waiting, hand control back this often (progress, commits)
 # Before waiting for the oldest call alone, wait this long for the next few together:
 # each wake of the waiting thread costs a thread switch, and calls mostly end in order.
-GATHER = 4
+GATHER = 8
 GATHER_S = 0.005
 
 

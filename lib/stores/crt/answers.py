@@ -7,6 +7,7 @@ Error.Message, ResponseMetadata.HTTPStatusCode), so lib/leaves/retry.py's vocabu
 
 from __future__ import annotations
 
+import functools
 import http.client
 import re
 from dataclasses import dataclass, field
@@ -43,8 +44,11 @@ def header_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return headers
 
 
+@functools.lru_cache(maxsize=1024)
 def http_date(text: str | None) -> datetime | None:
-    """`Mon, 30 Nov 2026 16:19:03 GMT` as an aware datetime (None if it is not one)."""
+    """`Mon, 30 Nov 2026 16:19:03 GMT` as an aware datetime (None if it is not one).
+    Cached: objects written together share their Last-Modified second, and a HEAD per
+    object reads one each (datetimes are immutable)."""
     if not text:
         return None
     try:
