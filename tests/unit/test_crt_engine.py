@@ -475,11 +475,15 @@ def test_a_sink_that_takes_no_more_stops_the_download_without_a_retry(
 
     server = fake_s3(lambda seen, number: Reply(200, {"ETag": '"e"'}, b"x" * (32 << 20)))
     body = BodyBuffer(1 << 20)
-    with pytest.raises(BodyRefused, match="larger than its reader takes"):
+    with pytest.raises(BodyRefused, match="larger than its reader takes") as refused:
         engine_for(server.url).get_async(bucket, "grown", sink=body).result(timeout=60)
     assert len(server.seen) == 1
     assert body.kept <= 1 << 20 and body.data() is None
     assert body.received < 8 << 20  # what arrived before the connection closed
+    # what the engine read in all, after the sink said stop: the connection was closed,
+    # not drained to the end of the 32 MiB body
+    stopped = re.search(r"stopped after (\d+) bytes", str(refused.value))
+    assert stopped is not None and int(stopped.group(1)) < 16 << 20, refused.value
 
 
 # Keys a directory-backed server can hold (no `..`, `//` or segments over 255 bytes):
