@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import botocore.exceptions
 import botocore.loaders
 import botocore.session
 import pytest
@@ -91,3 +92,26 @@ def test_aws_data_path_is_still_searched_first(
     loader = s3._LOADERS[str(tmp_path)]
     assert loader.load_data("partitions") == {"partitions": [], "version": "1.1"}
     assert os.fspath(tmp_path) in loader.search_paths
+
+
+@pytest.mark.usefixtures("fresh_sessions")
+def test_the_loader_knows_s3_without_listing_every_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_client(S3Config(region="eu-west-1"))
+    (loader,) = s3._LOADERS.values()
+    listed: list[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: str) -> list[str]:
+        listed.append(str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    assert loader.list_available_services("waiters-2") == ["s3"]
+    assert all("/s3" in path for path in listed), listed  # S3's directories only
+    # A model type S3 lacks: botocore's own answer, every service that has one.
+    services = loader.list_available_services("no-such-type-1")
+    assert services == [] and len(listed) > 100
+    with pytest.raises(botocore.exceptions.UnknownServiceError):
+        loader.load_service_model("no-such-service", "service-2")
