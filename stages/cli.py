@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 import typer.core
 
-from lib.engine import logs
+from lib.engine import collector, logs
 from lib.leaves.errors import ExitCode, StageError, redact
 
 if TYPE_CHECKING:
@@ -299,6 +299,7 @@ def _traceback(debug: bool) -> None:
 def launch(app: typer.Typer, stage: str) -> None:
     """Runs a stage's app. With --progress-format json on the command line, typer's own
     errors (an unknown option, a bad value) come out as one JSON log line as well."""
+    collector.pause()  # until the stage's pipeline is built (lib/engine/collector.py)
     if not logs.json_requested(sys.argv[1:]):
         app(prog_name=stage)
         return

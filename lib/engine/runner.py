@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lib.engine import interrupts
+from lib.engine import collector, interrupts
 from lib.engine.logs import new_progress
 from lib.engine.progress import Progress
 from lib.io.batchcsv import writer_class
@@ -204,6 +204,7 @@ def _run_locked(run: StageRun, build: Callable[[dict[str, Any] | None], Pipeline
         session.commit(time.monotonic())
         session.pipeline = pipeline
         progress.follow(lambda: (state.records_out, state.counts, state.bytes))
+        collector.resume()  # start-up is over (lib/engine/collector.py)
         _drive(session, pipeline, progress)
     except BrokenPipeError:
         progress.stop()
