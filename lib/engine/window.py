@@ -97,7 +97,9 @@ def ordered_results(
     work elsewhere and returns its future, for an engine whose requests need no thread
     each. At most `window` items are in flight (an AdaptiveWindow's size at the time).
 
-    An exception of the work is raised at its item's turn, after every earlier result.
+    A result that is itself a future (the work went on elsewhere, on a thread) is waited
+    for in turn. An exception of the work is raised at its item's turn, after every
+    earlier result.
     If reading the items fails (bad input), the work already started is finished and
     handed out first, then the error is raised: nothing before it is left half done.
     However the generator ends (an error, or its consumer closing it), work not yet
@@ -161,7 +163,13 @@ def _in_order(
                 yield FLUSH
                 wait_for(future, WAKE_S)
             pending.popleft()
-            yield item, future.result()
+            result = future.result()
+            while isinstance(result, concurrent.futures.Future):  # its work went on elsewhere
+                while not result.done():
+                    yield FLUSH
+                    wait_for(result, WAKE_S)
+                result = result.result()
+            yield item, result
     finally:
         for _, future in pending:
             future.cancel()

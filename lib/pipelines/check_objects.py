@@ -104,47 +104,38 @@ class ObjectCheck(Check):
             return self._failed(located, exc)
         return self._judged(located, info)
 
-    def _submit_head(self, item: Expected) -> concurrent.futures.Future[DataRecord]:
-        """_check_one as a future: the HEAD's, judged as it completes."""
-        judged: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
+    def _submit_head(self, item: Expected) -> concurrent.futures.Future[Any]:
+        """_check_one as a future: the HEAD's own, its answer judged on the engine's
+        thread as it arrives. A verdict that needs more (another HEAD, or hashing a
+        local file) goes on a thread: then the record is that thread's future, which
+        ordered_results waits for in turn. A HEAD that failed is an `error` record, or
+        the error that stops the run, raised at this record's turn."""
         located = self._locate(item)
         if not isinstance(located, Located) or not isinstance(located.store, S3Store):
-            judged.set_result(self._check_one(item))  # nothing to send, or a local stat
-            return judged
+            done: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
+            done.set_result(self._check_one(item))  # nothing to send, or a local stat
+            return done
+        more = self._more
+        assert more is not None
 
-        def judge(info: ObjectInfo | None, verdict: Verdict | None) -> None:
+        def judge(info: ObjectInfo | None) -> DataRecord | concurrent.futures.Future[DataRecord]:
             try:
-                judged.set_result(self._judged(located, info, verdict))
-            except BaseException as exc:
-                judged.set_exception(exc)
-
-        def done(head: concurrent.futures.Future[ObjectInfo | None]) -> None:
-            if judged.cancelled():
-                return  # the window was closed: nobody waits for this record
-            try:
-                info = head.result()
-            except Exception as exc:
-                try:
-                    judged.set_result(self._failed(located, exc))
-                except BaseException as stop:  # the run stops: raised at this record's turn
-                    judged.set_exception(stop)
-                return
-            if info is None:
-                judge(info, None)
-            elif located.expected.bucket.startswith("/"):
-                # A local expected file is hashed to compare: not on the engine's thread.
-                assert self._more is not None
-                self._more.submit(judge, info, None)
-            else:
+                if info is None:
+                    return self._judged(located, None)
+                if located.expected.bucket.startswith("/"):
+                    return more.submit(self._judged, located, info)  # hashes the local file
                 verdict = self.verifier.compare(located.expected, info.record)
                 if verdict[0] == "unverified":
-                    assert self._more is not None
-                    self._more.submit(judge, info, verdict)  # one more HEAD: on a thread
-                else:
-                    judge(info, verdict)
+                    return more.submit(self._judged, located, info, verdict)  # one more HEAD
+                return self._judged(located, info, verdict)
+            except Exception as exc:  # not the HEAD's failure: raised at this record's turn
+                raised: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
+                raised.set_exception(exc)
+                return raised
 
-        located.store.head_async(located.key, located.version).add_done_callback(done)
-        return judged
+        return located.store.head_async(
+            located.key, located.version, judge=judge, failed=lambda exc: self._failed(located, exc)
+        )
 
     def _submit_read(self, item: Expected) -> concurrent.futures.Future[DataRecord]:
         """_check_one in read mode as a future. An expected object of up to SMALL_READ

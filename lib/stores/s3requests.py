@@ -42,7 +42,8 @@ class ObjectRequests:
         self, client: Any, bucket: str, key: str, version_id: str | None = None, **extra: Any
     ) -> concurrent.futures.Future[Any]:
         """head() as a future; `read=` (a function of head()'s answer) makes it a future
-        of what read makes of that."""
+        of what read makes of that (with `raw=True`, of the response headers), `failed=`
+        (a function of the error) what a failure ends it with."""
         raise NotImplementedError("botocore's requests block: call head() on a thread")
 
     def get_async(

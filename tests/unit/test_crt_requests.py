@@ -123,6 +123,43 @@ def test_a_head_reads_its_answer_on_the_engine_and_a_missing_key_is_none(
         objects.head_async(client, bucket, "absent", read=fails).result()
 
 
+def test_a_failed_head_ends_with_what_failed_makes_of_its_error(
+    requests: tuple[EngineRequests, Any], bucket: str, s3_client: Any, refused_endpoint: str
+) -> None:
+    """`failed` turns the error of a HEAD (or of its read) into the future's result, on the
+    engine's thread; what failed raises ends the future; a missing key is not a failure."""
+    objects, client = requests
+    s3_client.put_object(Bucket=bucket, Key="here", Body=b"abc")
+
+    def described(error: Exception) -> str:
+        return f"failed: {type(error).__name__}"
+
+    def headers(found: dict[str, Any] | None) -> Any:
+        return found if found is None else found["content-length"]
+
+    def fails(found: dict[str, Any] | None) -> int:
+        raise LookupError("read")
+
+    def refuses(error: Exception) -> str:
+        raise RuntimeError(f"stop: {error}")
+
+    closed = S3Config(endpoint_url=refused_endpoint)
+    refused = EngineRequests(lambda: Engine.for_config(closed))
+    try:
+        assert refused.head_async(make_client(closed), bucket, "k", read=headers, raw=True,
+                                  failed=described).result() == "failed: Unreachable"  # fmt: skip
+    finally:
+        refused.close()
+    assert objects.head_async(client, bucket, "here", read=fails,
+                              failed=described).result() == "failed: LookupError"  # fmt: skip
+    assert objects.head_async(client, bucket, "here", read=headers, raw=True,
+                              failed=described).result() == "3"  # fmt: skip
+    assert objects.head_async(client, bucket, "absent", read=headers, raw=True,
+                              failed=described).result() is None  # fmt: skip
+    with pytest.raises(RuntimeError, match="stop: read"):
+        objects.head_async(client, bucket, "here", read=fails, failed=refuses).result()
+
+
 def test_the_engines_threads_keep_their_python_state_between_callbacks(
     requests: tuple[EngineRequests, Any], bucket: str, s3_client: Any
 ) -> None:
@@ -162,3 +199,30 @@ def test_the_engine_makes_one_client_for_its_credentials_and_its_addresses(
         assert made == [None]
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"etag": '"69d7f33fcabe7db767a791b2c113136f"', "content-length": "133",
+         "last-modified": "Mon, 30 Nov 2026 21:39:06 GMT", "content-type": "text/plain"},
+        {"etag": '"d41d8cd98f00b204e9800998ecf8427e-3"', "content-length": "0",
+         "last-modified": "Tue, 01 Dec 2026 00:00:59 GMT", "x-amz-storage-class": "GLACIER",
+         "x-amz-version-id": "v1", "x-amz-mp-parts-count": "3",
+         "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=", "x-amz-checksum-crc32": "AAAAAA==",
+         "x-amz-checksum-type": "FULL_OBJECT", "x-amz-server-side-encryption": "aws:kms",
+         "x-amz-meta-team": "ops"},
+        {"etag": "", "content-length": "", "last-modified": "not a date",
+         "x-amz-storage-class": "", "x-amz-version-id": "", "x-amz-checksum-sha256": "",
+         "x-amz-server-side-encryption": "AES256"},
+        {},
+    ],
+)  # fmt: skip
+def test_info_from_the_headers_is_what_botocores_response_gives(headers: dict[str, str]) -> None:
+    """The engine's HEADs skip botocore's response dict (info_from_headers): the same
+    ObjectInfo as info_from_head of that dict, empty and odd values included."""
+    from lib.stores.crt.answers import Answer, object_response
+    from lib.stores.s3store import info_from_head, info_from_headers
+
+    through_botocore = info_from_head("b", "k", object_response(Answer(200, headers, b"")))
+    assert info_from_headers("b", "k", headers) == through_botocore

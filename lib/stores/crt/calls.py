@@ -62,6 +62,9 @@ class Call:
     # HEADs: the result when the object does not exist (a 404, NoSuchKey or NoSuchVersion),
     # instead of failing with the ClientError; None: it fails.
     if_missing: Callable[[], Any] | None = None
+    # The result when the call fails for good (retries spent, or `read` raised), instead
+    # of failing with the error; what it raises ends the call.
+    if_failed: Callable[[Exception], Any] | None = None
     limits: Limits = NO_LIMITS
     attempt: int = 0
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)

@@ -161,7 +161,9 @@ class Engine(Operations):
         try:
             self.addresses.get(call.bucket)  # a new bucket is resolved here, not on a CRT thread
         except Exception as exc:
-            call.future.set_exception(exc)
+            with self._lock:
+                self._active += 1  # as if started: _give_up finishes it
+            self._give_up(call, exc)
             return call.future
         with self._lock:
             start = self._active < self.window.size
@@ -183,7 +185,7 @@ class Engine(Operations):
             request = self._http_request(call, address)
             signed = self.signer.sign(request, address.region, address.signing_name)
         except Exception as exc:
-            self._finish(call, error=exc)
+            self._give_up(call, exc)
             return
         if signed.done():  # static credentials: signed already, no callback needed
             self._signed(call, address, request, signed)
@@ -204,7 +206,7 @@ class Engine(Operations):
     def _signed(self, call: Call, address: Address, request: Any, done: Any) -> None:
         error = done.exception()
         if error is not None:
-            self._finish(call, error=error)
+            self._give_up(call, error)
             return
         key = (address.host, address.port, address.tls)
         pool = self._pools.get(key)
@@ -254,7 +256,7 @@ class Engine(Operations):
         error = done.exception()
         if exchange.refused:  # not a failure of the server's: no retry
             exchange.pool.release(exchange.connection, reusable=False)
-            self._finish(call, error=BodyRefused(
+            self._give_up(call, BodyRefused(
                 f"{call.operation} s3://{call.bucket}/{call.key}: the body is larger than "
                 f"its reader takes (stopped after {exchange.received} bytes)"
             ))  # fmt: skip
@@ -305,16 +307,24 @@ class Engine(Operations):
         elif call.if_missing is not None and error_code(error) in MISSING_CODES:
             self._settle(call, call.if_missing)
             return
-        self._finish(call, error=error)
+        self._give_up(call, error)
 
     def _settle(self, call: Call, produce: Callable[..., Any], *args: Any) -> None:
         """Finishes the call with what `produce` makes of its answer, or with its error."""
         try:
             result = produce(*args)
         except Exception as exc:
-            self._finish(call, error=exc)
+            self._give_up(call, exc)
             return
         self._finish(call, result=result)
+
+    def _give_up(self, call: Call, error: BaseException) -> None:
+        """Finishes a call that failed: with what its if_failed makes of the error, once."""
+        handle, call.if_failed = call.if_failed, None
+        if handle is not None and isinstance(error, Exception):
+            self._settle(call, handle, error)
+        else:
+            self._finish(call, error=error)
 
     def _retry(self, call: Call, delay_s: float) -> None:
         if call.sink is not None:

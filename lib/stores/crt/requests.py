@@ -100,10 +100,14 @@ class EngineRequests(ObjectRequests):
         version_id: str | None = None,
         *,
         read: Callable[[dict[str, Any] | None], Any] | None = None,
+        failed: Callable[[Exception], Any] | None = None,
+        raw: bool = False,
         **extra: Any,
     ) -> concurrent.futures.Future[Any]:
         """The HEAD's answer, None for no such object; with `read`, what read makes of
-        that, on the engine's thread (one future, not a chain of them)."""
+        that, on the engine's thread (one future, not a chain of them); with `failed`,
+        what it makes of the error of a HEAD that failed (or of read's). With `raw`, read
+        gets the response headers (lower-case names) instead of botocore's dict."""
         _unknown(extra, _HEAD_PARAMS)
         engine = self.engine
         call = head_call(
@@ -112,8 +116,12 @@ class EngineRequests(ObjectRequests):
         if read is None:
             call.if_missing = _none
         else:
-            call.read = lambda answer: read(object_response(answer))
+            if raw:
+                call.read = lambda answer: read(answer.headers)
+            else:
+                call.read = lambda answer: read(object_response(answer))
             call.if_missing = lambda: read(None)
+        call.if_failed = failed
         return engine.submit(call, self.limits(client))
 
     def get_async(
