@@ -159,6 +159,35 @@ def test_closing_the_driver_cancels_the_futures_of_another_engine() -> None:
     assert len(futures) == 3 and all(future.cancelled() for future in futures)
 
 
+def test_a_result_that_is_a_future_is_waited_for_in_turn() -> None:
+    """Work that went on elsewhere (s3-check's verdicts that need another request): its
+    future's result is handed out in its turn, FLUSH while it runs, its error raised."""
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    release = threading.Event()
+
+    def later(n: int) -> int:
+        release.wait(5)
+        if n == 4:
+            raise LookupError("item 4")
+        return n * 10
+
+    def submit(n: int) -> concurrent.futures.Future[object]:
+        done: concurrent.futures.Future[object] = concurrent.futures.Future()
+        done.set_result(pool.submit(later, n) if n % 2 == 0 else n * 10)
+        return done
+
+    driver = ordered_results(range(6), submit=submit, window=6)
+    assert next(driver) is FLUSH  # item 0 goes on on a thread
+    release.set()
+    handed_out = []
+    with pytest.raises(LookupError, match="item 4"):
+        for item in driver:
+            if item is not FLUSH:
+                handed_out.append(item)
+    assert handed_out == [(0, 0), (1, 10), (2, 20), (3, 30)]
+    pool.shutdown()
+
+
 def test_the_driver_needs_exactly_one_way_to_run_the_work() -> None:
     with pytest.raises(TypeError):
         next(ordered_results(range(3), window=2))
