@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import botocore.credentials
 import botocore.exceptions
@@ -20,7 +21,7 @@ from s3proxy import FaultRates, ProxiedEndpoint
 
 from lib.leaves.errors import FatalError
 from lib.leaves.retry import Unreachable, error_code, stops_the_run
-from lib.stores.crt.addressing import Addresses, Source
+from lib.stores.crt.addressing import Address, Addresses, Source
 from lib.stores.crt.calls import Limits, Upload
 from lib.stores.crt.engine import Engine
 from lib.stores.s3 import S3Config, make_client
@@ -579,3 +580,12 @@ def test_https_with_a_private_certificate_authority(
     assert engine_for(server.url).get("bucket", "k")["Body"].read() == b"safe"
     # (without the bundle the certificate is not trusted: TLS negotiation fails)
     assert server.seen[0].headers["host"] == server.url.removeprefix("https://")
+
+
+def test_a_keys_path_is_quoted_as_botocore_quotes_it_whatever_the_characters() -> None:
+    """Address.path skips quote() for keys that need no encoding: every other key is
+    quoted, and the result is quote's either way."""
+    address = Address("http", "h", 80, "h", "/bucket/", "us-east-1", "s3", "http://h")
+    for character in [chr(code) for code in range(256)] + ["é", "中", "\U0001f600"]:
+        key = f"dir/{character}x"
+        assert address.path(key) == "/bucket/" + quote(key, safe="/~"), repr(character)

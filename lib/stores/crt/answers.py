@@ -37,7 +37,11 @@ class Answer:
 
 
 def header_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    """Response headers by lower-case name; a repeated one's values joined with commas."""
+    headers = {name.lower(): value for name, value in pairs}
+    if len(headers) == len(pairs):
+        return headers  # the usual answer: no name repeated
+    headers = {}
     for name, value in pairs:
         name = name.lower()
         headers[name] = f"{headers[name]},{value}" if name in headers else value
