@@ -183,14 +183,12 @@ class Engine(Operations):
         try:
             address = self.addresses.get(call.bucket)
             request = self._http_request(call, address)
-            signed = self.signer.sign(request, address.region, address.signing_name)
+            self.signer.sign(
+                request, address.region, address.signing_name,
+                lambda error: self._signed(call, address, request, error),
+            )  # fmt: skip
         except Exception as exc:
             self._give_up(call, exc)
-            return
-        if signed.done():  # static credentials: signed already, no callback needed
-            self._signed(call, address, request, signed)
-        else:
-            signed.add_done_callback(lambda done: self._signed(call, address, request, done))
 
     def _http_request(self, call: Call, address: Address) -> Any:
         path = address.path(call.key)
@@ -203,8 +201,9 @@ class Engine(Operations):
             body = io.BytesIO(call.body)
         return http.HttpRequest(call.method, path, http.HttpHeaders(pairs), body)
 
-    def _signed(self, call: Call, address: Address, request: Any, done: Any) -> None:
-        error = done.exception()
+    def _signed(
+        self, call: Call, address: Address, request: Any, error: BaseException | None
+    ) -> None:
         if error is not None:
             self._give_up(call, error)
             return
