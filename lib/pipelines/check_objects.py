@@ -18,8 +18,7 @@ The cursor holds the input position after the last record whose result was yield
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,15 +128,13 @@ class ObjectCheck(Check):
                     return more.submit(self._judged, located, info, verdict)  # one more HEAD
                 return self._judged(located, info, verdict)
             except Exception as exc:  # not the HEAD's failure: raised at this record's turn
-                raised: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
-                raised.set_exception(exc)
-                return raised
+                return _raised(exc)
 
         return located.store.head_async(
             located.key, located.version, judge=judge, failed=lambda exc: self._failed(located, exc)
         )
 
-    def _submit_read(self, item: Expected) -> concurrent.futures.Future[DataRecord]:
+    def _submit_read(self, item: Expected) -> concurrent.futures.Future[Any]:
         """_check_one in read mode as a future. An expected object of up to SMALL_READ
         bytes is fetched with one GET, and judged from its headers (as the HEAD's) and
         body: one request instead of two, and no thread while it is in flight. A GET that
@@ -153,41 +150,34 @@ class ObjectCheck(Check):
             or located.expected.size > SMALL_READ
         ):
             return more.submit(self._check_one, item)
-        judged: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
         body = BodyBuffer(SMALL_READ)
 
-        def judge(info: ObjectInfo | None, verdict: Verdict | None) -> None:
-            _settle(judged, lambda: self._judged(located, info, verdict, body.data()))
-
-        def on_thread(work: Callable[..., None], *args: Any) -> None:
+        def judge(info: ObjectInfo | None) -> DataRecord | concurrent.futures.Future[DataRecord]:
+            # On the engine's thread, as the GET ends; what needs more goes on a thread.
             try:
-                more.submit(work, *args)
-            except RuntimeError:  # the pool was shut down: the run is over, nobody waits
-                judged.cancel()
+                if info is None:
+                    return self._judged(located, None)  # missing
+                if located.expected.bucket.startswith("/"):
+                    # A local expected file is hashed to compare.
+                    return more.submit(self._judged, located, info, None, body.data())
+                verdict = self.verifier.compare(located.expected, info.record)
+                if verdict[0] not in ("ok", "unverified"):
+                    return self._judged(located, info, verdict)  # a mismatch: no bytes needed
+                if verdict[0] == "ok" and etag_parts(info.record.etag) == 0 and body.whole:
+                    # Equal plain ETags: the bytes are hashed, no request.
+                    return self._judged(located, info, verdict, body.data())
+                # A part layout or checksums to ask for.
+                return more.submit(self._judged, located, info, verdict, body.data())
+            except Exception as exc:  # not the GET's failure: raised at this record's turn
+                return _raised(exc)
 
-        def done(get: concurrent.futures.Future[ObjectInfo | None]) -> None:
-            if judged.cancelled():
-                return  # the window was closed: nobody waits for this record
-            if get.exception() is not None:  # judged as without the GET, with its errors
-                on_thread(_settle, judged, lambda: self._check_one(item))
-                return
-            info = get.result()
-            if info is None:
-                judge(info, None)  # missing
-                return
-            if located.expected.bucket.startswith("/"):
-                on_thread(judge, info, None)  # a local expected file is hashed to compare
-                return
-            verdict = self.verifier.compare(located.expected, info.record)
-            if verdict[0] not in ("ok", "unverified"):
-                judge(info, verdict)  # a mismatch: the bytes are not needed
-            elif verdict[0] == "ok" and etag_parts(info.record.etag) == 0 and body.whole:
-                judge(info, verdict)  # equal plain ETags: the bytes are hashed, no request
-            else:
-                on_thread(judge, info, verdict)  # a part layout or checksums to ask for
+        def failed(_: Exception) -> concurrent.futures.Future[DataRecord]:
+            # Judged as without the GET, on a thread (HEAD, then a read), with its errors.
+            return more.submit(self._check_one, item)
 
-        located.store.get_async(located.key, located.version, body).add_done_callback(done)
-        return judged
+        return located.store.get_async(
+            located.key, located.version, body, judge=judge, failed=failed
+        )
 
     def _locate(self, item: Expected) -> Located | DataRecord:
         """Where the expected object is, or the record that says why it cannot be looked at."""
@@ -234,17 +224,11 @@ class ObjectCheck(Check):
         return _record(bucket, key, verdict[0], expected, info.record, verdict[1])
 
 
-def _settle(future: concurrent.futures.Future[DataRecord], make: Callable[[], DataRecord]) -> None:
-    """`future` ends with what `make` returns, or with what it raises (a run that stops);
-    unless the window cancelled it meanwhile (nobody waits for it)."""
-    try:
-        result = make()
-    except BaseException as exc:
-        with contextlib.suppress(concurrent.futures.InvalidStateError):
-            future.set_exception(exc)
-        return
-    with contextlib.suppress(concurrent.futures.InvalidStateError):
-        future.set_result(result)
+def _raised(error: Exception) -> concurrent.futures.Future[DataRecord]:
+    """A future that ends with `error`: raised at its record's turn (ordered_results)."""
+    raised: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
+    raised.set_exception(error)
+    return raised
 
 
 class BodyBuffer:

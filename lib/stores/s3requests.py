@@ -11,6 +11,7 @@ botocore; an engine that replaces them keeps the signatures and answers.
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from lib.stores.transfer import TransferError
@@ -47,10 +48,19 @@ class ObjectRequests:
         raise NotImplementedError("botocore's requests block: call head() on a thread")
 
     def get_async(
-        self, client: Any, bucket: str, key: str, version_id: str | None, sink: Sink
-    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        sink: Sink,
+        *,
+        read: Callable[[dict[str, str] | None], Any] | None = None,
+        failed: Callable[[Exception], Any] | None = None,
+    ) -> concurrent.futures.Future[Any]:
         """The whole object, its body written to `sink`, with its stored checksums; None:
-        no such object. Where `asynchronous` only, as head_async."""
+        no such object. Where `asynchronous` only, as head_async (`read=` of the response
+        headers, `failed=` of the error)."""
         raise NotImplementedError("botocore's requests block: call get() on a thread")
 
     def head(

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import IO, Any
 
 from lib.engine.shard import Shard
-from lib.engine.window import then
 from lib.leaves.errors import FatalError
 from lib.leaves.flush import FLUSH, Flush
 from lib.leaves.location import Location
@@ -197,17 +196,28 @@ class S3Store:
         return future
 
     def get_async(
-        self, key: str, version_id: str | None, sink: Sink
-    ) -> concurrent.futures.Future[ObjectInfo | None]:
+        self,
+        key: str,
+        version_id: str | None,
+        sink: Sink,
+        *,
+        judge: Callable[[ObjectInfo | None], Any] | None = None,
+        failed: Callable[[Exception], Any] | None = None,
+    ) -> concurrent.futures.Future[Any]:
         """One GET of the whole object, where `asynchronous`: what a HEAD would tell of it
         (its headers, with the stored checksums), its body written to `sink`; None if the
-        object does not exist."""
+        object does not exist. `judge` and `failed` as head_async's."""
         self.requests += 1
         bucket = self.location.bucket
-        response = self.objects.get_async(self.client, bucket, key, version_id, sink)
-        return then(
-            response, lambda found: None if found is None else info_from_head(bucket, key, found)
+
+        def read(headers: dict[str, str] | None) -> Any:
+            info = None if headers is None else info_from_headers(bucket, key, headers)
+            return info if judge is None else judge(info)
+
+        future: concurrent.futures.Future[Any] = self.objects.get_async(
+            self.client, bucket, key, version_id, sink, read=read, failed=failed
         )
+        return future
 
     def part_layout(self, key: str, version_id: str | None = None) -> tuple[int, int | None] | None:
         """What `HEAD partNumber=1` says: the size of part 1 and the part count (None if

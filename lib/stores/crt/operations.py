@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from lib.stores.crt.addressing import Source
 from lib.stores.crt.answers import Answer, copy_response, object_response, put_response
-from lib.stores.crt.calls import NO_LIMITS, Call, Limits, Sink, Upload
+from lib.stores.crt.calls import NO_LIMITS, Call, Limits, Reader, Sink, Upload
 
 
 class Operations:
@@ -48,10 +48,13 @@ class Operations:
         if_match: str | None = None,
         limits: Limits = NO_LIMITS,
         if_missing: Callable[[], Any] | None = None,
+        read: Reader | None = None,
+        if_failed: Callable[[Exception], Any] | None = None,
     ) -> concurrent.futures.Future[Any]:
         """GetObject, whole or bytes [start, end] (inclusive); the body goes to `sink`
         if given, else into the answer's "Body" (a file object). No such object: what
-        `if_missing` returns, if given, else the error."""
+        `if_missing` returns, if given, else the error. `read` (of the Answer) and
+        `if_failed` (of the error) make the result instead, as a Call's do."""
         headers = [("x-amz-checksum-mode", "ENABLED")] if checksum_mode else []
         if if_match is not None:
             headers.append(("If-Match", if_match))
@@ -59,9 +62,10 @@ class Operations:
         if byte_range is not None:
             headers.append(("Range", f"bytes={byte_range[0]}-{byte_range[1]}"))
             nbytes = byte_range[1] - byte_range[0] + 1
-        call = Call("GetObject", "GET", bucket, key, _with_body, _query(versionId=version_id))
+        query = _query(versionId=version_id)
+        call = Call("GetObject", "GET", bucket, key, read or _with_body, query)
         call.headers, call.sink, call.nbytes = headers, sink, nbytes
-        call.if_missing = if_missing
+        call.if_missing, call.if_failed = if_missing, if_failed
         return self.submit(call, limits)
 
     def put_async(

@@ -125,11 +125,28 @@ class EngineRequests(ObjectRequests):
         return engine.submit(call, self.limits(client))
 
     def get_async(
-        self, client: Any, bucket: str, key: str, version_id: str | None, sink: Sink
-    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        sink: Sink,
+        *,
+        read: Callable[[dict[str, str] | None], Any] | None = None,
+        failed: Callable[[Exception], Any] | None = None,
+    ) -> concurrent.futures.Future[Any]:
+        """The whole object into `sink`: botocore's response dict (None: no such object);
+        with `read`, what read makes of the response headers (lower-case names; None: no
+        such object), and with `failed`, of the error; on the engine's thread."""
+        if read is None:
+            return self.engine.get_async(
+                bucket, key, version_id=version_id, sink=sink, checksum_mode=True,
+                limits=self.limits(client), if_missing=_none,
+            )  # fmt: skip
         return self.engine.get_async(
             bucket, key, version_id=version_id, sink=sink, checksum_mode=True,
-            limits=self.limits(client), if_missing=_none,
+            limits=self.limits(client), if_missing=lambda: read(None),
+            read=lambda answer: read(answer.headers), if_failed=failed,
         )  # fmt: skip
 
     def head(
