@@ -589,3 +589,31 @@ def test_a_keys_path_is_quoted_as_botocore_quotes_it_whatever_the_characters() -
     for character in [chr(code) for code in range(256)] + ["é", "中", "\U0001f600"]:
         key = f"dir/{character}x"
         assert address.path(key) == "/bucket/" + quote(key, safe="/~"), repr(character)
+
+
+def test_a_connection_that_cannot_be_made_fails_the_call_instead_of_hanging_it(
+    engine_for: Callable[..., Engine], s3_server: str, bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Signing ends in a callback from awscrt's C, which would swallow an exception: a
+    connection that fails as it is asked for ends the call with that error, and frees
+    its slot in the pool for the next request."""
+    from lib.stores.crt import pool as pool_module
+
+    engine = engine_for(s3_server)
+    real_new = pool_module.http.HttpClientConnection.new
+    failing = {"left": 1}
+
+    def new(**options: Any) -> Any:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("no socket left")
+        return real_new(**options)
+
+    monkeypatch.setattr(pool_module.http.HttpClientConnection, "new", new)
+    with pytest.raises(RuntimeError, match="no socket left"):
+        engine.head_async(bucket, "k").result(timeout=10)  # a hang: TimeoutError, a failure
+    (pool,) = engine._pools.values()
+    assert pool._open == 0
+    with pytest.raises(botocore.exceptions.ClientError):  # the next one connects: a 404
+        engine.head(bucket, "k")

@@ -208,15 +208,21 @@ class Engine(Operations):
             self._give_up(call, error)
             return
         key = (address.host, address.port, address.tls)
-        pool = self._pools.get(key)
-        if pool is None:
-            with self._lock:
-                pool = self._pools.setdefault(
-                    key, ConnectionPool(*key[:2], tls=key[2], limit=self.window.limit)
+        try:
+            pool = self._pools.get(key)
+            if pool is None:
+                with self._lock:
+                    pool = self._pools.setdefault(
+                        key, ConnectionPool(*key[:2], tls=key[2], limit=self.window.limit)
+                    )
+            connection = pool.acquire(
+                lambda connection, error: self._send(
+                    call, address, request, pool, connection, error
                 )
-        connection = pool.acquire(
-            lambda connection, error: self._send(call, address, request, pool, connection, error)
-        )
+            )
+        except Exception as exc:  # signing may call this from awscrt's C: it must not raise
+            self._give_up(call, exc)
+            return
         if connection is not None:
             self._send(call, address, request, pool, connection, None)
 

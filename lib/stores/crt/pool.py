@@ -51,7 +51,11 @@ class ConnectionPool:
                 self._waiting.append(ready)
                 return None
             self._open += 1
-        self._connect(ready)
+        try:
+            self._connect(ready)
+        except BaseException:
+            self._give_up_slot()  # no connection came of it: its slot is free again
+            raise
         return None
 
     def release(self, connection: Any, reusable: bool) -> None:
