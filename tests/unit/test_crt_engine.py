@@ -617,3 +617,29 @@ def test_a_connection_that_cannot_be_made_fails_the_call_instead_of_hanging_it(
     assert pool._open == 0
     with pytest.raises(botocore.exceptions.ClientError):  # the next one connects: a 404
         engine.head(bucket, "k")
+
+
+def test_an_error_while_reading_an_answer_ends_the_call_instead_of_hanging_it(
+    engine_for: Callable[..., Engine], s3_server: str, bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The answer is read in a callback of awscrt's completion Future, which only logs
+    what its callbacks raise: an error there ends the call with it, once."""
+    from lib.stores.crt import engine as engine_module
+
+    engine = engine_for(s3_server)
+    real = engine_module.mark_answered
+    failing = {"left": 1}
+
+    def mark(endpoint: str) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("unexpected")
+        real(endpoint)
+
+    monkeypatch.setattr(engine_module, "mark_answered", mark)
+    with pytest.raises(RuntimeError, match="unexpected"):
+        engine.head_async(bucket, "k").result(timeout=10)  # a hang: TimeoutError, a failure
+    with pytest.raises(botocore.exceptions.ClientError):  # the next one is answered: a 404
+        engine.head_async(bucket, "k").result(timeout=10)
+    assert engine._active == 0
