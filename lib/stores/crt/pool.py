@@ -85,7 +85,12 @@ class ConnectionPool:
             if ready is not None:
                 self._open += 1
         if ready is not None:
-            self._connect(ready)
+            try:
+                self._connect(ready)
+            except Exception as exc:  # no connection came of it: the waiter hears why
+                with self._lock:
+                    self._open -= 1
+                ready(None, exc)
 
     def _take_idle(self) -> Any:
         while self._idle:
