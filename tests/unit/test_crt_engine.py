@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import botocore.credentials
 import botocore.exceptions
@@ -21,9 +22,12 @@ from s3proxy import FaultRates, ProxiedEndpoint
 
 from lib.leaves.errors import FatalError
 from lib.leaves.retry import Unreachable, error_code, stops_the_run
+from lib.stores.crt import engine as engine_module
+from lib.stores.crt import pool as pool_module
 from lib.stores.crt.addressing import Address, Addresses, Source
 from lib.stores.crt.calls import Limits, Upload
 from lib.stores.crt.engine import Engine
+from lib.stores.crt.pool import ConnectionPool
 from lib.stores.s3 import S3Config, make_client
 from lib.stores.transfer import Timeouts
 
@@ -589,3 +593,80 @@ def test_a_keys_path_is_quoted_as_botocore_quotes_it_whatever_the_characters() -
     for character in [chr(code) for code in range(256)] + ["é", "中", "\U0001f600"]:
         key = f"dir/{character}x"
         assert address.path(key) == "/bucket/" + quote(key, safe="/~"), repr(character)
+
+
+def test_a_connection_that_cannot_be_made_fails_the_call_instead_of_hanging_it(
+    engine_for: Callable[..., Engine], s3_server: str, bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Signing ends in a callback from awscrt's C, which would swallow an exception: a
+    connection that fails as it is asked for ends the call with that error, and frees
+    its slot in the pool for the next request."""
+    engine = engine_for(s3_server)
+    real_new = pool_module.http.HttpClientConnection.new
+    failing = {"left": 1}
+
+    def new(**options: Any) -> Any:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("no socket left")
+        return real_new(**options)
+
+    monkeypatch.setattr(pool_module.http.HttpClientConnection, "new", new)
+    with pytest.raises(RuntimeError, match="no socket left"):
+        engine.head_async(bucket, "k").result(timeout=10)  # a hang: TimeoutError, a failure
+    (pool,) = engine._pools.values()
+    assert pool._open == 0
+    with pytest.raises(botocore.exceptions.ClientError):  # the next one connects: a 404
+        engine.head(bucket, "k")
+
+
+def test_an_error_while_reading_an_answer_ends_the_call_instead_of_hanging_it(
+    engine_for: Callable[..., Engine], s3_server: str, bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The answer is read in a callback of awscrt's completion Future, which only logs
+    what its callbacks raise: an error there ends the call with it, once."""
+    engine = engine_for(s3_server)
+    real = engine_module.mark_answered
+    failing = {"left": 1}
+
+    def mark(endpoint: str) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("unexpected")
+        real(endpoint)
+
+    monkeypatch.setattr(engine_module, "mark_answered", mark)
+    with pytest.raises(RuntimeError, match="unexpected"):
+        engine.head_async(bucket, "k").result(timeout=10)  # a hang: TimeoutError, a failure
+    with pytest.raises(botocore.exceptions.ClientError):  # the next one is answered: a 404
+        engine.head_async(bucket, "k").result(timeout=10)
+    assert engine._active == 0
+
+
+def test_a_waiting_request_hears_why_no_connection_came(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool at its limit hands a released slot to the next waiter; a connection that
+    fails as it is asked for reaches that waiter as its error, and frees the slot."""
+    where = urlsplit(s3_server)
+    pool = ConnectionPool(str(where.hostname), int(where.port or 80), tls=False, limit=1)
+    heard: dict[str, Any] = {}
+    first_ready = threading.Event()
+
+    def first(connection: Any, error: BaseException | None) -> None:
+        heard["first"] = connection
+        first_ready.set()
+
+    def second(connection: Any, error: BaseException | None) -> None:
+        heard["second"] = (connection, error)
+
+    assert pool.acquire(first) is None
+    assert first_ready.wait(10) and heard["first"] is not None
+    assert pool.acquire(second) is None  # at the limit: it waits
+    monkeypatch.setattr(pool_module.http.HttpClientConnection, "new", lambda **_: 1 / 0)
+    pool.release(heard["first"], reusable=False)
+    connection, error = heard["second"]
+    assert connection is None and isinstance(error, ZeroDivisionError)
+    assert pool._open == 0

@@ -67,4 +67,5 @@ class Call:
     if_failed: Callable[[Exception], Any] | None = None
     limits: Limits = NO_LIMITS
     attempt: int = 0
+    finished: bool = False  # the engine is done with it (its future ended, or it was cancelled)
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)

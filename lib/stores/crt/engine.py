@@ -176,6 +176,8 @@ class Engine(Operations):
         return call.future
 
     def _attempt(self, call: Call) -> None:
+        if call.finished:
+            return  # a retry that was due when its call ended
         if call.future.cancelled():  # nobody waits for it any more
             self._finish(call)
             return
@@ -208,15 +210,21 @@ class Engine(Operations):
             self._give_up(call, error)
             return
         key = (address.host, address.port, address.tls)
-        pool = self._pools.get(key)
-        if pool is None:
-            with self._lock:
-                pool = self._pools.setdefault(
-                    key, ConnectionPool(*key[:2], tls=key[2], limit=self.window.limit)
+        try:
+            pool = self._pools.get(key)
+            if pool is None:
+                with self._lock:
+                    pool = self._pools.setdefault(
+                        key, ConnectionPool(*key[:2], tls=key[2], limit=self.window.limit)
+                    )
+            connection = pool.acquire(
+                lambda connection, error: self._send(
+                    call, address, request, pool, connection, error
                 )
-        connection = pool.acquire(
-            lambda connection, error: self._send(call, address, request, pool, connection, error)
-        )
+            )
+        except Exception as exc:  # signing may call this from awscrt's C: it must not raise
+            self._give_up(call, exc)
+            return
         if connection is not None:
             self._send(call, address, request, pool, connection, None)
 
@@ -245,8 +253,16 @@ class Engine(Operations):
             self._watched.add(exchange)
             self.requests += 1
         self._ensure_watchdog()
-        stream.completion_future.add_done_callback(lambda done: self._answered(exchange, done))
+        stream.completion_future.add_done_callback(lambda done: self._ended(exchange, done))
         stream.activate()
+
+    def _ended(self, exchange: _Exchange, done: Any) -> None:
+        """_answered; what it raises ends the call (a Future's callback that raises is only
+        logged: the call would never finish, and its stage would wait for it forever)."""
+        try:
+            self._answered(exchange, done)
+        except Exception as exc:
+            self._give_up(exchange.call, exc)
 
     def _answered(self, exchange: _Exchange, done: Any) -> None:
         call, address = exchange.call, exchange.address
@@ -339,6 +355,9 @@ class Engine(Operations):
     ) -> None:
         starting: list[Call] = []
         with self._lock:
+            if call.finished:
+                return  # ended already: an error after its end (see _ended)
+            call.finished = True
             self._active -= 1
             while self._queued and self._active < self.window.size:
                 starting.append(self._queued.popleft())

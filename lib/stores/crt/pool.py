@@ -51,7 +51,11 @@ class ConnectionPool:
                 self._waiting.append(ready)
                 return None
             self._open += 1
-        self._connect(ready)
+        try:
+            self._connect(ready)
+        except BaseException:
+            self._give_up_slot()  # no connection came of it: its slot is free again
+            raise
         return None
 
     def release(self, connection: Any, reusable: bool) -> None:
@@ -81,7 +85,12 @@ class ConnectionPool:
             if ready is not None:
                 self._open += 1
         if ready is not None:
-            self._connect(ready)
+            try:
+                self._connect(ready)
+            except Exception as exc:  # no connection came of it: the waiter hears why
+                with self._lock:
+                    self._open -= 1
+                ready(None, exc)
 
     def _take_idle(self) -> Any:
         while self._idle:
