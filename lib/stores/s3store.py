@@ -183,14 +183,9 @@ class S3Store:
         or what `judge` makes of that; with `failed`, what that makes of the HEAD's error
         instead of ending with it. Both run on the engine's thread, as the HEAD ends."""
         self.requests += 1
-        bucket = self.location.bucket
-
-        def read(headers: dict[str, str] | None) -> Any:
-            info = None if headers is None else info_from_headers(bucket, key, headers)
-            return info if judge is None else judge(info)
-
+        read = _reading(self.location.bucket, key, judge)
         future: concurrent.futures.Future[Any] = self.objects.head_async(
-            self.client, bucket, key, version_id, read=read, raw=True, failed=failed,
+            self.client, self.location.bucket, key, version_id, read=read, raw=True, failed=failed,
             ChecksumMode="ENABLED",
         )  # fmt: skip
         return future
@@ -208,14 +203,9 @@ class S3Store:
         (its headers, with the stored checksums), its body written to `sink`; None if the
         object does not exist. `judge` and `failed` as head_async's."""
         self.requests += 1
-        bucket = self.location.bucket
-
-        def read(headers: dict[str, str] | None) -> Any:
-            info = None if headers is None else info_from_headers(bucket, key, headers)
-            return info if judge is None else judge(info)
-
+        read = _reading(self.location.bucket, key, judge)
         future: concurrent.futures.Future[Any] = self.objects.get_async(
-            self.client, bucket, key, version_id, sink, read=read, failed=failed
+            self.client, self.location.bucket, key, version_id, sink, read=read, failed=failed
         )
         return future
 
@@ -475,6 +465,19 @@ def info_from_headers(bucket: str, key: str, headers: dict[str, str]) -> ObjectI
         parts_count=int(parts) if parts else None,
         sse_kms=(get("x-amz-server-side-encryption") or "").startswith("aws:kms"),
     )
+
+
+def _reading(
+    bucket: str, key: str, judge: Callable[[ObjectInfo | None], Any] | None
+) -> Callable[[dict[str, str] | None], Any]:
+    """What the engine makes of a HEAD's or GET's response headers (None: no such
+    object): the ObjectInfo, or what `judge` makes of it."""
+
+    def read(headers: dict[str, str] | None) -> Any:
+        info = None if headers is None else info_from_headers(bucket, key, headers)
+        return info if judge is None else judge(info)
+
+    return read
 
 
 @functools.lru_cache(maxsize=1024)

@@ -5,9 +5,8 @@ signing (`get_frozen_credentials()`), so a refreshing source (assumed roles, SSO
 instance metadata) hands over new keys and session tokens as botocore would.
 
 awscrt's public aws_sign_request wraps its binding in a Future: ~5 µs of the ~16 µs a
-signature costs in Python, on every request. The binding itself takes the callback, so
-the engine calls it directly where it exists, and the public
-function otherwise.
+signature costs in Python, on every request. The binding itself takes a callback, so
+the signer calls it directly where it exists, and the public function otherwise.
 """
 
 from __future__ import annotations
