@@ -168,9 +168,11 @@ class ModelFiles:
         import msgspec
 
         for suffix, opener in self.OPENERS:
-            if os.path.isfile(file_path + suffix):
+            try:  # opened at once: a stat first would ask the file system twice
                 with opener(file_path + suffix, "rb") as file:
                     return msgspec.json.decode(file.read())
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                continue
         return None
 
 
