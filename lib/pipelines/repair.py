@@ -165,7 +165,7 @@ class RepairPipeline:
 
     # --- one record ------------------------------------------------------------------
 
-    def _submit(self, item: Item) -> concurrent.futures.Future[DataRecord]:
+    def _submit(self, item: Item) -> concurrent.futures.Future[Any]:
         """A record's repair: on the event-loop threads of the request engine when listing
         pages answer the checks before its copy and one CopyObject is all it takes (no
         thread waits for anything), else on a thread of the pool."""
@@ -276,13 +276,14 @@ class RepairPipeline:
 
     def _repair_without_thread(
         self, item: Item, record: CheckRecord, result: RepairRecord, answers: Answers
-    ) -> concurrent.futures.Future[DataRecord]:
+    ) -> concurrent.futures.Future[Any]:
         """The checks from listing pages, then one CopyObject through the engine; a thread
-        only for what needs to wait: a HEAD after the copy, or a retry."""
+        only for what needs to wait: a HEAD after the copy, or a retry (then the record
+        is that thread's future)."""
         started, retrier = time.monotonic(), Retrier(self.timeouts)
         expected, source_key = record.expected, self._source_key(record.key)
         assert expected is not None
-        outcome: concurrent.futures.Future[DataRecord] = concurrent.futures.Future()
+        outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def then_on_thread(work: Callable[[], None]) -> None:
             try:
@@ -290,7 +291,7 @@ class RepairPipeline:
             except RuntimeError as exc:  # the pool is shut down: the stage is stopping
                 _settle(outcome, exc)
                 return
-            ran.add_done_callback(lambda done: _hand_over(done, outcome))
+            _settle(outcome, ran)  # ordered_results waits in turn for the thread's record
 
         try:
             info = self._before_copy(
@@ -496,21 +497,12 @@ def _raise(error: Exception) -> None:
     raise error
 
 
-def _hand_over(
-    done: concurrent.futures.Future[RepairRecord], outcome: concurrent.futures.Future[DataRecord]
-) -> None:
-    try:
-        result = done.result()
-    except BaseException as exc:  # raised at the record's turn, as a thread's would be
-        _settle(outcome, exc)
-    else:
-        _settle(outcome, result)
-
-
 def _settle(
-    outcome: concurrent.futures.Future[DataRecord], value: DataRecord | BaseException
+    outcome: concurrent.futures.Future[Any],
+    value: DataRecord | concurrent.futures.Future[RepairRecord] | BaseException,
 ) -> None:
-    """Ends `outcome`, unless the window gave up on it (cancelled as the stage stopped)."""
+    """Ends `outcome` (with a thread's future: ordered_results waits for that in turn),
+    unless the window gave up on it (cancelled as the stage stopped)."""
     try:
         if isinstance(value, BaseException):
             outcome.set_exception(value)
